@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The project's one test command: sets up .venv from the project's own files, lints, type-checks and
+# runs the test suite (PostgreSQL tests included; the server is started if it is down).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+
+# PostgreSQL: start the local cluster if it is installed but down (CI runs right after a session).
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q 2>/dev/null; then
+  ver=$(ls /etc/postgresql 2>/dev/null | head -n1)
+  [ -n "$ver" ] && pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+  for _ in $(seq 1 30); do pg_isready -q 2>/dev/null && break; sleep 1; done
+fi
+
+echo "== ruff"
+.venv/bin/ruff check src tests bench examples
+echo "== mypy --strict src/"
+.venv/bin/mypy
+echo "== pytest"
+set +e
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+code=$?
+set -e
+# Exit code 5 means no test was collected: that is a failure of the suite, not a pass.
+if [ "$code" -eq 5 ]; then
+  echo "pytest collected no tests" >&2
+  exit 1
+fi
+exit "$code"

@@ -1,0 +1,1 @@
+"""Evidence reports: data governance (with PII scan), fairness, performance, explainability, robustness."""

@@ -1,0 +1,157 @@
+"""The append-only Merkle log over a storage backend: group commit, tree maintenance and proofs."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from ..errors import ProofError, StoreError
+from ..events import PreparedEvent, Receipt, format_ts
+from . import merkle
+from .store import NODE_MIN_LEVEL, AppendTxn, EventRow, LedgerStore, node_id
+
+
+class _Pending:
+    """Events submitted by one caller, waiting for a group commit."""
+
+    __slots__ = ("done", "error", "events", "receipts")
+
+    def __init__(self, events: Sequence[PreparedEvent]) -> None:
+        self.events = events
+        self.receipts: list[Receipt] = []
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class Log:
+    """A Merkle log of events on a :class:`LedgerStore`.
+
+    Group commit: callers queue their events, and whichever caller holds the commit lock writes the
+    whole queue in one transaction (one fsync) and wakes the others. A caller returns only after the
+    transaction that holds its events committed, so every :class:`Receipt` is durable.
+    """
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
+        self._frontier: merkle.Frontier | None = None
+
+    # -- appending -------------------------------------------------------------------------
+
+    def append(self, events: Sequence[PreparedEvent]) -> list[Receipt]:
+        """Append validated events atomically; returns their receipts once durable."""
+        if not events:
+            return []
+        mine = _Pending(events)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._commit_lock:
+            if not mine.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    self._write(batch)
+                except BaseException as exc:
+                    for p in batch:
+                        p.error = exc
+                        p.receipts = []
+                finally:
+                    for p in batch:
+                        p.done = True
+        if mine.error is not None:
+            raise mine.error
+        return mine.receipts
+
+    def _write(self, batch: list[_Pending]) -> None:
+        with self.store.append_txn() as txn:
+            frontier = self._frontier_for(txn)
+            work = frontier.copy()
+            ts = format_ts(datetime.now(UTC))
+            if txn.last_ts is not None and ts < txn.last_ts:
+                ts = txn.last_ts  # the clock stepped back: keep timestamps monotonic in seq order
+            rows: list[EventRow] = []
+            completed: list[tuple[int, int, bytes]] = []
+            seq = txn.size
+            sha256 = hashlib.sha256
+            for p in batch:
+                for ev in p.events:
+                    leaf = ev.leaf(seq, ts)
+                    h = sha256(b"\x00" + leaf).digest()
+                    rows.append(EventRow(seq, ts, ev.type, ev.system, ev.subject, ev.actor_id, leaf, h))
+                    p.receipts.append(Receipt(seq=seq, leaf_hash=h.hex(), ts=ts))
+                    work.append(h, completed)
+                    seq += 1
+            nodes = [(node_id(lv, ix), h) for lv, ix, h in completed if lv >= NODE_MIN_LEVEL]
+            txn.insert(rows, nodes)
+        # Only after the commit succeeded does the cached frontier advance.
+        self._frontier = work
+
+    def _frontier_for(self, txn: AppendTxn) -> merkle.Frontier:
+        f = self._frontier
+        if f is not None and f.size == txn.size:
+            return f
+        # Another process appended (or first use): rebuild the right edge from stored nodes.
+        size = txn.size
+        subtrees = merkle.Frontier.subtrees(size)
+        tail_start = size - size % (1 << NODE_MIN_LEVEL)
+        tail = txn.leaf_hashes(tail_start, size)
+        big = [node_id(lv, ix) for lv, ix in subtrees if lv >= NODE_MIN_LEVEL]
+        stored = txn.nodes(big)
+        roots: list[bytes] = []
+        for lv, ix in subtrees:
+            if lv >= NODE_MIN_LEVEL:
+                nid = node_id(lv, ix)
+                if nid not in stored:
+                    raise StoreError(f"ledger tree is missing node level {lv} index {ix}")
+                roots.append(stored[nid])
+            else:
+                lo = (ix << lv) - tail_start
+                roots.append(merkle.root_of(tail[lo : lo + (1 << lv)]))
+        f = merkle.Frontier(size, roots)
+        self._frontier = f
+        return f
+
+    # -- reading the tree ------------------------------------------------------------------
+
+    def size(self) -> int:
+        """Current number of events."""
+        return self.store.size()
+
+    def perfect(self, level: int, index: int) -> bytes:
+        """Hash of the perfect subtree ``(level, index)``, from stored nodes or recomputed leaves."""
+        if level >= NODE_MIN_LEVEL:
+            nid = node_id(level, index)
+            got = self.store.nodes([nid])
+            if nid not in got:
+                raise ProofError(f"tree node level {level} index {index} is not in the ledger")
+            return got[nid]
+        start = index << level
+        hashes = self.store.leaf_hashes(start, start + (1 << level))
+        return merkle.root_of(hashes)
+
+    def root(self, size: int | None = None) -> bytes:
+        """Root hash of the tree of the first ``size`` events (default: all)."""
+        n = self.size() if size is None else size
+        if n == 0:
+            return merkle.EMPTY_ROOT
+        if n > self.size():
+            raise ProofError(f"the log has fewer than {n} events")
+        return merkle.subtree_root(0, n, self.perfect)
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
+        """Inclusion proof of event ``seq`` in the tree of ``size`` events (default: current)."""
+        n = self.size() if size is None else size
+        if n > self.size():
+            raise ProofError(f"tree size {n} is larger than the log ({self.size()} events)")
+        return merkle.inclusion_proof(seq, n, self.perfect)
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """Consistency proof between two tree sizes."""
+        n = self.size() if new_size is None else new_size
+        if n > self.size():
+            raise ProofError(f"tree size {n} is larger than the log ({self.size()} events)")
+        return merkle.consistency_proof(old_size, n, self.perfect)

@@ -1,0 +1,388 @@
+"""Storage backends for the ledger: the protocol and the embedded SQLite implementation.
+
+A backend stores four things: event rows (leaf bytes + leaf hash + a few indexed columns), interior
+tree nodes of level >= :data:`NODE_MIN_LEVEL`, signed checkpoints, and small metadata. The Merkle
+logic lives in :mod:`modeltrail.ledger.log` and is the same for every backend.
+
+Interior nodes below level 4 are not stored: any of them is recomputed from at most 16 consecutive
+leaf hashes read in one range query. That keeps the node table at ~n/16 rows (cheap appends) while a
+proof still reads O(log n) rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import StoreError
+
+NODE_MIN_LEVEL = 4
+NODE_ID_SHIFT = 48  # node id = level << 48 | index: up to 2^48 leaves
+
+
+def node_id(level: int, index: int) -> int:
+    """The integer key of the perfect subtree ``(level, index)``."""
+    return (level << NODE_ID_SHIFT) | index
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event as stored: position, indexed columns, and the exact leaf bytes and hash."""
+
+    seq: int
+    ts: str
+    type: str
+    system: str
+    subject: str | None
+    actor_id: str
+    leaf: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    """A stored signed checkpoint."""
+
+    id: int
+    size: int
+    root: bytes
+    note: str
+    key_id: str
+    ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters for reading events; ``type_like`` is an SQL LIKE pattern derived from a glob."""
+
+    type_like: str | None = None
+    subject: str | None = None
+    since_ts: str | None = None
+    until_ts: str | None = None
+    after_seq: int | None = None
+    system: str | None = None
+    limit: int | None = None
+    descending: bool = False
+
+
+class AppendTxn(Protocol):
+    """The exclusive append transaction: the log size is stable while it is open."""
+
+    size: int
+    last_ts: str | None
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Leaf hashes of ``[start, end)`` as seen inside the transaction."""
+
+    def nodes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """Stored interior nodes by id, as seen inside the transaction."""
+
+    def insert(self, events: Sequence[EventRow], nodes: Sequence[tuple[int, bytes]]) -> None:
+        """Insert event rows and interior nodes; they become durable when the transaction commits."""
+
+
+class LedgerStore(Protocol):
+    """What a ledger backend provides. Implementations: SQLite (here), PostgreSQL (``pgstore``)."""
+
+    url: str
+
+    def append_txn(self) -> Any:
+        """Context manager yielding an :class:`AppendTxn` under the backend's exclusive write lock."""
+
+    def size(self) -> int:
+        """Number of events in the log."""
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Leaf hashes of ``[start, end)``."""
+
+    def nodes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """Stored interior nodes by id."""
+
+    def iter_node_rows(self) -> Iterator[tuple[int, bytes]]:
+        """Every stored interior node (for verification), in id order."""
+
+    def get_event(self, seq: int) -> EventRow | None:
+        """One event row or None."""
+
+    def iter_events(self, start: int = 0, end: int | None = None, batch: int = 10_000) -> Iterator[EventRow]:
+        """Event rows in seq order from ``start`` to ``end`` (exclusive)."""
+
+    def query_events(self, q: EventQuery) -> Iterator[EventRow]:
+        """Event rows matching the filters, in seq order (or descending)."""
+
+    def add_checkpoint(self, size: int, root: bytes, note: str, key_id: str, ts: str) -> int:
+        """Store a signed checkpoint; returns its id."""
+
+    def checkpoints(self) -> list[CheckpointRow]:
+        """All checkpoints in the order they were taken."""
+
+    def get_meta(self, key: str) -> str | None:
+        """A metadata value."""
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a metadata value (durably)."""
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one SQL statement with ``?`` placeholders on this thread's connection; returns rows.
+
+        Inside ``append_txn()`` on the same thread it runs in that transaction (projections rely on it).
+        """
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    type TEXT NOT NULL,
+    system TEXT NOT NULL,
+    subject TEXT,
+    actor_id TEXT NOT NULL,
+    leaf BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
+CREATE INDEX IF NOT EXISTS events_subject ON events (subject, seq) WHERE subject IS NOT NULL;
+CREATE TABLE IF NOT EXISTS nodes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id INTEGER PRIMARY KEY,
+    size INTEGER NOT NULL,
+    root BLOB NOT NULL,
+    note TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    ts TEXT NOT NULL
+);
+"""
+
+_EVENT_COLS = "seq, ts, type, system, subject, actor_id, leaf, leaf_hash"
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL: the WAL is fsynced at every commit, so a returned append survives power loss and kill -9.
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    return conn
+
+
+class _SqliteTxn:
+    __slots__ = ("_conn", "last_ts", "size")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        row = conn.execute("SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        self.size: int = 0 if row is None else row[0] + 1
+        self.last_ts: str | None = None if row is None else row[1]
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        return _leaf_hashes(self._conn, start, end)
+
+    def nodes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        return _nodes(self._conn, ids)
+
+    def insert(self, events: Sequence[EventRow], nodes: Sequence[tuple[int, bytes]]) -> None:
+        self._conn.executemany(
+            f"INSERT INTO events ({_EVENT_COLS}) VALUES (?,?,?,?,?,?,?,?)",
+            [(e.seq, e.ts, e.type, e.system, e.subject, e.actor_id, e.leaf, e.leaf_hash) for e in events],
+        )
+        if nodes:
+            self._conn.executemany("INSERT INTO nodes (id, hash) VALUES (?, ?)", nodes)
+
+
+def _leaf_hashes(conn: sqlite3.Connection, start: int, end: int) -> list[bytes]:
+    rows = conn.execute(
+        "SELECT seq, leaf_hash FROM events WHERE seq >= ? AND seq < ? ORDER BY seq", (start, end)
+    ).fetchall()
+    if len(rows) != end - start or (rows and (rows[0][0] != start or rows[-1][0] != end - 1)):
+        raise StoreError(f"ledger is missing events between seq {start} and {end - 1}")
+    return [r[1] for r in rows]
+
+
+def _nodes(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    ids = list(ids)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update(conn.execute(f"SELECT id, hash FROM nodes WHERE id IN ({marks})", chunk).fetchall())
+    return out
+
+
+def _row(r: tuple[Any, ...]) -> EventRow:
+    return EventRow(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), bytes(r[7]))
+
+
+class SqliteStore:
+    """The embedded backend: one SQLite database in WAL mode.
+
+    One connection per thread (SQLite connections must not be shared across threads while in use);
+    the exclusive append transaction uses ``BEGIN IMMEDIATE`` so that several processes appending to
+    one file serialise on SQLite's write lock.
+    """
+
+    def __init__(self, path: Path, *, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self._timeout = timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        try:
+            self._conn().executescript(SQLITE_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open ledger database {self.path}: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, self._timeout)
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def append_txn(self) -> Iterator[_SqliteTxn]:
+        """Exclusive append transaction; commits (durably) on success, rolls back on any error."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot lock the ledger for writing: {exc}") from exc
+        try:
+            yield _SqliteTxn(conn)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"ledger write failed, nothing was recorded: {exc}") from exc
+            raise
+
+    def size(self) -> int:
+        """Number of events in the log."""
+        row = self._conn().execute("SELECT max(seq) FROM events").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Leaf hashes of ``[start, end)``; raises StoreError when rows are missing."""
+        return _leaf_hashes(self._conn(), start, end)
+
+    def nodes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """Stored interior nodes by id."""
+        return _nodes(self._conn(), ids)
+
+    def iter_node_rows(self) -> Iterator[tuple[int, bytes]]:
+        """Every stored interior node in id order."""
+        cur = self._conn().execute("SELECT id, hash FROM nodes ORDER BY id")
+        while rows := cur.fetchmany(50_000):
+            yield from ((int(i), bytes(h)) for i, h in rows)
+
+    def get_event(self, seq: int) -> EventRow | None:
+        """One event row or None."""
+        r = self._conn().execute(f"SELECT {_EVENT_COLS} FROM events WHERE seq = ?", (seq,)).fetchone()
+        return None if r is None else _row(r)
+
+    def iter_events(self, start: int = 0, end: int | None = None, batch: int = 10_000) -> Iterator[EventRow]:
+        """Event rows in seq order, read in pages (keyset pagination keeps memory flat)."""
+        conn = self._conn()
+        pos = start
+        hi = -1 if end is None else end
+        while True:
+            rows = conn.execute(
+                f"SELECT {_EVENT_COLS} FROM events WHERE seq >= ? AND (? < 0 OR seq < ?) ORDER BY seq LIMIT ?",
+                (pos, hi, hi, batch),
+            ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield _row(r)
+            pos = rows[-1][0] + 1
+
+    def query_events(self, q: EventQuery) -> Iterator[EventRow]:
+        """Event rows matching the filters."""
+        where: list[str] = []
+        args: list[Any] = []
+        if q.type_like is not None:
+            where.append("type LIKE ? ESCAPE '\\'")
+            args.append(q.type_like)
+        if q.subject is not None:
+            where.append("subject = ?")
+            args.append(q.subject)
+        if q.system is not None:
+            where.append("system = ?")
+            args.append(q.system)
+        if q.since_ts is not None:
+            where.append("ts >= ?")
+            args.append(q.since_ts)
+        if q.until_ts is not None:
+            where.append("ts <= ?")
+            args.append(q.until_ts)
+        if q.after_seq is not None:
+            where.append("seq > ?")
+            args.append(q.after_seq)
+        sql = f"SELECT {_EVENT_COLS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC" if q.descending else " ORDER BY seq"
+        if q.limit is not None:
+            sql += f" LIMIT {int(q.limit)}"
+        cur = self._conn().execute(sql, args)
+        while rows := cur.fetchmany(5_000):
+            yield from (_row(r) for r in rows)
+
+    def add_checkpoint(self, size: int, root: bytes, note: str, key_id: str, ts: str) -> int:
+        """Store a signed checkpoint; returns its id."""
+        try:
+            cur = self._conn().execute(
+                "INSERT INTO checkpoints (size, root, note, key_id, ts) VALUES (?,?,?,?,?)",
+                (size, root, note, key_id, ts),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot store checkpoint: {exc}") from exc
+        return int(cur.lastrowid or 0)
+
+    def checkpoints(self) -> list[CheckpointRow]:
+        """All checkpoints in the order they were taken."""
+        rows = (
+            self._conn()
+            .execute("SELECT id, size, root, note, key_id, ts FROM checkpoints ORDER BY id")
+            .fetchall()
+        )
+        return [CheckpointRow(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        """A metadata value."""
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a metadata value."""
+        self._conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run raw SQL on this thread's connection (projections and tests use it)."""
+        return self._conn().execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._all_lock:
+            for c in self._all:
+                try:
+                    c.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()

@@ -1,0 +1,522 @@
+"""The Trail: one ledger, its blob store and its keys, opened from a folder or a URL."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from . import __version__
+from .blobs import BlobStore
+from .crypto import keys as keyfiles
+from .errors import NotFoundError, TrailExistsError, TrailNotFoundError, ValidationError
+from .events import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    SYSTEM_ACTOR,
+    Actor,
+    Event,
+    EventInput,
+    Receipt,
+    format_ts,
+    parse_ts,
+    prepare,
+)
+from .ledger import merkle
+from .ledger.log import Log
+from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
+from .ledger.store import CheckpointRow, EventQuery, EventRow, LedgerStore, SqliteStore
+
+DEFAULT_DIR = ".modeltrail"
+CONFIG_FILE = "config.json"
+DB_FILE = "ledger.db"
+
+
+@dataclass(frozen=True)
+class TrailConfig:
+    """Settings kept in ``<trail>/config.json``."""
+
+    origin: str
+    checkpoint_every_events: int = 10_000
+    checkpoint_every_seconds: float = 300.0
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    url: str | None = None  # a PostgreSQL URL when the ledger lives there
+    user: str | None = None  # default actor id for CLI commands
+    role: str | None = None
+    policy: str | None = None  # path of the policy file, relative to the trail's parent folder
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {k: v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrailConfig:
+        """Parse, ignoring unknown keys written by newer versions."""
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint as stored: size, root, the signed note and the signing key id."""
+
+    id: int
+    size: int
+    root: bytes
+    note: str
+    key_id: str
+    ts: str
+
+    @classmethod
+    def from_row(cls, r: CheckpointRow) -> StoredCheckpoint:
+        """From a backend row."""
+        return cls(r.id, r.size, r.root, r.note, r.key_id, r.ts)
+
+
+def glob_to_like(pattern: str) -> str:
+    """Translate an event-type glob (``model.*``) into an SQL LIKE pattern with ``\\`` escapes."""
+    out = []
+    for ch in pattern:
+        if ch in "%_\\":
+            out.append("\\" + ch)
+        elif ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def find_trail_dir(start: Path | None = None) -> Path | None:
+    """The nearest ``.modeltrail`` folder in ``start`` or one of its parents (like git does)."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / DEFAULT_DIR / CONFIG_FILE).is_file():
+            return d / DEFAULT_DIR
+    return None
+
+
+def _resolve_location(url: str | os.PathLike[str] | None) -> tuple[Path, str | None]:
+    """Return (trail folder, PostgreSQL URL or None) for an ``open``/``init`` argument."""
+    raw = os.fspath(url) if url is not None else os.environ.get("MODELTRAIL_URL")
+    if raw is None:
+        found = find_trail_dir()
+        return (found if found is not None else Path.cwd() / DEFAULT_DIR), None
+    if raw.startswith(("postgresql://", "postgres://")):
+        home = parse_qs(urlparse(raw).query).get("home", [None])[0] or os.environ.get("MODELTRAIL_HOME")
+        return Path(home or DEFAULT_DIR).resolve(), raw
+    if raw.startswith("sqlite:///") or raw.startswith("sqlite://"):
+        raw = raw[len("sqlite://") :]
+    p = Path(raw).expanduser()
+    if p.name != DEFAULT_DIR and not (p / CONFIG_FILE).exists():
+        p = p / DEFAULT_DIR
+    return p.resolve(), None
+
+
+def _open_store(folder: Path, pg_url: str | None) -> LedgerStore:
+    if pg_url is None:
+        return SqliteStore(folder / DB_FILE)
+    from .ledger.pgstore import PostgresStore  # optional dependency: psycopg
+
+    store: LedgerStore = PostgresStore(pg_url)
+    return store
+
+
+def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Trail:
+    """An open trail. Use :func:`modeltrail.open` or :func:`modeltrail.init` to get one.
+
+    Thread-safe: share one instance across threads. Several processes may open the same trail; the
+    backend serialises appends so sequence numbers stay dense and the tree never forks.
+    """
+
+    def __init__(self, folder: Path, store: LedgerStore, config: TrailConfig) -> None:
+        self.path = folder
+        self.store = store
+        self.config = config
+        self.log = Log(store)
+        self.blobs = BlobStore(folder / "blobs")
+        self.keys_dir = folder / "keys"
+        self._signer: NoteSigner | None = None
+        self._cp_lock = threading.Lock()
+        self._since_checkpoint = 0
+        self._last_checkpoint_time = time.monotonic()
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        """The checkpoint origin line: a unique name of this log."""
+        return self.config.origin
+
+    @property
+    def root(self) -> Path:
+        """The folder that contains the trail folder (where the policy file and reports usually live)."""
+        return self.path.parent
+
+    def close(self) -> None:
+        """Release database connections."""
+        if not self._closed:
+            self._closed = True
+            self.store.close()
+
+    def __enter__(self) -> Trail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def record(
+        self,
+        type: str,
+        *,
+        system: str,
+        actor: Actor | Mapping[str, str],
+        subject: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        refs: Sequence[str] | None = None,
+        sealed: Mapping[str, Any] | None = None,
+    ) -> Receipt:
+        """Append one event and return its receipt once it is durable.
+
+        Raises :class:`~modeltrail.errors.ValidationError` (naming the field) for a malformed event,
+        in which case nothing is written.
+        """
+        ev = EventInput(type, system, actor, subject, payload, refs, sealed)
+        prepared = prepare(ev, max_payload_bytes=self.config.max_payload_bytes)
+        receipt = self.log.append([prepared])[0]
+        self._after_append(1)
+        return receipt
+
+    def record_many(self, events: Iterable[EventInput | Mapping[str, Any]]) -> list[Receipt]:
+        """Append a batch atomically: either every event is recorded, or (on any invalid event) none."""
+        prepared = []
+        for i, e in enumerate(events):
+            ev = e if isinstance(e, EventInput) else _event_input_from_mapping(e, f"events[{i}].")
+            prepared.append(
+                prepare(ev, max_payload_bytes=self.config.max_payload_bytes, where=f"events[{i}].")
+            )
+        receipts = self.log.append(prepared)
+        self._after_append(len(receipts))
+        return receipts
+
+    def _after_append(self, n: int) -> None:
+        with self._cp_lock:
+            self._since_checkpoint += n
+            due = self._since_checkpoint >= self.config.checkpoint_every_events or (
+                time.monotonic() - self._last_checkpoint_time >= self.config.checkpoint_every_seconds
+            )
+        if due:
+            self.checkpoint()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """Number of events in the ledger."""
+        return self.log.size()
+
+    def get_event(self, seq: int) -> Event:
+        """The event at ``seq``; raises NotFoundError."""
+        row = self.store.get_event(seq)
+        if row is None:
+            raise NotFoundError(f"no event with seq {seq} (the ledger has {self.size()} events)")
+        return Event.from_leaf(row.leaf, row.leaf_hash)
+
+    def events(
+        self,
+        type: str | None = None,
+        *,
+        subject: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        after_seq: int | None = None,
+        system: str | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> Iterator[Event]:
+        """Events matching the filters, in seq order. ``type`` is a glob such as ``model.*``."""
+        q = EventQuery(
+            type_like=None if type is None else glob_to_like(type),
+            subject=subject,
+            since_ts=None if since is None else _ts_arg(since, "since"),
+            until_ts=None if until is None else _ts_arg(until, "until"),
+            after_seq=after_seq,
+            system=system,
+            limit=limit,
+            descending=descending,
+        )
+        for row in self.store.query_events(q):
+            ev = Event.from_leaf(row.leaf, row.leaf_hash)
+            # LIKE is case-insensitive in SQLite; the glob is the exact rule.
+            if type is None or fnmatch.fnmatchcase(ev.type, type):
+                yield ev
+
+    def rows(self, start: int = 0, end: int | None = None) -> Iterator[EventRow]:
+        """Raw stored rows (leaf bytes and hashes) in seq order."""
+        return self.store.iter_events(start, end)
+
+    # -- keys and checkpoints ----------------------------------------------------------------
+
+    def signer(self) -> NoteSigner:
+        """The current checkpoint signing key (loaded lazily from ``keys/``)."""
+        if self._signer is None:
+            self._signer = keyfiles.load_signing_key(self.keys_dir)
+        return self._signer
+
+    def verifier_keys(self) -> list[str]:
+        """Every verifier key this trail has used (current and rotated away), note format."""
+        return keyfiles.list_verifier_keys(self.keys_dir)
+
+    def checkpoint(self) -> StoredCheckpoint:
+        """Sign and store a checkpoint of the current tree head (C2SP tlog-checkpoint)."""
+        with self._cp_lock:
+            size = self.log.size()
+            root = self.log.root(size)
+            signer = self.signer()
+            note = sign_checkpoint(Checkpoint(self.origin, size, root, ()), signer)
+            ts = format_ts(datetime.now(UTC))
+            cid = self.store.add_checkpoint(size, root, note, signer.key_id_hex, ts)
+            self._since_checkpoint = 0
+            self._last_checkpoint_time = time.monotonic()
+            return StoredCheckpoint(cid, size, root, note, signer.key_id_hex, ts)
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """All stored checkpoints, oldest first."""
+        return [StoredCheckpoint.from_row(r) for r in self.store.checkpoints()]
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The most recent checkpoint, if any."""
+        cps = self.store.checkpoints()
+        return StoredCheckpoint.from_row(cps[-1]) if cps else None
+
+    def rotate_key(
+        self, actor: Actor | Mapping[str, str], *, reason: str = "scheduled rotation"
+    ) -> StoredCheckpoint:
+        """Create a new signing key, record ``key.rotated`` and checkpoint with the new key.
+
+        Old checkpoints keep verifying: their verifier keys stay in ``keys/`` and in the ledger.
+        """
+        old = self.signer()
+        new = keyfiles.create_signing_key(self.keys_dir, self.origin)
+        self.record(
+            "key.rotated",
+            system="modeltrail",
+            actor=actor,
+            subject=f"key:{new.key_id_hex}",
+            payload={
+                "old_verifier_key": old.verifier_key(),
+                "new_verifier_key": new.verifier_key(),
+                "reason": reason,
+            },
+        )
+        # The rotation event itself is covered by a checkpoint under the old key, then the new one.
+        self.checkpoint()
+        keyfiles.set_current_signing_key(self.keys_dir, new.key_id_hex)
+        self._signer = None
+        return self.checkpoint()
+
+    # -- proofs --------------------------------------------------------------------------------
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> dict[str, Any]:
+        """An inclusion proof of event ``seq`` against the tree of ``size`` (default: latest checkpoint).
+
+        The result is JSON-safe: leaf hash, index, tree size, root, proof hashes (base64), and the
+        signed checkpoint note when one exists for that size.
+        """
+        if size is None:
+            cp = self.latest_checkpoint()
+            size = cp.size if cp is not None and cp.size > seq else self.size()
+        row = self.store.get_event(seq)
+        if row is None:
+            raise NotFoundError(f"no event with seq {seq}")
+        if not 0 <= seq < size:
+            raise ValidationError(f"seq {seq} is not inside a tree of size {size}", field="size")
+        proof = self.log.inclusion_proof(seq, size)
+        root = self.log.root(size)
+        return {
+            "kind": "inclusion",
+            "seq": seq,
+            "tree_size": size,
+            "leaf_hash": _b64(row.leaf_hash),
+            "root": _b64(root),
+            "proof": [_b64(p) for p in proof],
+            "checkpoint": self._note_for(size, root),
+        }
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+        """A consistency proof between two tree sizes, JSON-safe, with their checkpoint notes if any."""
+        n = self.size() if new_size is None else new_size
+        if not 0 < old_size <= n:
+            raise ValidationError(
+                f"expected 0 < OLD <= NEW <= {self.size()}, got {old_size} and {n}", field="size"
+            )
+        proof = self.log.consistency_proof(old_size, n)
+        r1, r2 = self.log.root(old_size), self.log.root(n)
+        return {
+            "kind": "consistency",
+            "old_size": old_size,
+            "new_size": n,
+            "old_root": _b64(r1),
+            "new_root": _b64(r2),
+            "proof": [_b64(p) for p in proof],
+            "old_checkpoint": self._note_for(old_size, r1),
+            "new_checkpoint": self._note_for(n, r2),
+        }
+
+    def _note_for(self, size: int, root: bytes) -> str | None:
+        for cp in reversed(self.store.checkpoints()):
+            if cp.size == size and cp.root == root:
+                return cp.note
+        return None
+
+    def verify(self, progress: Callable[[int, int], None] | None = None, **kw: Any) -> Any:
+        """Recompute and check everything; returns a :class:`~modeltrail.ledger.verify.VerificationResult`."""
+        from .ledger.verify import verify_trail
+
+        return verify_trail(self, progress=progress, **kw)
+
+
+def _b64(b: bytes) -> str:
+    import base64
+
+    return base64.b64encode(b).decode()
+
+
+def _ts_arg(value: str | datetime, name: str) -> str:
+    dt = value if isinstance(value, datetime) else parse_ts(value, name)
+    return format_ts(dt if dt.tzinfo else dt.replace(tzinfo=UTC))
+
+
+def _event_input_from_mapping(d: Mapping[str, Any], where: str) -> EventInput:
+    unknown = set(d) - {"type", "system", "actor", "subject", "payload", "refs", "sealed"}
+    if unknown:
+        raise ValidationError(f"unknown keys {sorted(unknown)}", field=where.rstrip("."))
+    for key in ("type", "system", "actor"):
+        if key not in d:
+            raise ValidationError("is required", field=f"{where}{key}")
+    return EventInput(
+        type=d["type"],
+        system=d["system"],
+        actor=d["actor"],
+        subject=d.get("subject"),
+        payload=d.get("payload"),
+        refs=d.get("refs"),
+        sealed=d.get("sealed"),
+    )
+
+
+def init(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    origin: str | None = None,
+    url: str | None = None,
+    checkpoint_every_events: int = 10_000,
+    checkpoint_every_seconds: float = 300.0,
+    actor: Actor | None = None,
+) -> Trail:
+    """Create a trail folder (ledger database, ``blobs/``, ``keys/``) and return it open.
+
+    ``path`` is the trail folder or its parent (default ``./.modeltrail``); ``url`` optionally puts the
+    ledger in PostgreSQL while keys and blobs stay in the folder.
+    """
+    folder, pg = _resolve_location(path if path is not None else url)
+    if url is not None and url.startswith(("postgresql://", "postgres://")):
+        pg = url
+        if path is not None:
+            folder, _ = _resolve_location(path)
+    if (folder / CONFIG_FILE).exists():
+        raise TrailExistsError(f"a trail already exists at {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "blobs").mkdir(exist_ok=True)
+    keys_dir = folder / "keys"
+    keys_dir.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(keys_dir, 0o700)
+    trail_id = secrets.token_hex(8)
+    origin = origin or f"modeltrail.local/{trail_id}"
+    if not origin or any(c.isspace() for c in origin) or "+" in origin:
+        raise ValidationError("expected a non-empty name without spaces or '+'", field="origin")
+    signer = keyfiles.create_signing_key(keys_dir, origin)
+    keyfiles.set_current_signing_key(keys_dir, signer.key_id_hex)
+    keyfiles.create_secret_key(keys_dir, "pseudonym")
+    cfg = TrailConfig(
+        origin=origin,
+        checkpoint_every_events=checkpoint_every_events,
+        checkpoint_every_seconds=checkpoint_every_seconds,
+        url=pg,
+    )
+    store = _open_store(folder, pg)
+    if store.size() != 0:
+        store.close()
+        raise TrailExistsError(f"the ledger at {store.url} already holds events")
+    store.set_meta("origin", origin)
+    store.set_meta("format", "modeltrail-ledger/1")
+    # The config file is written last: its presence marks a complete trail.
+    _write_json_atomic(folder / CONFIG_FILE, cfg.to_dict())
+    trail = Trail(folder, store, cfg)
+    trail.record(
+        "trail.initialized",
+        system="modeltrail",
+        actor=actor or SYSTEM_ACTOR,
+        subject=f"trail:{trail_id}",
+        payload={
+            "origin": origin,
+            "verifier_key": signer.verifier_key(),
+            "modeltrail_version": __version__,
+            "format": "modeltrail-ledger/1",
+        },
+    )
+    trail.checkpoint()
+    return trail
+
+
+def open_trail(url: str | os.PathLike[str] | None = None) -> Trail:
+    """Open an existing trail: a folder, ``sqlite:///path``, ``postgresql://…`` or ``$MODELTRAIL_URL``.
+
+    Without an argument, the nearest ``.modeltrail`` folder in the working directory or its parents.
+    """
+    folder, pg = _resolve_location(url)
+    cfg_path = folder / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise TrailNotFoundError(f"no trail at {folder} (create one with `modeltrail init`)")
+    cfg = TrailConfig.from_dict(json.loads(cfg_path.read_text(encoding="utf-8")))
+    pg = pg or cfg.url
+    store = _open_store(folder, pg)
+    return Trail(folder, store, cfg)
+
+
+def root_hex(b: bytes) -> str:
+    """Hex form of a hash (used in CLI output)."""
+    return b.hex()
+
+
+__all__ = [
+    "DEFAULT_DIR",
+    "StoredCheckpoint",
+    "Trail",
+    "TrailConfig",
+    "find_trail_dir",
+    "init",
+    "merkle",
+    "open_trail",
+]
