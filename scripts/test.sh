@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+.venv/bin/python -m pip install --quiet -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
 
 # PostgreSQL: start the local cluster if it is installed but down (CI runs right after a session).
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q 2>/dev/null; then
@@ -19,7 +19,7 @@ if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q 2>/dev/null; then
 fi
 
 echo "== ruff"
-.venv/bin/ruff check src tests bench examples
+.venv/bin/ruff check .
 echo "== mypy --strict src/"
 .venv/bin/mypy
 echo "== pytest"
