@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ValidationError
 from .ledger import encoding
@@ -98,8 +98,7 @@ class EventInput:
     sealed: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
+class Receipt(NamedTuple):
     """Acknowledgement of a durable append: position, leaf hash (hex) and ledger timestamp."""
 
     seq: int
@@ -160,139 +159,151 @@ class Event:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedEvent:
-    """A validated event whose variable parts are already canonical JSON text.
+class PreparedEvent(NamedTuple):
+    """A validated event whose variable parts are already canonical JSON bytes.
 
     Everything but ``seq`` and ``ts`` is encoded outside the ledger's write lock, so the critical
-    section only concatenates strings and hashes.
+    section only splices two values in and hashes. ``head`` ends with ``"seq":``, ``mid`` with
+    ``"ts":``, and ``end`` holds ``"type"`` and ``"v"`` (keys in RFC 8785 order).
     """
 
     type: str
     system: str
     subject: str | None
     actor_id: str
-    head: str  # '{"actor":…,"payload":…,"refs":…,"sealed":…,"seq":'
-    mid: str  # ',"subject":…,"system":…,"ts":'
-    end: str  # ',"type":…,"v":1}'
+    head: bytes
+    mid: bytes
+    end: bytes
 
     def leaf(self, seq: int, ts: str) -> bytes:
         """The canonical leaf bytes for this event at position ``seq`` with timestamp ``ts``."""
-        return f'{self.head}{seq}{self.mid}"{ts}"{self.end}'.encode()
+        return b'%s%d%s"%s"%s' % (self.head, seq, self.mid, ts.encode(), self.end)
 
 
-def _actor(value: Actor | Mapping[str, str], field_name: str) -> Actor:
+_actor_cache: dict[tuple[str, str, str], tuple[str, bytes]] = {}
+_ok_types: set[str] = set()
+_ok_systems: dict[str, bytes] = {}
+_ok_refs: set[str] = set()
+
+
+def _check_actor(value: Actor | Mapping[str, str], field_name: str) -> tuple[str, bytes]:
+    """Validate an actor; return (id, canonical JSON). Results are cached: actors repeat a lot."""
     if isinstance(value, Actor):
-        a = value
+        key = (value.id, value.role, value.kind)
     elif isinstance(value, Mapping):
         unknown = set(value) - {"id", "role", "kind"}
         if unknown:
-            raise ValidationError(
-                f"unknown keys {sorted(unknown)}; expected id, role, kind", field=field_name
-            )
+            raise ValidationError(f"unknown keys {sorted(unknown)}; expected id, role, kind", field=field_name)
         if "id" not in value or "role" not in value:
-            raise ValidationError(
-                "expected an object with 'id' and 'role' (and optional 'kind')", field=field_name
-            )
-        a = Actor(id=value["id"], role=value["role"], kind=value.get("kind", "human"))
+            raise ValidationError("expected an object with 'id' and 'role' (and optional 'kind')", field=field_name)
+        key = (value["id"], value["role"], value.get("kind", "human"))
     else:
         raise ValidationError(f"expected an Actor or a mapping, got {type(value).__name__}", field=field_name)
-    if not isinstance(a.id, str) or not a.id.strip() or len(a.id) > 200:
+    hit = _actor_cache.get(key)
+    if hit is not None:
+        return hit
+    aid, role, kind = key
+    if not isinstance(aid, str) or not aid.strip() or len(aid) > 200:
+        raise ValidationError("expected a non-empty string of at most 200 characters", field=f"{field_name}.id")
+    encoding.validate(aid, f"{field_name}.id")
+    if not isinstance(role, str) or not _ROLE_RE.fullmatch(role):
         raise ValidationError(
-            "expected a non-empty string of at most 200 characters", field=f"{field_name}.id"
+            f"expected a lower-case role name like 'data_scientist', got {role!r}", field=f"{field_name}.role"
         )
-    encoding.validate(a.id, f"{field_name}.id")
-    if not isinstance(a.role, str) or not _ROLE_RE.fullmatch(a.role):
-        raise ValidationError(
-            f"expected a lower-case role name like 'data_scientist', got {a.role!r}",
-            field=f"{field_name}.role",
-        )
-    if a.kind not in ACTOR_KINDS:
-        raise ValidationError(
-            f"expected one of {', '.join(ACTOR_KINDS)}, got {a.kind!r}", field=f"{field_name}.kind"
-        )
-    return a
+    if kind not in ACTOR_KINDS:
+        raise ValidationError(f"expected one of {', '.join(ACTOR_KINDS)}, got {kind!r}", field=f"{field_name}.kind")
+    out = (aid, encoding.canonical_bytes({"id": aid, "kind": kind, "role": role}))
+    if len(_actor_cache) < 10_000:
+        _actor_cache[key] = out
+    return out
 
 
-def prepare(
-    event: EventInput, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, where: str = ""
-) -> PreparedEvent:
+def prepare(event: EventInput, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, where: str = "") -> PreparedEvent:
     """Validate an event input and pre-encode it; raises :class:`ValidationError` naming the field."""
     p = where
-    if not isinstance(event.type, str) or not _TYPE_RE.fullmatch(event.type) or len(event.type) > 128:
-        raise ValidationError(
-            f"expected a dotted lower-case name like 'model.registered', got {event.type!r}", field=f"{p}type"
-        )
-    if not isinstance(event.system, str) or not _SYSTEM_RE.fullmatch(event.system):
-        raise ValidationError(
-            f"expected a system name of letters, digits, '.', '_' or '-' (max 128), got {event.system!r}",
-            field=f"{p}system",
-        )
-    actor = _actor(event.actor, f"{p}actor")
+    etype = event.type
+    if etype not in _ok_types:
+        if not isinstance(etype, str) or len(etype) > 128 or not _TYPE_RE.fullmatch(etype):
+            raise ValidationError(
+                f"expected a dotted lower-case name like 'model.registered', got {etype!r}", field=f"{p}type"
+            )
+        _ok_types.add(etype)
+    system = event.system
+    system_json = _ok_systems.get(system) if isinstance(system, str) else None
+    if system_json is None:
+        if not isinstance(system, str) or not _SYSTEM_RE.fullmatch(system):
+            raise ValidationError(
+                f"expected a system name of letters, digits, '.', '_' or '-' (max 128), got {system!r}",
+                field=f"{p}system",
+            )
+        system_json = encoding.json_string(system)
+        _ok_systems[system] = system_json
+    actor_id, actor_json = _check_actor(event.actor, f"{p}actor")
     subject = event.subject
-    if subject is not None:
+    if subject is None:
+        subject_json = b"null"
+    else:
         if not isinstance(subject, str) or not subject or len(subject) > 512:
-            raise ValidationError(
-                "expected a non-empty string of at most 512 characters or null", field=f"{p}subject"
-            )
+            raise ValidationError("expected a non-empty string of at most 512 characters or null", field=f"{p}subject")
         encoding.validate(subject, f"{p}subject")
-    payload = {} if event.payload is None else event.payload
-    if not isinstance(payload, Mapping):
-        raise ValidationError(f"expected a JSON object, got {type(payload).__name__}", field=f"{p}payload")
-    payload_json = encoding.canonical(payload, f"{p}payload")
-    if len(payload_json) > max_payload_bytes or len(payload_json.encode()) > max_payload_bytes:
-        raise ValidationError(
-            f"encoded payload is {len(payload_json.encode())} bytes, over the limit of {max_payload_bytes}; "
-            "store large content as a blob and reference its sha256",
-            field=f"{p}payload",
-        )
-    refs = [] if event.refs is None else event.refs
-    if isinstance(refs, str) or not isinstance(refs, Sequence):
-        raise ValidationError("expected a list of reference strings like 'event:12'", field=f"{p}refs")
-    if len(refs) > 10_000:
-        raise ValidationError("at most 10000 references", field=f"{p}refs")
-    for i, r in enumerate(refs):
-        if not isinstance(r, str) or not _REF_RE.fullmatch(r):
+        subject_json = encoding.json_string(subject)
+    payload = event.payload
+    if payload is None:
+        payload_json = b"{}"
+    else:
+        if not isinstance(payload, Mapping):
+            raise ValidationError(f"expected a JSON object, got {type(payload).__name__}", field=f"{p}payload")
+        payload_json = encoding.canonical_bytes(payload, f"{p}payload")
+        if len(payload_json) > max_payload_bytes:
             raise ValidationError(
-                f"expected '<kind>:<id>' such as 'event:12' or 'blob:sha256:<hex>', got {r!r}",
-                field=f"{p}refs[{i}]",
+                f"encoded payload is {len(payload_json)} bytes, over the limit of {max_payload_bytes}; "
+                "store large content as a blob and reference its sha256",
+                field=f"{p}payload",
             )
-    sealed = {} if event.sealed is None else event.sealed
-    if not isinstance(sealed, Mapping):
-        raise ValidationError(f"expected a JSON object, got {type(sealed).__name__}", field=f"{p}sealed")
-    for name, ref in sealed.items():
-        if not isinstance(ref, Mapping) or not isinstance(ref.get("key_id"), str):
-            raise ValidationError("expected {alg, key_id, sha256}", field=f"{p}sealed.{name}")
-        if not isinstance(ref.get("sha256"), str) or not _HEX64_RE.fullmatch(ref["sha256"]):
-            raise ValidationError("expected 64 lower-case hex characters", field=f"{p}sealed.{name}.sha256")
-    sealed_json = encoding.canonical(sealed, f"{p}sealed")
-    head = (
-        '{"actor":'
-        + encoding.canonical(actor.to_dict(), f"{p}actor")
-        + ',"payload":'
-        + payload_json
-        + ',"refs":'
-        + encoding.sequence_of_str(refs)
-        + ',"sealed":'
-        + sealed_json
-        + ',"seq":'
-    )
-    mid = (
-        ',"subject":'
-        + ("null" if subject is None else encoding.json_string(subject))
-        + ',"system":'
-        + encoding.json_string(event.system)
-        + ',"ts":'
-    )
-    end = ',"type":' + encoding.json_string(event.type) + f',"v":{FORMAT_VERSION}}}'
+    refs = event.refs
+    if not refs:
+        if refs is not None and (isinstance(refs, str) or not isinstance(refs, Sequence)):
+            raise ValidationError("expected a list of reference strings like 'event:12'", field=f"{p}refs")
+        refs_json = b"[]"
+    else:
+        if isinstance(refs, str) or not isinstance(refs, Sequence):
+            raise ValidationError("expected a list of reference strings like 'event:12'", field=f"{p}refs")
+        if len(refs) > 10_000:
+            raise ValidationError("at most 10000 references", field=f"{p}refs")
+        for i, r in enumerate(refs):
+            if r in _ok_refs:
+                continue
+            if not isinstance(r, str) or not _REF_RE.fullmatch(r):
+                raise ValidationError(
+                    f"expected '<kind>:<id>' such as 'event:12' or 'blob:sha256:<hex>', got {r!r}",
+                    field=f"{p}refs[{i}]",
+                )
+            encoding.validate(r, f"{p}refs[{i}]")
+            if len(_ok_refs) < 100_000:
+                _ok_refs.add(r)
+        refs_json = encoding.sequence_of_str(refs)
+    sealed = event.sealed
+    if not sealed:
+        if sealed is not None and not isinstance(sealed, Mapping):
+            raise ValidationError(f"expected a JSON object, got {type(sealed).__name__}", field=f"{p}sealed")
+        sealed_json = b"{}"
+    else:
+        if not isinstance(sealed, Mapping):
+            raise ValidationError(f"expected a JSON object, got {type(sealed).__name__}", field=f"{p}sealed")
+        for name, ref in sealed.items():
+            if not isinstance(ref, Mapping) or not isinstance(ref.get("key_id"), str):
+                raise ValidationError("expected {alg, key_id, sha256}", field=f"{p}sealed.{name}")
+            if not isinstance(ref.get("sha256"), str) or not _HEX64_RE.fullmatch(ref["sha256"]):
+                raise ValidationError("expected 64 lower-case hex characters", field=f"{p}sealed.{name}.sha256")
+        sealed_json = encoding.canonical_bytes(sealed, f"{p}sealed")
     return PreparedEvent(
-        type=event.type,
-        system=event.system,
-        subject=subject,
-        actor_id=actor.id,
-        head=head,
-        mid=mid,
-        end=end,
+        etype,
+        system,
+        subject,
+        actor_id,
+        b'{"actor":%s,"payload":%s,"refs":%s,"sealed":%s,"seq":' % (actor_json, payload_json, refs_json, sealed_json),
+        b',"subject":%s,"system":%s,"ts":' % (subject_json, system_json),
+        b',"type":"%s","v":%d}' % (etype.encode(), FORMAT_VERSION),
     )
 
 

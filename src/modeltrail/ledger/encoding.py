@@ -1,110 +1,154 @@
 """Canonical JSON (RFC 8785, JCS) for ledger leaves, with validation.
 
-The ``rfc8785`` library is the reference encoder. It is pure Python, so the hot path uses the
-stdlib's C JSON encoder whenever its output is provably byte-identical to JCS: sorted keys that are
-all in the Basic Multilingual Plane (Python sorts by code point, JCS by UTF-16 unit; they agree on the
-BMP), no floats whose shortest ``repr`` differs from ECMAScript's ``Number.prototype.toString`` (that is,
-integral floats, and magnitudes outside ``[1e-4, 1e16)`` where the exponent notations differ), and
-string escaping, which is identical for ``ensure_ascii=False``. Property tests check the fast path
-against ``rfc8785`` on random documents.
+The ``rfc8785`` library is the reference encoder. It is pure Python, so the hot path uses ``orjson``
+whenever its output is provably byte-identical to JCS: object keys all in the Basic Multilingual Plane
+(``orjson`` sorts by UTF-8 bytes, i.e. by code point; JCS sorts by UTF-16 unit; the two agree on the
+BMP), and no float whose shortest round-trip form differs from ECMAScript's ``Number.toString`` — that
+is, integral floats, and magnitudes outside ``[1e-4, 1e16)`` where the exponent notations differ.
+String escaping is identical (only ``"``, ``\\`` and control characters are escaped). Property tests
+check the fast path against ``rfc8785`` on random documents.
 
-Validation happens during the same walk and names the offending field: non-string keys, NaN or
-Infinity, integers beyond ±(2^53 - 1) (I-JSON, RFC 7493), strings that are not valid Unicode scalar
-values (lone surrogates cannot be UTF-8), and values that are not JSON at all.
+Validation happens in one walk and names the offending field: non-string keys, NaN or Infinity,
+integers beyond ±(2^53 - 1) (I-JSON, RFC 7493), strings that are not valid Unicode scalar values (lone
+surrogates cannot be UTF-8), and values that are not JSON at all. The walk builds the field path only
+when it fails, so valid documents pay for no string formatting.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 import rfc8785
 
 from ..errors import ValidationError
 
 MAX_SAFE_INTEGER = 2**53 - 1
-
-_dumps = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"), check_circular=False
-).encode
+_ORJSON_OPTS = orjson.OPT_SORT_KEYS
 
 
-def _key_ok(key: str, path: str) -> bool:
-    """Validate a key; return True when it is safe for the stdlib sort order."""
-    if key.isascii():
-        return True
+class _Bad(Exception):
+    """Internal: a validation failure whose path is assembled while unwinding."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parts: list[str] = []
+
+
+def _utf8_ok(s: str) -> bool:
     try:
-        key.encode("utf-8")
+        s.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValidationError("key is not valid Unicode (lone surrogate)", field=path) from None
-    return all(ord(c) <= 0xFFFF for c in key)
+        return False
+    return True
 
 
-def _check(value: Any, path: str, depth: int) -> bool:
-    """Validate ``value``; return True when the stdlib encoder gives JCS bytes for it."""
-    t = type(value)
-    if t is str:
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValidationError("string is not valid Unicode (lone surrogate)", field=path) from None
-        return True
+def _scalar(value: Any, t: type) -> bool:
+    """Validate a non-container value; return its fast-path eligibility."""
+    if t is float:
+        if value != value or value in (math.inf, -math.inf):
+            raise _Bad(f"{value!r} is not allowed in JSON (NaN/Infinity)")
+        a = -value if value < 0 else value
+        return 1e-4 <= a < 1e16 and not value.is_integer()
     if t is int:
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             return True
-        raise ValidationError(f"integer {value} is outside ±(2^53-1); send it as a string", field=path)
-    if t is float:
-        if not math.isfinite(value):
-            raise ValidationError(f"{value!r} is not allowed in JSON (NaN/Infinity)", field=path)
-        a = abs(value)
-        return 1e-4 <= a < 1e16 and not value.is_integer()
-    if value is None or t is bool:
-        return True
-    if depth > 64:
-        raise ValidationError("nesting deeper than 64 levels", field=path)
-    if isinstance(value, Mapping):
-        fast = True
-        for k, v in value.items():
-            if type(k) is not str:
-                raise ValidationError(
-                    f"object key {k!r} is a {type(k).__name__}, expected a string", field=path
-                )
-            sub = f"{path}.{k}"
-            fast = _key_ok(k, sub) & _check(v, sub, depth + 1) & fast
-        return fast
-    if isinstance(value, list | tuple):
-        fast = True
-        for i, v in enumerate(value):
-            fast = _check(v, f"{path}[{i}]", depth + 1) & fast
-        return fast
+        raise _Bad(f"integer {value} is outside ±(2^53-1); send it as a string")
     if isinstance(value, bytes | bytearray):
-        raise ValidationError("bytes are not JSON; store them as a blob and reference the sha256", field=path)
+        raise _Bad("bytes are not JSON; store them as a blob and reference the sha256")
     # Subclasses of the JSON scalars (numpy.float64, IntEnum, StrEnum) encode as their base value.
     if isinstance(value, bool):
         return True
-    if isinstance(value, int | float | str):
-        base = float if isinstance(value, float) else int if isinstance(value, int) else str
-        return _check(base(value), path, depth)
+    if isinstance(value, float):
+        return _scalar(float(value), float)
+    if isinstance(value, int):
+        return _scalar(int(value), int)
+    if isinstance(value, str):
+        if not value.isascii() and not _utf8_ok(value):
+            raise _Bad("string is not valid Unicode (lone surrogate)")
+        return True
     if hasattr(value, "item"):
-        raise ValidationError(
-            f"{type(value).__name__} is not JSON; convert with .item() / float() / int()", field=path
-        )
-    raise ValidationError(f"{type(value).__name__} is not a JSON value", field=path)
+        raise _Bad(f"{type(value).__name__} is not JSON; convert with .item() / float() / int()")
+    raise _Bad(f"{type(value).__name__} is not a JSON value")
+
+
+def _walk(value: Any, depth: int) -> bool:
+    """Validate ``value``; return True when the fast encoder gives JCS bytes for it."""
+    t = type(value)
+    if t is str:
+        if value.isascii() or _utf8_ok(value):
+            return True
+        raise _Bad("string is not valid Unicode (lone surrogate)")
+    if t is int or t is float:
+        return _scalar(value, t)
+    if value is None or t is bool:
+        return True
+    if depth > 64:
+        raise _Bad("nesting deeper than 64 levels")
+    fast = True
+    if t is dict or isinstance(value, Mapping):
+        for k, v in value.items():
+            if type(k) is not str:
+                raise _Bad(f"object key {k!r} is a {type(k).__name__}, expected a string")
+            if not k.isascii():
+                if not _utf8_ok(k):
+                    e = _Bad("key is not valid Unicode (lone surrogate)")
+                    e.parts.append("." + k)
+                    raise e
+                if any(ord(c) > 0xFFFF for c in k):
+                    fast = False
+            tv = type(v)
+            if tv is str:
+                if v.isascii() or _utf8_ok(v):
+                    continue
+            elif tv is bool or v is None:
+                continue
+            try:
+                if not _walk(v, depth + 1):
+                    fast = False
+            except _Bad as e:
+                e.parts.append("." + k)
+                raise
+        return fast
+    if t is list or t is tuple:
+        for i, v in enumerate(value):
+            try:
+                if not _walk(v, depth + 1):
+                    fast = False
+            except _Bad as e:
+                e.parts.append(f"[{i}]")
+                raise
+        return fast
+    return _scalar(value, t)
+
+
+def _check(value: Any, path: str, depth: int = 0) -> bool:
+    try:
+        return _walk(value, depth)
+    except _Bad as e:
+        raise ValidationError(e.message, field=path + "".join(reversed(e.parts))) from None
 
 
 def validate(value: Any, path: str) -> bool:
     """Validate a JSON-safe value; return True if the fast encoder is exact for it."""
-    return _check(value, path, 0)
+    return _check(value, path)
+
+
+def canonical_bytes(value: Any, path: str = "value") -> bytes:
+    """Validate ``value`` and return its RFC 8785 canonical UTF-8 bytes."""
+    if _check(value, path):
+        out: bytes = orjson.dumps(value, option=_ORJSON_OPTS)
+        return out
+    slow: bytes = rfc8785.dumps(value)
+    return slow
 
 
 def canonical(value: Any, path: str = "value") -> str:
     """Validate ``value`` and return its RFC 8785 canonical JSON text."""
-    if _check(value, path, 0):
-        return _dumps(value)
-    return canonical_slow(value)
+    return canonical_bytes(value, path).decode("utf-8")
 
 
 def canonical_slow(value: Any) -> str:
@@ -113,16 +157,13 @@ def canonical_slow(value: Any) -> str:
     return out.decode("utf-8")
 
 
-def canonical_bytes(value: Any, path: str = "value") -> bytes:
-    """Validate ``value`` and return its RFC 8785 canonical UTF-8 bytes."""
-    return canonical(value, path).encode("utf-8")
+def json_string(s: str) -> bytes:
+    """Encode one (already validated) string as JCS does."""
+    out: bytes = orjson.dumps(s)
+    return out
 
 
-def json_string(s: str) -> str:
-    """Encode one string as JCS does (escaping identical to the stdlib with ensure_ascii=False)."""
-    return _dumps(s)
-
-
-def sequence_of_str(value: Sequence[str]) -> str:
-    """Canonical JSON array of strings."""
-    return _dumps(list(value))
+def sequence_of_str(value: Sequence[str]) -> bytes:
+    """Canonical JSON array of (already validated) strings."""
+    out: bytes = orjson.dumps(list(value))
+    return out

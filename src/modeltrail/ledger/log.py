@@ -73,17 +73,21 @@ class Log:
             ts = format_ts(datetime.now(UTC))
             if txn.last_ts is not None and ts < txn.last_ts:
                 ts = txn.last_ts  # the clock stepped back: keep timestamps monotonic in seq order
+            ts_bytes = ts.encode()
             rows: list[EventRow] = []
             completed: list[tuple[int, int, bytes]] = []
             seq = txn.size
             sha256 = hashlib.sha256
+            append_leaf = work.append
+            add_row = rows.append
             for p in batch:
+                receipts = p.receipts
                 for ev in p.events:
-                    leaf = ev.leaf(seq, ts)
+                    leaf = b'%s%d%s"%s"%s' % (ev.head, seq, ev.mid, ts_bytes, ev.end)
                     h = sha256(b"\x00" + leaf).digest()
-                    rows.append(EventRow(seq, ts, ev.type, ev.system, ev.subject, ev.actor_id, leaf, h))
-                    p.receipts.append(Receipt(seq=seq, leaf_hash=h.hex(), ts=ts))
-                    work.append(h, completed)
+                    add_row(EventRow(seq, ts, ev.type, ev.system, ev.subject, ev.actor_id, leaf, h))
+                    receipts.append(Receipt(seq, h.hex(), ts))
+                    append_leaf(h, completed)
                     seq += 1
             nodes = [(node_id(lv, ix), h) for lv, ix, h in completed if lv >= NODE_MIN_LEVEL]
             txn.insert(rows, nodes)

@@ -195,9 +195,7 @@ def verify_inclusion(leaf_hash_: bytes, index: int, size: int, proof: Sequence[b
         raise ProofError("inclusion proof does not lead to the given root")
 
 
-def verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
-) -> None:
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
     """Check a consistency proof (RFC 9162 §2.1.4.2); raise :class:`ProofError` when it fails."""
     if old_size < 1:
         raise ProofError("consistency from an empty tree proves nothing")

@@ -363,9 +363,7 @@ class Checkpoint:
     def __post_init__(self) -> None:
         _check_line(self.origin, "checkpoint.origin")
         if type(self.size) is not int or not 0 <= self.size <= MAX_TREE_SIZE:
-            raise ValidationError(
-                f"expected an integer in 0..2^64-1, not {self.size!r}", field="checkpoint.size"
-            )
+            raise ValidationError(f"expected an integer in 0..2^64-1, not {self.size!r}", field="checkpoint.size")
         if not isinstance(self.root, bytes) or len(self.root) != ROOT_SIZE:
             raise ValidationError(f"expected {ROOT_SIZE} bytes", field="checkpoint.root")
         if not isinstance(self.extensions, tuple):
@@ -388,9 +386,7 @@ class Checkpoint:
             raise ValidationError("expected origin, size and root lines", field="checkpoint")
         origin, size, root64, *extensions = lines
         if not _DECIMAL.fullmatch(size):
-            raise ValidationError(
-                f"expected decimal digits, no leading zero: {size!r}", field="checkpoint.size"
-            )
+            raise ValidationError(f"expected decimal digits, no leading zero: {size!r}", field="checkpoint.size")
         root = _b64decode(root64)
         if root is None:
             raise ValidationError("root is not canonical base64", field="checkpoint.root")

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..errors import StoreError
 
@@ -30,8 +30,7 @@ def node_id(level: int, index: int) -> int:
     return (level << NODE_ID_SHIFT) | index
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
+class EventRow(NamedTuple):
     """One event as stored: position, indexed columns, and the exact leaf bytes and hash."""
 
     seq: int
@@ -190,10 +189,8 @@ class _SqliteTxn:
         return _nodes(self._conn, ids)
 
     def insert(self, events: Sequence[EventRow], nodes: Sequence[tuple[int, bytes]]) -> None:
-        self._conn.executemany(
-            f"INSERT INTO events ({_EVENT_COLS}) VALUES (?,?,?,?,?,?,?,?)",
-            [(e.seq, e.ts, e.type, e.system, e.subject, e.actor_id, e.leaf, e.leaf_hash) for e in events],
-        )
+        # EventRow is a tuple in column order, so rows go to SQLite as they are.
+        self._conn.executemany(f"INSERT INTO events ({_EVENT_COLS}) VALUES (?,?,?,?,?,?,?,?)", events)
         if nodes:
             self._conn.executemany("INSERT INTO nodes (id, hash) VALUES (?, ?)", nodes)
 
@@ -218,7 +215,7 @@ def _nodes(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, bytes]:
 
 
 def _row(r: tuple[Any, ...]) -> EventRow:
-    return EventRow(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), bytes(r[7]))
+    return EventRow._make(r)
 
 
 class SqliteStore:
@@ -353,11 +350,7 @@ class SqliteStore:
 
     def checkpoints(self) -> list[CheckpointRow]:
         """All checkpoints in the order they were taken."""
-        rows = (
-            self._conn()
-            .execute("SELECT id, size, root, note, key_id, ts FROM checkpoints ORDER BY id")
-            .fetchall()
-        )
+        rows = self._conn().execute("SELECT id, size, root, note, key_id, ts FROM checkpoints ORDER BY id").fetchall()
         return [CheckpointRow(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4], r[5]) for r in rows]
 
     def get_meta(self, key: str) -> str | None:

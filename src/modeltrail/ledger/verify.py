@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -168,34 +168,24 @@ def _verify(
     expected = 0
     if 0 in by_size:
         _check_roots(by_size.pop(0), merkle.EMPTY_ROOT, problem)
-    for row in store.iter_events(0, None, batch):
-        seq = row.seq
+    # The hot loop: hash every leaf, fold it into the frontier, compare completed nodes and roots.
+    fappend = frontier.append
+    for seq, etype, ts, leaf, stored_hash in _leaf_rows(store, batch):
         if seq != expected:
-            problem(
-                Problem("event_missing", f"events {expected}..{seq - 1} are missing (deleted)", seq=expected)
-            )
+            problem(Problem("event_missing", f"events {expected}..{seq - 1} are missing (deleted)", seq=expected))
             return  # the tree cannot be recomputed past a gap
-        h = sha256(b"\x00" + row.leaf).digest()
-        if h != row.leaf_hash:
-            problem(
-                Problem(
-                    "event_hash", "leaf bytes do not match the stored leaf hash (modified event)", seq=seq
-                )
-            )
-        leaf = row.leaf
+        h = sha256(b"\x00" + leaf).digest()
+        if h != stored_hash:
+            problem(Problem("event_hash", "leaf bytes do not match the stored leaf hash (modified event)", seq=seq))
         if b'"seq":%d,' % seq not in leaf:
             problem(
                 Problem(
-                    "event_seq",
-                    "the event's own seq field differs from its position (reordered or inserted)",
-                    seq=seq,
+                    "event_seq", "the event's own seq field differs from its position (reordered or inserted)", seq=seq
                 )
             )
-        elif (b'"type":"' + row.type.encode() + b'"') not in leaf or (
-            b'"ts":"' + row.ts.encode() + b'"'
-        ) not in leaf:
+        elif b'"type":"%s"' % etype.encode() not in leaf or b'"ts":"%s"' % ts.encode() not in leaf:
             problem(Problem("event_index", "indexed columns (type/ts) differ from the event bytes", seq=seq))
-        frontier.append(h, completed)
+        fappend(h, completed)
         if completed:
             for lv, ix, nh in completed:
                 if lv >= NODE_MIN_LEVEL:
@@ -205,9 +195,7 @@ def _verify(
                     if got is None:
                         problem(Problem("node", f"tree node level {lv} index {ix} is missing", seq=ix << lv))
                     elif got != nh:
-                        problem(
-                            Problem("node", f"tree node level {lv} index {ix} was modified", seq=ix << lv)
-                        )
+                        problem(Problem("node", f"tree node level {lv} index {ix} was modified", seq=ix << lv))
             completed.clear()
         expected = seq + 1
         if expected in by_size:
@@ -248,11 +236,20 @@ def _verify(
             merkle.verify_consistency(s1, s2, r1, r2, proof)
             res.consistency_proofs_checked += 1
         except ProofError as exc:
-            problem(
-                Problem(
-                    "consistency", f"checkpoints at sizes {s1} and {s2} are not consistent: {exc}", seq=s1
-                )
-            )
+            problem(Problem("consistency", f"checkpoints at sizes {s1} and {s2} are not consistent: {exc}", seq=s1))
+
+
+def _leaf_rows(store: LedgerStore, batch: int) -> Iterator[tuple[int, str, str, bytes, bytes]]:
+    """(seq, type, ts, leaf, leaf_hash) in seq order; plain tuples keep the hot loop cheap."""
+    pos = 0
+    while True:
+        rows = store.execute(
+            "SELECT seq, type, ts, leaf, leaf_hash FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (pos, batch)
+        )
+        if not rows:
+            return
+        yield from rows
+        pos = rows[-1][0] + 1
 
 
 def _open_checkpoint(
@@ -265,25 +262,15 @@ def _open_checkpoint(
     try:
         cp = verify_checkpoint(note, verifiers)
     except (SignatureError, ModeltrailError, ValueError) as exc:
-        problem(
-            Problem(
-                "checkpoint_signature", f"checkpoint signature or format is invalid: {exc}", checkpoint=cid
-            )
-        )
+        problem(Problem("checkpoint_signature", f"checkpoint signature or format is invalid: {exc}", checkpoint=cid))
         return None
     if cp.origin != origin:
-        problem(
-            Problem(
-                "checkpoint_origin", f"checkpoint is for origin {cp.origin!r}, not {origin!r}", checkpoint=cid
-            )
-        )
+        problem(Problem("checkpoint_origin", f"checkpoint is for origin {cp.origin!r}, not {origin!r}", checkpoint=cid))
         return None
     return cp
 
 
-def _check_roots(
-    items: list[tuple[int | None, Checkpoint]], root: bytes, problem: Callable[[Problem], None]
-) -> None:
+def _check_roots(items: list[tuple[int | None, Checkpoint]], root: bytes, problem: Callable[[Problem], None]) -> None:
     for cid, cp in items:
         if cp.root != root:
             problem(
