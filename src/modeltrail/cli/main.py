@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -38,10 +39,10 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ValidationError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            err_console.print("[red]error:[/red] " + escape(str(exc)), highlight=False)
             sys.exit(2)
         except ModeltrailError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            err_console.print("[red]error:[/red] " + escape(str(exc)), highlight=False)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -160,9 +161,8 @@ def log_cmd(
     if as_json:
         out = sys.stdout
         for ev in events:
-            out.write(
-                json.dumps(_event_json(ev.leaf, ev.leaf_hash), separators=(",", ":"), ensure_ascii=False)
-            )
+            # ASCII output: U+2028/U+2029 inside values would split lines for many JSON-lines readers.
+            out.write(json.dumps(_event_json(ev.leaf, ev.leaf_hash), separators=(",", ":")))
             out.write("\n")
         return
     table = Table(box=None, header_style="bold")
@@ -375,6 +375,6 @@ def _register_extensions() -> None:
             main.add_command(cmd)
 
 
-EXTENSIONS: list[str] = ["policy", "evidence_data"]
+EXTENSIONS: list[str] = ["policy", "evidence_data", "registry"]
 
 _register_extensions()

@@ -367,7 +367,10 @@ class SqliteStore:
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run raw SQL on this thread's connection (projections and tests use it)."""
-        return self._conn().execute(sql, args).fetchall()
+        try:
+            return self._conn().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"ledger database error: {exc}") from exc
 
     def close(self) -> None:
         """Close every connection this store opened."""

@@ -1,0 +1,68 @@
+"""Model registry: policies in the trail, gates, approvals, deployment lifecycle and classification records.
+
+Everything is recorded as ledger events and read back through the ``registry`` projection
+(:mod:`modeltrail.registry.projection`), which ``modeltrail rebuild`` recreates from the ledger.
+"""
+
+from __future__ import annotations
+
+from .classification import latest_classification, record_classification
+from .lifecycle import (
+    Approval,
+    BreakGlass,
+    Deployment,
+    Evidence,
+    GateRecord,
+    LiveDeployment,
+    Refusal,
+    VersionInfo,
+    VersionStatus,
+    approve,
+    collect_evidence,
+    deploy,
+    evaluate_gate_for,
+    get_version,
+    live_at,
+    reject,
+    resume,
+    retire,
+    revoke_approval,
+    status,
+    suspend,
+    versions,
+)
+from .policy_store import StoredPolicy, current_policy, register_policy, stored_policy
+from .refs import ModelRef, parse_model_ref
+
+__all__ = [
+    "Approval",
+    "BreakGlass",
+    "Deployment",
+    "Evidence",
+    "GateRecord",
+    "LiveDeployment",
+    "ModelRef",
+    "Refusal",
+    "StoredPolicy",
+    "VersionInfo",
+    "VersionStatus",
+    "approve",
+    "collect_evidence",
+    "current_policy",
+    "deploy",
+    "evaluate_gate_for",
+    "get_version",
+    "latest_classification",
+    "live_at",
+    "parse_model_ref",
+    "record_classification",
+    "register_policy",
+    "reject",
+    "resume",
+    "retire",
+    "revoke_approval",
+    "status",
+    "stored_policy",
+    "suspend",
+    "versions",
+]

@@ -1,0 +1,111 @@
+"""Policies kept in the trail: the YAML text as a blob, its registration as a ``policy.registered`` event.
+
+The policy in force for a system is the one of the latest ``policy.registered`` event for that system, so
+every gate evaluation and approval can cite the exact text (by hash) it was judged under. Without one,
+the trail config's ``policy`` path (relative to the trail's parent folder) is used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import NotFoundError, PolicyError
+from ..events import Actor, Receipt
+from ..identity import Identity
+from ..policy import Policy, parse_policy
+
+if TYPE_CHECKING:
+    from ..trail import Trail
+
+
+@dataclass(frozen=True)
+class StoredPolicy:
+    """A policy with the hash of the exact YAML it was parsed from and the registering event, if any."""
+
+    policy: Policy
+    sha256: str
+    seq: int | None
+    """The ``policy.registered`` event; None for a policy from the config file or passed in directly."""
+
+
+def _looks_like_path(value: str | os.PathLike[str]) -> bool:
+    if isinstance(value, os.PathLike):
+        return True
+    return "\n" not in value and len(value) < 4096 and Path(value).is_file()
+
+
+def register_policy(
+    trail: Trail, path_or_text: str | os.PathLike[str], *, actor: Actor | Identity
+) -> tuple[Policy, Receipt]:
+    """Validate a policy (a file path or the YAML text), store it as a blob and record ``policy.registered``.
+
+    Raises :class:`~modeltrail.errors.PolicyError` (with file, line and field) for an invalid policy; nothing
+    is recorded then.
+    """
+    if _looks_like_path(path_or_text):
+        p = Path(path_or_text)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PolicyError(f"{p}: cannot read policy file: {exc.strerror or exc}") from exc
+        source: str | None = str(p)
+    else:
+        text, source = str(path_or_text), None
+    policy = parse_policy(text, source or "<policy>")
+    digest = trail.blobs.put_bytes(text.encode())
+    who = actor.acting_as() if isinstance(actor, Identity) else actor
+    receipt = trail.record(
+        "policy.registered",
+        system=policy.system,
+        actor=who,
+        subject=f"system:{policy.system}",
+        payload={"policy_sha256": digest, "path": source, "system": policy.system, "risk_tier": policy.risk_tier},
+        refs=[f"blob:sha256:{digest}"],
+    )
+    return policy, receipt
+
+
+def stored_policy(trail: Trail, system: str | None = None) -> StoredPolicy:
+    """The policy in force for ``system`` (any system when None), with its hash and registering event.
+
+    Raises :class:`~modeltrail.errors.NotFoundError` when no policy is registered and the config names none.
+    """
+    # The ledger's (type, seq) index makes this a single-row read, however long the trail.
+    latest = next(iter(trail.events("policy.registered", system=system, descending=True, limit=1)), None)
+    if latest is not None:
+        digest = str(latest.payload["policy_sha256"])
+        text = trail.blobs.get_bytes(digest).decode("utf-8")
+        label = latest.payload.get("path") or "policy"
+        policy = parse_policy(text, f"{label} (registered in event {latest.seq})")
+        return StoredPolicy(policy, digest, latest.seq)
+    if trail.config.policy:
+        path = Path(trail.config.policy)
+        if not path.is_absolute():
+            path = trail.root / path
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PolicyError(f"{path}: cannot read the policy file named in config.json: {exc}") from exc
+        policy = parse_policy(data.decode("utf-8"), str(path))
+        if system is None or policy.system == system:
+            # Kept as a blob too, so that a gate evaluated under it can cite text that stays retrievable.
+            return StoredPolicy(policy, trail.blobs.put_bytes(data), None)
+    where = f" for system {system!r}" if system else ""
+    raise NotFoundError(f"no policy registered{where}: run `modeltrail policy set FILE`")
+
+
+def current_policy(trail: Trail, system: str | None = None) -> Policy:
+    """The policy in force for ``system`` (see :func:`stored_policy`)."""
+    return stored_policy(trail, system).policy
+
+
+def adopt_policy(trail: Trail, policy: Policy) -> StoredPolicy:
+    """Wrap a policy passed in by a caller: its YAML form is stored as a blob so a gate can cite it."""
+    digest = trail.blobs.put_bytes(policy.to_yaml().encode())
+    return StoredPolicy(policy, digest, None)
+
+
+__all__ = ["StoredPolicy", "adopt_policy", "current_policy", "register_policy", "stored_policy"]
