@@ -87,11 +87,14 @@ def _load_builtin() -> None:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency inside the module: surface it
+            if exc.name is None or not name.startswith(exc.name):  # a missing dependency inside: surface it
                 raise
 
 
-CURSOR_DDL = "CREATE TABLE IF NOT EXISTS projection_cursors (name TEXT PRIMARY KEY, version INTEGER NOT NULL, seq INTEGER NOT NULL)"
+CURSOR_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_cursors "
+    "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, seq BIGINT NOT NULL)"
+)
 
 
 def catch_up(trail: Trail, names: Iterable[str] | None = None) -> int:
@@ -103,9 +106,7 @@ def catch_up(trail: Trail, names: Iterable[str] | None = None) -> int:
     size = store.size()
     # Cheap check outside the lock: nothing to do when every cursor is at the end.
     try:
-        cur = {
-            r[0]: (r[1], r[2]) for r in store.execute("SELECT name, version, seq FROM projection_cursors", ())
-        }
+        cur = {r[0]: (r[1], r[2]) for r in store.execute("SELECT name, version, seq FROM projection_cursors", ())}
     except ModeltrailError:
         cur = {}  # no cursor table yet
     if all(cur.get(p.name, (None, -2))[0] == p.version and cur[p.name][1] >= size - 1 for p in projections):
@@ -165,9 +166,7 @@ def snapshot(trail: Trail) -> dict[str, list[Row]]:
     for p in registered():
         for t in p.tables:
             rows = trail.store.execute(f"SELECT * FROM {t}", ())
-            out[t] = sorted(
-                (tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows), key=repr
-            )
+            out[t] = sorted((tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows), key=repr)
     return out
 
 
