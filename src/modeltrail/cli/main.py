@@ -89,9 +89,7 @@ def main(ctx: click.Context, location: str | None) -> None:
 
 @main.command("init")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.option(
-    "--origin", help="Checkpoint origin line (a unique log name); default modeltrail.local/<random id>."
-)
+@click.option("--origin", help="Checkpoint origin line (a unique log name); default modeltrail.local/<random id>.")
 @click.option("--url", help="Put the ledger in PostgreSQL (postgresql://…); keys and blobs stay in PATH.")
 @click.option(
     "--checkpoint-every",
@@ -112,9 +110,7 @@ def main(ctx: click.Context, location: str | None) -> None:
 @handle_errors
 def init_cmd(path: Path | None, origin: str | None, url: str | None, every: int, seconds: float) -> None:
     """Create a trail in PATH (default ./.modeltrail): ledger, blobs/, keys/ and a signing key."""
-    with init(
-        path, origin=origin, url=url, checkpoint_every_events=every, checkpoint_every_seconds=seconds
-    ) as t:
+    with init(path, origin=origin, url=url, checkpoint_every_events=every, checkpoint_every_seconds=seconds) as t:
         cp = t.latest_checkpoint()
         console.print(f"Created trail at [bold]{t.path}[/bold]")
         console.print(f"origin       {t.origin}")
@@ -140,9 +136,7 @@ def _event_json(row_leaf: bytes, leaf_hash: bytes) -> dict[str, Any]:
 @click.option("--subject", metavar="S", help="Only events about this subject.")
 @click.option("--limit", type=int, help="At most this many events.")
 @click.option("--reverse", is_flag=True, help="Newest first.")
-@click.option(
-    "--json", "as_json", is_flag=True, help="One JSON object per line: seq, leaf (base64), leaf_hash, event."
-)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: seq, leaf (base64), leaf_hash, event.")
 @pass_ctx
 @handle_errors
 def log_cmd(
@@ -196,9 +190,7 @@ def show_cmd(tc: TrailContext, seq: int) -> None:
 @click.option("--system", required=True, help="AI system name.")
 @click.option("--actor", "actor_id", required=True, help="Actor id.")
 @click.option("--role", required=True, help="Actor role.")
-@click.option(
-    "--kind", type=click.Choice(["human", "service", "system"]), default="service", show_default=True
-)
+@click.option("--kind", type=click.Choice(["human", "service", "system"]), default="service", show_default=True)
 @click.option("--subject", help="Subject reference, e.g. model:credit@2.")
 @click.option("--payload", default="{}", help="JSON object, or @file.json.")
 @click.option("--ref", "refs", multiple=True, help="Reference such as event:12 (repeatable).")
@@ -240,26 +232,18 @@ def checkpoint_cmd(tc: TrailContext, as_json: bool) -> None:
     """Sign a checkpoint of the current tree head and print the signed note."""
     cp = tc.trail().checkpoint()
     if as_json:
-        click.echo(
-            json.dumps({"id": cp.id, "size": cp.size, "root": cp.root.hex(), "note": cp.note, "ts": cp.ts})
-        )
+        click.echo(json.dumps({"id": cp.id, "size": cp.size, "root": cp.root.hex(), "note": cp.note, "ts": cp.ts}))
     else:
         click.echo(cp.note, nl=False)
 
 
 @main.command("prove")
 @click.argument("seq", type=int, required=False)
-@click.option(
-    "--size", type=int, help="Tree size to prove against (default: latest checkpoint covering SEQ)."
-)
-@click.option(
-    "--consistency", nargs=2, type=int, metavar="OLD NEW", help="Prove consistency between two sizes."
-)
+@click.option("--size", type=int, help="Tree size to prove against (default: latest checkpoint covering SEQ).")
+@click.option("--consistency", nargs=2, type=int, metavar="OLD NEW", help="Prove consistency between two sizes.")
 @pass_ctx
 @handle_errors
-def prove_cmd(
-    tc: TrailContext, seq: int | None, size: int | None, consistency: tuple[int, int] | None
-) -> None:
+def prove_cmd(tc: TrailContext, seq: int | None, size: int | None, consistency: tuple[int, int] | None) -> None:
     """Print an inclusion proof for SEQ, or a consistency proof with --consistency OLD NEW (JSON)."""
     t = tc.trail()
     if consistency:
@@ -273,9 +257,7 @@ def prove_cmd(
 
 @main.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
-@click.option(
-    "--key", "keys", multiple=True, help="Trusted verifier key (repeatable); default: the trail's own keys."
-)
+@click.option("--key", "keys", multiple=True, help="Trusted verifier key (repeatable); default: the trail's own keys.")
 @click.option(
     "--checkpoint",
     "notes",
@@ -321,9 +303,7 @@ def verify_cmd(tc: TrailContext, as_json: bool, keys: tuple[str, ...], notes: tu
         where = f"seq {p.seq}" if p.seq is not None else f"checkpoint {p.checkpoint}"
         err_console.print(f"[red]FAILED[/red] at {where}: {p.message}")
         for other in res.problems[1:]:
-            err_console.print(
-                f"  also: {other.kind} seq={other.seq} checkpoint={other.checkpoint}: {other.message}"
-            )
+            err_console.print(f"  also: {other.kind} seq={other.seq} checkpoint={other.checkpoint}: {other.message}")
     sys.exit(0 if res.ok else 1)
 
 
@@ -366,15 +346,17 @@ def _register_extensions() -> None:
     for name in EXTENSIONS:
         try:
             mod = importlib.import_module(f"modeltrail.cli.{name}")
-        except ImportError as exc:  # an optional extra is not installed
-            missing = getattr(exc, "name", "") or ""
-            if missing.startswith("modeltrail"):
+        except ModuleNotFoundError as exc:
+            # An optional extra (fastapi, mlflow …) is not installed: its commands are simply absent.
+            missing = exc.name or ""
+            if missing.startswith("modeltrail") and missing != f"modeltrail.cli.{name}":
                 raise
             continue
         for cmd in getattr(mod, "COMMANDS", []):
             main.add_command(cmd)
 
 
-EXTENSIONS: list[str] = ["policy", "evidence_data", "registry"]
+#: Feature areas whose click commands are attached to ``main`` (a missing optional extra is skipped).
+EXTENSIONS: list[str] = ["policy", "evaluate", "registry", "lineage", "runtime", "server", "demo"]
 
 _register_extensions()

@@ -142,9 +142,7 @@ def _encode(s: pd.Series, name: str) -> _Col:
     n_valid = len(codes) - n_missing
     if kind == "categorical" and n_levels > _MAX_CATEGORY_LEVELS and n_levels > 0.5 * n_valid:
         kind = "text"
-    return _Col(
-        name, dtype, kind, codes, n_levels, pd.Index(uniques), values, n_missing, counts[1:].astype(np.int64)
-    )
+    return _Col(name, dtype, kind, codes, n_levels, pd.Index(uniques), values, n_missing, counts[1:].astype(np.int64))
 
 
 @dataclass
@@ -162,9 +160,7 @@ def _groups(col: _Col) -> _Groups:
     if col.kind == "numeric" and col.n_levels > _MAX_GROUP_LEVELS and col.values is not None:
         x = col.values
         finite = x[~np.isnan(x)]
-        edges = (
-            np.unique(np.quantile(finite, np.linspace(0.0, 1.0, _N_BINS + 1))) if finite.size else np.zeros(1)
-        )
+        edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, _N_BINS + 1))) if finite.size else np.zeros(1)
         if edges.size < 2:
             edges = np.array([edges[0], edges[0]])
         codes = np.searchsorted(edges[1:-1], x, side="right").astype(np.int64)
@@ -419,9 +415,7 @@ def data_report(
     if constant:
         warnings.append(f"constant columns: {', '.join(constant)}")
     if near_constant:
-        warnings.append(
-            f"near-constant columns (top value ≥ {near_constant_share:.0%}): {', '.join(near_constant)}"
-        )
+        warnings.append(f"near-constant columns (top value ≥ {near_constant_share:.0%}): {', '.join(near_constant)}")
 
     # --- duplicates ---------------------------------------------------------------------------------
     n_dup = _duplicates(list(cols.values()), n)

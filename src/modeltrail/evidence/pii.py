@@ -514,9 +514,7 @@ _CAP_NAME_RE = re.compile(
     rf"(?:[{_UP}][{_LO}'’\-]+\.?)(?:\s+(?:(?:van|von|de|der|den|da|di|del|la|le)\s+)*[{_UP}][{_LO}'’\-]+){{0,3}}"
 )
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-_PHONE_INTL_RE = re.compile(
-    r"(?:\+|00)[1-9]\d{0,2}[\s\-./]?(?:\(0\)[\s\-./]?)?\(?\d{1,5}\)?(?:[\s\-./]?\d{1,6}){1,5}"
-)
+_PHONE_INTL_RE = re.compile(r"(?:\+|00)[1-9]\d{0,2}[\s\-./]?(?:\(0\)[\s\-./]?)?\(?\d{1,5}\)?(?:[\s\-./]?\d{1,6}){1,5}")
 _PHONE_NAT_RE = re.compile(r"\(?0[1-9]\d{0,4}\)?(?:[\s\-./]?\d{2,6}){1,5}")
 _DATE_RES = (
     (re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?"), "%Y-%m-%d"),
@@ -613,9 +611,7 @@ def _scan_text(column: str, values: _Values, min_count: int) -> list[PiiFinding]
         cnt = values.count(ok)
         if cnt >= min_count:
             hint = _name_hint(column, "iban")
-            out.append(
-                _finding(column, "iban", "IBAN (mod-97 valid)", cnt, values, 0.99, values.top(ok), hint)
-            )
+            out.append(_finding(column, "iban", "IBAN (mod-97 valid)", cnt, values, 0.99, values.top(ok), hint))
             claimed |= ok
 
     digits_only = charset_ok & has_digit & compact.str.fullmatch(r"\d{9,19}").to_numpy(dtype=bool)
@@ -685,9 +681,7 @@ def _scan_text(column: str, values: _Values, min_count: int) -> list[PiiFinding]
         share = cnt / values.n
         if cnt >= min_count and (share >= 0.5 or (phone_hint and share >= 0.2)):
             conf = 0.95 if phone_hint else 0.7
-            out.append(
-                _finding(column, "phone", "phone number", cnt, values, conf, values.top(ok), phone_hint)
-            )
+            out.append(_finding(column, "phone", "phone number", cnt, values, conf, values.top(ok), phone_hint))
             claimed |= ok
 
     # Dates of birth written as text.
@@ -812,9 +806,7 @@ def scan_series(s: pd.Series, column: str | None = None, *, min_count: int = 1) 
             if getattr(nn.dt, "tz", None)
             else nn.value_counts(sort=False)
         )
-        values = _Values(
-            pd.Series(vc.index.strftime("%Y-%m-%d"), dtype=object), vc.to_numpy(np.int64), len(nn)
-        )
+        values = _Values(pd.Series(vc.index.strftime("%Y-%m-%d"), dtype=object), vc.to_numpy(np.int64), len(nn))
         parsed = pd.Series(pd.DatetimeIndex(vc.index).as_unit("ns"))
         return [f] if (f := _dob_decision(name, values, parsed, np.ones(len(vc), bool), min_count)) else []
     if pd.api.types.is_numeric_dtype(s.dtype):

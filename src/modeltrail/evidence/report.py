@@ -62,3 +62,19 @@ class Report:
             warnings=[str(w) for w in data.get("warnings", [])],
             created_at=str(data.get("created_at", "")),
         )
+
+    def to_html(self) -> str:
+        """Self-contained offline HTML rendering (see :func:`modeltrail.evidence.render.render_html`)."""
+        from modeltrail.evidence.render import render_html
+
+        return render_html(self)
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the same HTML page as :meth:`to_html`."""
+        return self.to_html()
+
+    def validate(self) -> None:
+        """Check :meth:`to_dict` against the report's versioned JSON Schema (raises ValidationError)."""
+        from modeltrail.evidence.render import validate_report
+
+        validate_report(self.to_dict())

@@ -1,0 +1,1 @@
+"""Audit functions: reconstructing decisions and their evidence from the ledger."""

@@ -1,0 +1,193 @@
+"""``modeltrail evaluate``: evidence reports from the command line, recorded in the trail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..errors import ValidationError
+from ..events import Actor
+from ..evidence.pii import DEFAULT_SAMPLE_ROWS
+from .evidence_data import load_reference, load_table, print_data_summary
+from .evidence_model import evaluate_fairness, evaluate_performance
+from .main import TrailContext, console, handle_errors, pass_ctx
+
+
+def _actor(actor_id: str, role: str) -> Actor:
+    return Actor(actor_id, role, "service" if role in ("pipeline", "service") else "human")
+
+
+@click.group("evaluate")
+def evaluate_group() -> None:
+    """Evidence reports (data governance, performance, fairness, explainability, robustness)."""
+
+
+@evaluate_group.command("data")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dataset", "dataset_ref", help="Record the report about this registered dataset (dataset:NAME@HASH).")
+@click.option("--label", default=None, help="Label (target) column.")
+@click.option("--protected", multiple=True, help="Protected attribute column (repeatable).")
+@click.option(
+    "--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Reference population CSV."
+)
+@click.option("--pii-sample-rows", type=click.IntRange(min=1), default=DEFAULT_SAMPLE_ROWS, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Also write JSON + HTML here.")
+@click.option("--actor", "actor_id", default="cli-user", show_default=True)
+@click.option("--role", default="data_scientist", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report JSON.")
+@pass_ctx
+@handle_errors
+def evaluate_data_cmd(
+    tc: TrailContext,
+    path: Path,
+    dataset_ref: str | None,
+    label: str | None,
+    protected: tuple[str, ...],
+    reference: Path | None,
+    pii_sample_rows: int,
+    out_dir: Path | None,
+    actor_id: str,
+    role: str,
+    as_json: bool,
+) -> None:
+    """Data governance report (with PII scan) of the table at PATH; recorded when --dataset is given."""
+    from ..evidence.data_report import data_report
+    from ..evidence.record import record_report
+
+    df = load_table(path)
+    ref = load_reference(reference) if reference is not None else None
+    report = data_report(
+        df,
+        label=label,
+        protected=protected,
+        reference=ref,
+        subject={"dataset": dataset_ref or str(path)},
+        pii_sample_rows=pii_sample_rows,
+    )
+    if dataset_ref is not None:
+        from ..lineage.queries import get_dataset
+
+        trail = tc.trail()
+        ds = get_dataset(trail, dataset_ref)
+        rec = record_report(
+            trail, report, subject=ds.ref, system=ds.system, actor=_actor(actor_id, role), out_dir=out_dir
+        )
+        if not as_json:
+            console.print(f"recorded as event {rec.receipt.seq} (report blob sha256:{rec.report_sha256})")
+    if as_json:
+        click.echo(report.to_json().decode())
+    else:
+        print_data_summary(report, console)
+
+
+@evaluate_group.command("model")
+@click.argument("model_ref")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Evaluation table (CSV/parquet) with the model's inputs and the label.",
+)
+@click.option("--label", required=True, help="Label column.")
+@click.option("--positive", default="1", show_default=True, help="Label value of the positive class.")
+@click.option("--protected", multiple=True, help="Protected attribute column (repeatable).")
+@click.option("--dataset", "dataset_ref", help="Registered dataset the table is (cited in the reports' refs).")
+@click.option("--reports", default="performance,fairness,explainability,robustness", show_default=True)
+@click.option("--threshold", type=float, default=0.5, show_default=True)
+@click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Also write JSON + HTML here.")
+@click.option("--actor", "actor_id", default="cli-user", show_default=True)
+@click.option("--role", default="data_scientist", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the recorded metrics as JSON.")
+@pass_ctx
+@handle_errors
+def evaluate_model_cmd(
+    tc: TrailContext,
+    model_ref: str,
+    data_path: Path,
+    label: str,
+    positive: str,
+    protected: tuple[str, ...],
+    dataset_ref: str | None,
+    reports: str,
+    threshold: float,
+    bootstrap: int,
+    seed: int,
+    out_dir: Path | None,
+    actor_id: str,
+    role: str,
+    as_json: bool,
+) -> None:
+    """Run model reports for MODEL@VERSION on a labelled table and record each as report.generated."""
+    from ..evidence.explain import explainability_report
+    from ..evidence.fairness import fairness_report
+    from ..evidence.performance import performance_report
+    from ..evidence.record import record_report
+    from ..evidence.robustness import robustness_report
+    from ..lineage.models import load_model
+    from ..lineage.queries import get_model_version
+
+    wanted = {r.strip() for r in reports.split(",") if r.strip()}
+    unknown = wanted - {"performance", "fairness", "explainability", "robustness"}
+    if unknown:
+        raise ValidationError(f"unknown report kinds {sorted(unknown)}", field="--reports")
+    trail = tc.trail()
+    mv = get_model_version(trail, model_ref)
+    model = load_model(trail, mv)
+    df = load_table(data_path)
+    if label not in df.columns:
+        raise ValidationError(f"column {label!r} is not in {data_path}", field="--label")
+    missing = [c for c in protected if c not in df.columns]
+    if missing:
+        raise ValidationError(f"columns {missing} are not in {data_path}", field="--protected")
+    y = (df[label].astype(str) == positive).astype(int).to_numpy()
+    names = [str(n) for n in getattr(model, "feature_names_in_", [])] or [
+        c for c in df.columns if c != label and c not in protected
+    ]
+    X = df[names]
+    score = np.asarray(model.predict_proba(X))[:, 1] if hasattr(model, "predict_proba") else None
+    pred = (score >= threshold).astype(int) if score is not None else np.asarray(model.predict(X)).astype(int)
+    groups = df[list(protected)] if protected else None
+    subj = {"model": mv.ref, **({"dataset": dataset_ref} if dataset_ref else {})}
+    built = []
+    if "performance" in wanted:
+        built.append(
+            performance_report(
+                y, pred, score, groups=groups, threshold=threshold, n_bootstrap=bootstrap, seed=seed, subject=subj
+            )
+        )
+    if "fairness" in wanted:
+        if groups is None:
+            raise ValidationError("the fairness report needs at least one --protected column", field="--protected")
+        built.append(fairness_report(y, pred, groups, y_score=score, n_bootstrap=bootstrap, seed=seed, subject=subj))
+    if "explainability" in wanted:
+        built.append(explainability_report(model, X, y, feature_names=names, subject=subj, seed=seed))
+    if "robustness" in wanted:
+        built.append(robustness_report(model, X, seed=seed, subject=subj))
+    out: dict[str, dict[str, float]] = {}
+    for r in built:
+        rec = record_report(
+            trail,
+            r,
+            subject=mv.ref,
+            system=mv.system,
+            actor=_actor(actor_id, role),
+            refs=[dataset_ref] if dataset_ref else (),
+            out_dir=out_dir,
+        )
+        out[r.kind] = {"seq": rec.receipt.seq, **{k: v for k, v in r.metrics.items() if "[" not in k}}
+        if not as_json:
+            console.print(f"[bold]{r.kind}[/bold] recorded as event {rec.receipt.seq}")
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+
+
+evaluate_group.add_command(evaluate_fairness, name="fairness")
+evaluate_group.add_command(evaluate_performance, name="performance")
+
+COMMANDS: list[click.Command] = [evaluate_group]

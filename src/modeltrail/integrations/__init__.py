@@ -1,0 +1,1 @@
+"""Bridges to other ML tools (each behind its optional extra)."""
