@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,7 @@ import pytest
 from modeltrail.errors import NotFoundError
 from modeltrail.policy import Check, GateResult, default_policy, evaluate_gate, load_policy, parse_policy
 
-DEMO_POLICY = Path(
-    str(resources.files("modeltrail").joinpath("data").joinpath("demo").joinpath("policy.yaml"))
-)
+DEMO_POLICY = Path(__file__).parent / "data" / "policies" / "full-gate.yaml"
 
 EVIDENCE = {
     "classification": 3,

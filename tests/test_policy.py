@@ -209,8 +209,8 @@ def test_demo_policy() -> None:
     prod = p.gate("production")
     bounds = {t.metric: (t.min, t.max, t.groups) for t in prod.thresholds}
     assert bounds["performance.roc_auc"] == (0.70, None, ())
-    assert bounds["fairness.demographic_parity_difference"] == (None, 0.10, ("sex", "age_band"))
-    assert bounds["fairness.equalized_odds_difference"] == (None, 0.20, ("sex", "age_band"))
+    assert bounds["fairness.demographic_parity_difference"] == (None, 0.15, ("sex", "age_band"))
+    assert bounds["fairness.equalized_odds_difference"] == (None, 0.40, ("sex", "age_band"))
     assert bounds["data.missing_rate"] == (None, 0.05, ())
     assert bounds["data.pii_findings"] == (None, 0.0, ())
     assert prod.approvals is not None
@@ -220,7 +220,7 @@ def test_demo_policy() -> None:
         True,
     )
     assert {u: p.user(u).roles for u in p.users} == {
-        "alice": ("data_scientist",),
+        "alice": ("data_scientist", "model_risk"),
         "bob": ("model_risk",),
         "carol": ("compliance",),
         "dave": ("auditor",),
