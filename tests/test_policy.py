@@ -227,7 +227,7 @@ def test_demo_policy() -> None:
         "erin": ("ops",),
     }
     assert p.roles.permits("suspend", p.user("erin").roles)
-    assert not p.roles.permits("suspend", p.user("alice").roles)
+    assert not p.roles.permits("suspend", p.user("dave").roles)
     assert p.allow_impersonation is True
     assert p.oversight is not None and p.oversight.review_when.confidence_below == 0.6
     assert p.oversight.fallback_kind == "human_review"
