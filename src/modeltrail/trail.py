@@ -25,6 +25,7 @@ from .events import (
     Actor,
     Event,
     EventInput,
+    PreparedEvent,
     Receipt,
     format_ts,
     parse_ts,
@@ -214,10 +215,14 @@ class Trail:
         prepared = []
         for i, e in enumerate(events):
             ev = e if isinstance(e, EventInput) else _event_input_from_mapping(e, f"events[{i}].")
-            prepared.append(
-                prepare(ev, max_payload_bytes=self.config.max_payload_bytes, where=f"events[{i}].")
-            )
+            prepared.append(prepare(ev, max_payload_bytes=self.config.max_payload_bytes, where=f"events[{i}]."))
         receipts = self.log.append(prepared)
+        self._after_append(len(receipts))
+        return receipts
+
+    def append_prepared(self, events: Sequence[PreparedEvent]) -> list[Receipt]:
+        """Append events already validated by :func:`modeltrail.events.prepare` (the serving hot path)."""
+        receipts = self.log.append(events)
         self._after_append(len(receipts))
         return receipts
 
@@ -310,9 +315,7 @@ class Trail:
         cps = self.store.checkpoints()
         return StoredCheckpoint.from_row(cps[-1]) if cps else None
 
-    def rotate_key(
-        self, actor: Actor | Mapping[str, str], *, reason: str = "scheduled rotation"
-    ) -> StoredCheckpoint:
+    def rotate_key(self, actor: Actor | Mapping[str, str], *, reason: str = "scheduled rotation") -> StoredCheckpoint:
         """Create a new signing key, record ``key.rotated`` and checkpoint with the new key.
 
         Old checkpoints keep verifying: their verifier keys stay in ``keys/`` and in the ledger.
@@ -368,9 +371,7 @@ class Trail:
         """A consistency proof between two tree sizes, JSON-safe, with their checkpoint notes if any."""
         n = self.size() if new_size is None else new_size
         if not 0 < old_size <= n:
-            raise ValidationError(
-                f"expected 0 < OLD <= NEW <= {self.size()}, got {old_size} and {n}", field="size"
-            )
+            raise ValidationError(f"expected 0 < OLD <= NEW <= {self.size()}, got {old_size} and {n}", field="size")
         proof = self.log.consistency_proof(old_size, n)
         r1, r2 = self.log.root(old_size), self.log.root(n)
         return {
@@ -395,6 +396,79 @@ class Trail:
         from .ledger.verify import verify_trail
 
         return verify_trail(self, progress=progress, **kw)
+
+    # -- convenience: the feature modules, reachable from the trail ------------------------------
+    # Thin delegations (imported lazily to keep ``import modeltrail`` light and free of cycles).
+
+    def run(self, name: str, *, system: str, actor: Actor | Mapping[str, str], **kw: Any) -> Any:
+        """A tracked training run, usable as a context manager (:func:`modeltrail.lineage.runs.trail_run`)."""
+        from .lineage.runs import trail_run
+
+        return trail_run(self, name, system=system, actor=actor, **kw)
+
+    def register_dataset(
+        self, data: Any, *, name: str, system: str, actor: Actor | Mapping[str, str], **kw: Any
+    ) -> Any:
+        """Register a dataset version (:func:`modeltrail.lineage.datasets.register_dataset`)."""
+        from .lineage.datasets import register_dataset
+
+        return register_dataset(self, data, name=name, system=system, actor=actor, **kw)
+
+    def register_model(self, model: Any, *, name: str, system: str, actor: Actor | Mapping[str, str], **kw: Any) -> Any:
+        """Register a model version (:func:`modeltrail.lineage.models.register_model`)."""
+        from .lineage.models import register_model
+
+        return register_model(self, model, name=name, system=system, actor=actor, **kw)
+
+    def load_model(self, ref: Any, *, trusted: bool = False) -> Any:
+        """Load a registered model, checking its hash (:func:`modeltrail.lineage.models.load_model`)."""
+        from .lineage.models import load_model
+
+        return load_model(self, ref, trusted=trusted)
+
+    def lineage(self, ref: str, *, direction: str = "up") -> Any:
+        """Everything upstream (``up``) or downstream (``down``) of an entity reference."""
+        from .lineage.queries import downstream, upstream
+
+        if direction not in ("up", "down"):
+            raise ValidationError("expected 'up' or 'down'", field="direction")
+        return upstream(self, ref) if direction == "up" else downstream(self, ref)
+
+    def gate(self, model: str, stage: str, *, actor: Any) -> Any:
+        """Evaluate and record the policy gate of ``stage`` for a model version."""
+        from .registry import evaluate_gate_for
+
+        return evaluate_gate_for(self, model, stage, actor=actor)
+
+    def approve(self, model: str, stage: str, *, actor: Any, rationale: str) -> Receipt:
+        """Approve a model version (roles and four-eyes from the policy)."""
+        from .registry import approve
+
+        return approve(self, model, stage, actor=actor, rationale=rationale)
+
+    def deploy(self, model: str, env: str, *, actor: Any, **kw: Any) -> Receipt:
+        """Deploy a model version (refused without a passed gate and complete approvals)."""
+        from .registry import deploy
+
+        return deploy(self, model, env, actor=actor, **kw)
+
+    def guard(self, model: Any, **kw: Any) -> Any:
+        """Wrap a registered model (or any callable) for serving (:func:`modeltrail.runtime.guard`)."""
+        from .runtime.guard import guard
+
+        return guard(self, model, **kw)
+
+    def review(self, decision_id: str, *, actor: Any, reason: str, **kw: Any) -> Receipt:
+        """Record a human review (``accept=True`` or ``override=value``) of a routed decision."""
+        from .runtime.oversight import review
+
+        return review(self, decision_id, actor=actor, reason=reason, **kw)
+
+    def label(self, decision_id: str, actual: Any, *, actor: Any) -> Receipt:
+        """Record the ground truth of a decision."""
+        from .runtime.oversight import label
+
+        return label(self, decision_id, actual, actor=actor)
 
 
 def _b64(b: bytes) -> str:

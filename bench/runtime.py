@@ -1,0 +1,251 @@
+"""Runtime benchmark: the guard's added latency, batch throughput with durability, and same-run baselines.
+
+    python bench/runtime.py --json
+
+Prints one JSON object:
+
+- ``added_latency_us_p50`` / ``_p99``: per call, a guarded ``decide()`` (logging on) minus the bare
+  model's ``predict_proba`` on the same single row (batch size 1, a logistic regression on 20 numeric
+  features), both timed with ``perf_counter_ns`` in one interleaved loop; the percentiles of each
+  distribution are subtracted. The raw percentiles are printed as well.
+- ``added_cpu_us_p50`` / ``_p99``: the same comparison in CPU time of the calling thread
+  (``thread_time_ns``), which a busy machine's scheduling noise does not inflate.
+- ``durable_ms_p50`` / ``_p99`` and ``durable_within_50ms``: time from ``decide()`` returning to the
+  decision being durable, observed by a waiter thread on a sample of the calls above.
+- ``batch_decisions_per_s``: ``decide_many`` over batches of 1,000 rows until the last is durable.
+- ``ledger_append_events_per_s``: the ledger's own ceiling in this run (already encoded decision events
+  appended in batches of 10,000), to read the figure above against.
+- ``baseline_jsonl_decisions_per_s``: the same model call plus the same decision written as JSON lines
+  to a file, one fsync per 1,000 decisions.
+- ``baseline_mlflow_decisions_per_s``: MLflow tracking (local SQLite store) logging each decision as a
+  run with params and metrics; null when MLflow is not installed.
+- ``http_ingest_events_per_s``: measured by the HTTP server benchmark; null here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+import modeltrail
+from modeltrail.ids import new_id
+from modeltrail.runtime import guard
+from modeltrail.runtime.logger import PendingDecision
+
+N_FEATURES = 20
+NAMES = [f"f{i:02d}" for i in range(N_FEATURES)]
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, N_FEATURES))
+    y = (X[:, 0] + 0.5 * X[:, 1] - X[:, 2] + rng.normal(0, 0.5, n) > 0).astype(int)
+    return X, y
+
+
+def bench_latency(trail: Any, model: LogisticRegression, X: np.ndarray, calls: int, encode_on: str) -> dict[str, Any]:
+    """Interleaved bare vs guarded single-row calls, plus enqueue->durable times of a sample."""
+    g = guard(trail, model, name="bench", system="bench", feature_names=NAMES, encode_on=encode_on)  # type: ignore[arg-type]
+    rows = [dict(zip(NAMES, r, strict=True)) for r in X.tolist()]
+    singles = [X[i : i + 1] for i in range(len(X))]
+    proba = model.predict_proba
+    for i in range(200):  # warm-up
+        proba(singles[i])
+        g.decide(rows[i])
+    g.logger.flush(30)
+    bare: list[float] = []
+    guarded: list[float] = []
+    waits: queue.SimpleQueue[tuple[PendingDecision, float] | None] = queue.SimpleQueue()
+    durable_ms: list[float] = []
+
+    def observer() -> None:
+        while (item := waits.get()) is not None:
+            p, t_enq = item
+            p.durable(30)
+            durable_ms.append((time.perf_counter() - t_enq) * 1000)
+
+    obs = threading.Thread(target=observer, daemon=True)
+    obs.start()
+    now = time.perf_counter_ns
+    cpu = time.thread_time_ns
+    bare_cpu: list[float] = []
+    guarded_cpu: list[float] = []
+    n = len(rows)
+    for i in range(calls):
+        k = i % n
+        c0 = cpu()
+        t0 = now()
+        proba(singles[k])
+        t1 = now()
+        c1 = cpu()
+        d = g.decide(rows[k])
+        t2 = now()
+        c2 = cpu()
+        bare.append((t1 - t0) / 1000)
+        guarded.append((t2 - t1) / 1000)
+        bare_cpu.append((c1 - c0) / 1000)
+        guarded_cpu.append((c2 - c1) / 1000)
+        if i % 20 == 0:
+            waits.put((d.pending, time.perf_counter()))
+    waits.put(None)
+    obs.join(60)
+    g.logger.flush(60)
+    return {
+        "added_latency_us_p50": round(_pct(guarded, 50) - _pct(bare, 50), 1),
+        "added_latency_us_p99": round(_pct(guarded, 99) - _pct(bare, 99), 1),
+        "bare_us_p50": round(_pct(bare, 50), 1),
+        "bare_us_p99": round(_pct(bare, 99), 1),
+        "guarded_us_p50": round(_pct(guarded, 50), 1),
+        "guarded_us_p99": round(_pct(guarded, 99), 1),
+        # CPU time of the calling thread: the same comparison without preemption by other processes.
+        "added_cpu_us_p50": round(_pct(guarded_cpu, 50) - _pct(bare_cpu, 50), 1),
+        "added_cpu_us_p99": round(_pct(guarded_cpu, 99) - _pct(bare_cpu, 99), 1),
+        "durable_ms_p50": round(_pct(durable_ms, 50), 2),
+        "durable_ms_p99": round(_pct(durable_ms, 99), 2),
+        "durable_within_50ms": _pct(durable_ms, 99) <= 50.0,
+    }
+
+
+def bench_batch(trail: Any, model: LogisticRegression, X: np.ndarray, total: int) -> float:
+    """decide_many in batches of 1,000 until the last decision is durable; decisions per second."""
+    g = guard(trail, model, name="bench-batch", system="bench", feature_names=NAMES)
+    g.decide_many(X[:1000])[-1].durable(30)
+    t0 = time.perf_counter()
+    done = 0
+    last = None
+    while done < total:
+        chunk = X[(done % len(X)) : (done % len(X)) + 1000]
+        last = g.decide_many(chunk)
+        done += len(chunk)
+    assert last is not None
+    last[-1].durable(120)
+    g.logger.flush(120)
+    return done / (time.perf_counter() - t0)
+
+
+def bench_ledger_ceiling(trail: Any, model: LogisticRegression, X: np.ndarray, total: int) -> float:
+    """Append already encoded decision events straight to the ledger: the storage ceiling of this run."""
+    g = guard(trail, model, name="bench-ceiling", system="bench", feature_names=NAMES, encode_on="caller")
+    P = model.predict_proba(X)
+    events = []
+    for i in range(total):
+        row = dict(zip(NAMES, X[i % len(X)].tolist(), strict=True))
+        p = float(P[i % len(X), 1])
+        events.append(g._payload(new_id(), row, None, int(p > 0.5), p, max(p, 1 - p), "auto", None, None, "m", 40))
+    t0 = time.perf_counter()
+    for i in range(0, total, 10_000):
+        trail.log.append(events[i : i + 10_000])
+    return total / (time.perf_counter() - t0)
+
+
+def bench_jsonl(path: Path, model: LogisticRegression, X: np.ndarray, total: int) -> float:
+    """Baseline: same model call, same decision as one JSON line each, fsync per 1,000 decisions."""
+    t0 = time.perf_counter()
+    done = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        while done < total:
+            chunk = X[(done % len(X)) : (done % len(X)) + 1000]
+            P = model.predict_proba(chunk)
+            idx = P.argmax(axis=1)
+            lines = []
+            for row, p, k in zip(chunk.tolist(), P.tolist(), idx.tolist(), strict=True):
+                rec = {
+                    "decision_id": new_id(),
+                    "ts": time.time(),
+                    "model": "model:bench@1",
+                    "env": "production",
+                    "input": dict(zip(NAMES, row, strict=True)),
+                    "output": k,
+                    "score": p[1],
+                    "confidence": p[k],
+                    "route": "auto",
+                }
+                lines.append(json.dumps(rec, separators=(",", ":")))
+            fh.write("\n".join(lines) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            done += len(chunk)
+    return done / (time.perf_counter() - t0)
+
+
+def bench_mlflow(folder: Path, model: LogisticRegression, X: np.ndarray, total: int) -> tuple[float | None, str | None]:
+    """Baseline: MLflow tracking with a local SQLite store, one run per decision (params + metrics)."""
+    try:
+        import mlflow
+    except ImportError:
+        return None, "mlflow is not installed in this environment"
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    mlflow.set_experiment("decisions")
+    t0 = time.perf_counter()
+    for i in range(total):
+        row = X[i % len(X) : i % len(X) + 1]
+        p = model.predict_proba(row)[0]
+        with mlflow.start_run():
+            mlflow.log_params({n: float(v) for n, v in zip(NAMES, row[0].tolist(), strict=True)})
+            mlflow.log_metrics({"score": float(p[1]), "confidence": float(p.max()), "output": float(p.argmax())})
+    return total / (time.perf_counter() - t0), None
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run every measurement and return the result object."""
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--calls", type=int, default=20_000, help="single-row calls in the latency loop")
+    ap.add_argument("--batch-total", type=int, default=100_000, help="decisions in the batch run")
+    ap.add_argument("--mlflow-total", type=int, default=200, help="decisions logged through MLflow")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--json", action="store_true", help="print only the JSON object")
+    ap.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="sys.setswitchinterval for the run (default: Python's 0.005 s)",
+    )
+    args = ap.parse_args(argv)
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
+    X, y = _data(5_000, args.seed)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="mt-bench-runtime-") as tmp:
+        root = Path(tmp)
+        trail = modeltrail.init(root / "t")
+        lat_writer = bench_latency(trail, model, X, args.calls, "writer")
+        lat_caller = bench_latency(trail, model, X, args.calls, "caller")
+        out.update(lat_writer)
+        out["added_latency_us_p50_encode_on_caller"] = lat_caller["added_latency_us_p50"]
+        out["added_latency_us_p99_encode_on_caller"] = lat_caller["added_latency_us_p99"]
+        out["durable_ms_p99_encode_on_caller"] = lat_caller["durable_ms_p99"]
+        out["batch_decisions_per_s"] = round(bench_batch(trail, model, X, args.batch_total))
+        out["ledger_append_events_per_s"] = round(bench_ledger_ceiling(trail, model, X, 50_000))
+        trail.close()
+        out["baseline_jsonl_decisions_per_s"] = round(bench_jsonl(root / "decisions.jsonl", model, X, args.batch_total))
+        mlflow_rate, note = bench_mlflow(root, model, X, args.mlflow_total)
+        out["baseline_mlflow_decisions_per_s"] = None if mlflow_rate is None else round(mlflow_rate, 1)
+        if note:
+            out["baseline_mlflow_note"] = note
+    out["http_ingest_events_per_s"] = None
+    out["features"] = N_FEATURES
+    out["cpus"] = os.cpu_count()
+    out["python"] = sys.version.split()[0]
+    out["gil_switch_interval_s"] = sys.getswitchinterval()
+    return out
+
+
+if __name__ == "__main__":
+    result = main()
+    print(json.dumps(result, indent=None if "--json" in sys.argv else 2))

@@ -1,0 +1,161 @@
+"""Runtime commands: ``review list``, ``review decide``, ``review stats``, ``label FILE.csv``, ``reveal``.
+
+A thin layer over :mod:`modeltrail.runtime.oversight`. Who acts is resolved like every other command
+(API token, ``$MODELTRAIL_USER``, the trail config, or ``--as`` where the policy allows it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import NotFoundError, ValidationError
+from ..identity import Identity, resolve_identity
+from ..policy import Policy
+from ..runtime import oversight
+from ..trail import Trail
+from .main import TrailContext, console, handle_errors, pass_ctx
+
+_AS = click.option(
+    "--as",
+    "as_user",
+    metavar="USER",
+    help="Act as USER (only when the policy sets allow_impersonation: true; tests and demos).",
+)
+
+
+def _policy(trail: Trail, system: str | None) -> Policy | None:
+    try:
+        from ..registry.policy_store import current_policy
+
+        return current_policy(trail, system)
+    except NotFoundError:
+        return None
+
+
+def _identity(trail: Trail, system: str | None, as_user: str | None) -> tuple[Identity, Policy | None]:
+    policy = _policy(trail, system)
+    return resolve_identity(trail, policy, as_user=as_user), policy
+
+
+def _parse_value(text: str) -> Any:
+    """An override value: JSON when it parses (``1``, ``true``, ``"text"``), else the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+@click.group("review")
+def review_group() -> None:
+    """Human oversight: the review queue and review decisions."""
+
+
+@review_group.command("list")
+@click.option("--model", metavar="NAME[@VERSION]", help="Only decisions of this model.")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "accepted", "overridden", "all"]),
+    default="pending",
+    show_default=True,
+)
+@click.option("--limit", type=int, help="At most this many rows.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_ctx
+@handle_errors
+def review_list(tc: TrailContext, model: str | None, status: str, limit: int | None, as_json: bool) -> None:
+    """List decisions routed to human review (oldest first)."""
+    items = oversight.review_queue(tc.trail(), model, None if status == "all" else status, limit=limit)
+    if as_json:
+        for it in items:
+            click.echo(json.dumps(it.to_dict(), ensure_ascii=False, separators=(",", ":")))
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("decision", "seq", "ts", "model", "route", "output", "confidence", "status", "reviewer"):
+        table.add_column(col)
+    for it in items:
+        table.add_row(
+            it.decision_id,
+            str(it.decision_seq),
+            it.ts,
+            escape(it.model or ""),
+            it.route + (f" ({it.fallback})" if it.fallback else ""),
+            escape(json.dumps(it.output)),
+            "" if it.confidence is None else f"{it.confidence:.3f}",
+            it.status,
+            escape(it.reviewer or ""),
+        )
+    console.print(table)
+    console.print(f"{len(items)} decision(s)")
+
+
+@review_group.command("decide")
+@click.argument("decision")
+@click.option("--accept", is_flag=True, help="Accept the model's output.")
+@click.option("--override", "override", metavar="VALUE", help="Replace the output with VALUE (JSON or text).")
+@click.option("--reason", required=True, help="Why (recorded with the review).")
+@_AS
+@pass_ctx
+@handle_errors
+def review_decide(
+    tc: TrailContext, decision: str, accept: bool, override: str | None, reason: str, as_user: str | None
+) -> None:
+    """Accept or override DECISION (a decision id); recorded as oversight.reviewed / oversight.overridden."""
+    if accept == (override is not None):
+        raise ValidationError("give exactly one of --accept or --override VALUE", field="--accept")
+    trail = tc.trail()
+    ev = oversight.decision_event(trail, decision)
+    ident, _ = _identity(trail, ev.system, as_user)
+    if override is not None:
+        r = oversight.review(trail, decision, actor=ident, override=_parse_value(override), reason=reason)
+    else:
+        r = oversight.review(trail, decision, actor=ident, accept=True, reason=reason)
+    verb = "overridden" if override is not None else "accepted"
+    console.print(f"decision {escape(decision)} {verb} by {escape(ident.user_id)} (event {r.seq})")
+
+
+@review_group.command("stats")
+@pass_ctx
+@handle_errors
+def review_stats(tc: TrailContext) -> None:
+    """Intervention statistics per model and reviewer (JSON)."""
+    click.echo(json.dumps(oversight.intervention_stats(tc.trail()), indent=2))
+
+
+@click.command("label")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_AS
+@pass_ctx
+@handle_errors
+def label_cmd(tc: TrailContext, file: Path, as_user: str | None) -> None:
+    """Record ground-truth labels from FILE.csv (columns decision_id, actual) as inference.label events."""
+    trail = tc.trail()
+    ident, _ = _identity(trail, None, as_user)
+    receipts = oversight.label_csv(trail, file, actor=ident)
+    first = f" (events {receipts[0].seq}..{receipts[-1].seq})" if receipts else ""
+    console.print(f"{len(receipts)} label(s) recorded{first}")
+
+
+@click.command("reveal")
+@click.argument("decision")
+@click.option("--purpose", required=True, help="Why the sealed data is needed (recorded).")
+@_AS
+@pass_ctx
+@handle_errors
+def reveal_cmd(tc: TrailContext, decision: str, purpose: str, as_user: str | None) -> None:
+    """Unseal DECISION's sealed inputs (reveal role only); every attempt is recorded. Prints JSON."""
+    trail = tc.trail()
+    ev = oversight.decision_event(trail, decision)
+    ident, policy = _identity(trail, ev.system, as_user)
+    values = oversight.reveal(trail, decision, purpose=purpose, actor=ident, policy=policy)
+    click.echo(json.dumps(values, indent=2, ensure_ascii=False))
+
+
+COMMANDS: list[click.Command] = [review_group, label_cmd, reveal_cmd]
+
+__all__ = ["COMMANDS", "label_cmd", "reveal_cmd", "review_group"]

@@ -1,0 +1,168 @@
+"""The policy's ``data_policy`` applied to the inputs of a decision, field by field.
+
+Actions (``modeltrail.policy.DATA_ACTIONS``):
+
+- ``keep``: the value is logged in clear under ``payload.input`` (for monitoring and reconstruction);
+- ``pseudonymise``: ``payload.pseudonyms[field]`` holds ``HMAC-SHA256(pseudonym key, field, value)``
+  (:class:`~modeltrail.crypto.pseudonym.Pseudonymiser`): linkable across decisions, not reversible;
+- ``seal``: the value is encrypted (AES-256-GCM) under the data subject's own key from
+  ``<trail>/keys/subjects.db``, the ciphertext goes to the blob store and the event's ``sealed[field]``
+  carries only ``{alg, key_id, sha256}``; erasing the subject's key makes it unreadable;
+- ``drop``: the value is not logged at all.
+
+Fields the policy does not list get ``data_policy.default`` (``keep`` unless the policy says otherwise).
+The field-to-action plan is compiled once per guard; applying it is one dictionary lookup per field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..crypto.pseudonym import Pseudonymiser
+from ..crypto.seal import Sealer, SubjectKeyStore
+from ..errors import NotFoundError, ValidationError
+from ..ledger import encoding
+from ..policy import DATA_ACTIONS, DataPolicy
+from .encode import normalise
+
+if TYPE_CHECKING:
+    from ..trail import Trail
+
+SUBJECT_KEYS_FILE = "subjects.db"
+PSEUDONYM_KEY = "pseudonym"
+
+KEEP, PSEUDONYMISE, SEAL, DROP = DATA_ACTIONS
+
+
+def seal_context(decision_id: str, field: str) -> str:
+    """The authenticated context a decision's sealed field is bound to (it opens nowhere else)."""
+    return f"inference.decision/{decision_id}/{field}"
+
+
+def load_pseudonymiser(trail: Trail) -> Pseudonymiser:
+    """The trail's pseudonymiser (key ``keys/pseudonym.secret``); NotFoundError if the key is missing."""
+    try:
+        from ..crypto.keys import load_secret_key
+
+        return Pseudonymiser(load_secret_key(Path(trail.keys_dir), PSEUDONYM_KEY))
+    except NotFoundError:
+        raise
+    except (ImportError, AttributeError):  # an older key module: read the 32-byte file directly
+        path = Path(trail.keys_dir) / f"{PSEUDONYM_KEY}.secret"
+        if not path.is_file():
+            raise NotFoundError(f"no pseudonym key at {path}") from None
+        return Pseudonymiser(path.read_bytes())
+
+
+def open_sealer(trail: Trail) -> Sealer:
+    """A sealer over the trail's per-subject key store (``keys/subjects.db``, created on first use)."""
+    return Sealer(SubjectKeyStore(Path(trail.keys_dir) / SUBJECT_KEYS_FILE))
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedInput:
+    """The loggable form of one decision's inputs."""
+
+    kept: dict[str, Any]
+    pseudonyms: dict[str, str]
+    sealed: dict[str, dict[str, str]]
+    fast: bool
+    """True when every kept value can take the fast exact JSON path (see :mod:`.encode`)."""
+
+
+class DataPolicyPlan:
+    """A compiled data policy bound to one trail's keys."""
+
+    def __init__(self, trail: Trail, policy: DataPolicy | None = None) -> None:
+        """Compile ``policy`` (default: keep every field). Keys are loaded only if an action needs them."""
+        policy = policy or DataPolicy()
+        for name, action in {**policy.fields, "(default)": policy.default}.items():
+            if action not in DATA_ACTIONS:
+                raise ValidationError(
+                    f"expected one of {', '.join(DATA_ACTIONS)}, got {action!r}", field=f"data_policy.{name}"
+                )
+        self.trail = trail
+        self.policy = policy
+        self._actions: dict[str, str] = dict(policy.fields)
+        self._default = policy.default
+        actions = set(self._actions.values()) | {self._default}
+        self._pseudonymiser = load_pseudonymiser(trail) if PSEUDONYMISE in actions else None
+        self._sealer: Sealer | None = None
+        self._needs_sealer = SEAL in actions
+        self.all_kept = not self._actions and self._default == KEEP
+
+    def action_for(self, field: str) -> str:
+        """The action for ``field``."""
+        return self._actions.get(field, self._default)
+
+    @property
+    def sealer(self) -> Sealer:
+        """The sealer (opened on first use: sealing is the only action that touches the key store)."""
+        if self._sealer is None:
+            self._sealer = open_sealer(self.trail)
+        return self._sealer
+
+    def apply(self, features: Mapping[str, Any], *, decision_id: str, subject: str | None) -> AppliedInput:
+        """Split ``features`` into kept values, pseudonyms and sealed references.
+
+        Raises :class:`ValidationError` naming the field for a value that is not JSON-safe, and when a
+        field must be sealed but no data ``subject`` was given (a sealed value belongs to one person).
+        """
+        kept: dict[str, Any] = {}
+        pseudonyms: dict[str, str] = {}
+        sealed: dict[str, dict[str, str]] = {}
+        to_seal: dict[str, Any] | None = None
+        fast = True
+        actions = self._actions
+        default = self._default
+        for name, value in features.items():
+            if type(name) is not str:
+                raise ValidationError(f"feature names must be strings, got {name!r}", field="input")
+            if not name.isascii():
+                # Keys outside the BMP sort differently in JCS; the validating encoder handles them.
+                fast = encoding.validate({name: None}, "input") and fast
+            action = actions.get(name, default) if actions else default
+            if action == KEEP:
+                v, ok = normalise(value, f"input.{name}")
+                kept[name] = v
+                fast = fast and ok
+            elif action == DROP:
+                continue
+            elif action == PSEUDONYMISE:
+                assert self._pseudonymiser is not None
+                # Normalised first, so an id read as 123.0 (a pandas column with gaps) links with 123.
+                v, _ = normalise(value, f"input.{name}")
+                if v is None:
+                    continue  # nothing to link: an absent identifier stays absent
+                if not isinstance(v, str | int | float | bool):
+                    raise ValidationError("only scalar values can be pseudonymised", field=f"input.{name}")
+                pseudonyms[name] = self._pseudonymiser.pseudonym(v, name)
+            else:
+                v, _ = normalise(value, f"input.{name}")
+                if to_seal is None:
+                    to_seal = {}
+                to_seal[name] = v
+        if to_seal:
+            if not subject:
+                raise ValidationError(
+                    f"the data policy seals {', '.join(sorted(to_seal))}; pass subject=<data subject id> so the "
+                    "values are encrypted under that person's key",
+                    field="subject",
+                )
+            sealer = self.sealer
+            for name, v in to_seal.items():
+                sealed[name] = sealer.seal_to(self.trail.blobs, subject, v, seal_context(decision_id, name))
+        return AppliedInput(kept, pseudonyms, sealed, fast)
+
+
+__all__ = [
+    "SUBJECT_KEYS_FILE",
+    "AppliedInput",
+    "DataPolicyPlan",
+    "load_pseudonymiser",
+    "open_sealer",
+    "seal_context",
+]

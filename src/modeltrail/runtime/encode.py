@@ -1,0 +1,139 @@
+"""Fast, exact encoding of decision events into :class:`~modeltrail.events.PreparedEvent`.
+
+``modeltrail.events.prepare`` validates any event by walking it in Python and then encodes it; for an
+``inference.decision`` with a few dozen features that walk costs as much as the model call. Here the
+shape of the event is fixed and known, so the constant parts (actor, system, type) are encoded once per
+guard and only the values are checked, once, while the data policy copies them (:func:`normalise`).
+
+The result must be byte-identical to RFC 8785 (JCS). ``orjson`` with sorted keys gives JCS output
+(see :mod:`modeltrail.ledger.encoding`) except for some floats and non-BMP keys, so :func:`normalise` rewrites integral
+floats as integers (JCS prints ``1169.0`` as ``1169`` either way, so the bytes do not change) and reports
+any float whose shortest ``repr`` differs from ECMAScript's (magnitudes below 1e-4 or at/above 1e16);
+for such an event the reference encoder is used instead. Tests compare both paths with ``prepare``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from ..errors import ValidationError
+from ..events import DEFAULT_MAX_PAYLOAD_BYTES, Actor, EventInput, PreparedEvent, prepare
+from ..ledger import encoding
+
+MAX_SAFE_INTEGER = encoding.MAX_SAFE_INTEGER
+
+_dumps = orjson.dumps
+_OPTS = orjson.OPT_SORT_KEYS
+
+
+def normalise(value: Any, path: str) -> tuple[Any, bool]:
+    """Return ``(value as a plain JSON value, whether the fast encoder is exact for it)``.
+
+    Raises :class:`ValidationError` naming ``path`` for NaN/Infinity, integers beyond ±(2^53-1), strings
+    that are not valid Unicode, and values that are not JSON at all. NumPy scalars become Python scalars.
+    """
+    t = type(value)
+    if t is float:
+        if value != value or value in (math.inf, -math.inf):
+            raise ValidationError(f"{value!r} is not allowed in JSON (NaN/Infinity)", field=path)
+        if value.is_integer() and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return int(value), True
+        a = value if value > 0 else -value
+        return value, 1e-4 <= a < 1e16
+    if t is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return value, True
+        raise ValidationError(f"integer {value} is outside ±(2^53-1); send it as a string", field=path)
+    if t is str:
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError("string is not valid Unicode (lone surrogate)", field=path) from None
+        return value, True
+    if value is None or t is bool:
+        return value, True
+    item = getattr(value, "item", None)
+    if item is not None and getattr(value, "ndim", 0) == 0 and not isinstance(value, Mapping):
+        # A NumPy scalar (np.float64, np.int64, np.bool_, np.str_): encode the Python value it holds.
+        return normalise(item(), path)
+    if isinstance(value, bool | int | float | str):
+        base = (
+            bool
+            if isinstance(value, bool)
+            else float
+            if isinstance(value, float)
+            else int
+            if (isinstance(value, int))
+            else str
+        )
+        return normalise(base(value), path)
+    # Containers and anything else: the general validator decides (and names the offending field).
+    return value, encoding.validate(value, path)
+
+
+class DecisionEncoder:
+    """Encodes ``inference.decision`` events for one (system, actor) pair.
+
+    The constant parts of the leaf are built once here; :meth:`encode` then costs one C-level JSON
+    call for the payload plus byte concatenation.
+    """
+
+    __slots__ = ("_actor_id", "_actor_json", "_end", "_system", "_system_json", "_type", "max_payload_bytes")
+
+    def __init__(
+        self,
+        system: str,
+        actor: Actor,
+        event_type: str = "inference.decision",
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        """Validate ``system``, ``actor`` and the type once, through the ledger's own ``prepare``."""
+        probe = prepare(EventInput(event_type, system, actor, "decision:probe", {}, None, None))
+        self.max_payload_bytes = max_payload_bytes
+        self._type = event_type
+        self._system = system
+        self._actor_id = actor.id
+        self._actor_json = encoding.canonical_bytes(actor.to_dict(), "actor")
+        self._system_json = encoding.json_string(system)
+        self._end = probe.end
+
+    def encode(
+        self,
+        subject: str,
+        payload: Mapping[str, Any],
+        sealed: Mapping[str, Any] | None,
+        refs: Sequence[str] | None,
+        fast: bool,
+    ) -> PreparedEvent:
+        """Build the prepared event. ``fast`` says every value was checked by :func:`normalise`.
+
+        ``subject`` must be a short ASCII reference (the guard builds ``decision:<id>``); ``refs`` and
+        ``sealed`` come from the guard and the sealer in the documented shapes.
+        """
+        payload_json = _dumps(payload, option=_OPTS) if fast else encoding.canonical_bytes(payload, "payload")
+        if len(payload_json) > self.max_payload_bytes:
+            raise ValidationError(
+                f"encoded payload is {len(payload_json)} bytes, over the limit of {self.max_payload_bytes}",
+                field="payload",
+            )
+        sealed_json = b"{}" if not sealed else _dumps(sealed, option=_OPTS)
+        refs_json = b"[]" if not refs else _dumps(list(refs))
+        return PreparedEvent(
+            self._type,
+            self._system,
+            subject,
+            self._actor_id,
+            b'{"actor":%s,"payload":%s,"refs":%s,"sealed":%s,"seq":'
+            % (self._actor_json, payload_json, refs_json, sealed_json),
+            b',"subject":"%s","system":%s,"ts":' % (subject.encode(), self._system_json),
+            self._end,
+        )
+
+
+__all__ = ["DecisionEncoder", "normalise"]

@@ -1,0 +1,710 @@
+"""The guard: serves a model and logs every decision (AI Act Art. 12), with oversight and a kill switch.
+
+``guard(trail, "credit@3")`` loads a registered model version (or wraps any estimator or callable) and
+returns a :class:`Guard`. Each ``decide`` / ``predict`` / ``predict_proba`` call
+
+1. checks the kill switch (a counter comparison; see :mod:`.killswitch`) and uses the configured
+   fallback while the model is suspended;
+2. calls the model and derives output, score and confidence (max class probability);
+3. applies the review rules (:class:`.oversight.ReviewRules`) to pick the route ``auto`` or ``review``;
+4. applies the data policy to the inputs (:mod:`.datapolicy`);
+5. enqueues an ``inference.decision`` event on the shared :class:`.logger.DecisionLogger` and returns a
+   :class:`Decision` at once; ``decision.durable()`` waits for the ledger.
+
+The JSON encoding of the event happens on the logger's writer thread by default (``encode_on="writer"``),
+which keeps it off the request path; every value has been checked on the caller's thread already, so an
+invalid input raises there, synchronously.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ..errors import NotFoundError, SuspendedError, ValidationError
+from ..events import Actor, PreparedEvent, Receipt
+from ..ids import new_id
+from ..policy import FALLBACKS, Policy, load_policy
+from .datapolicy import DataPolicyPlan
+from .encode import DecisionEncoder, normalise
+from .killswitch import KillSwitch, Suspension, kill_switch_for
+from .logger import DecisionLogger, Entry, PendingDecision
+from .oversight import ReviewRules
+
+if TYPE_CHECKING:
+    from ..trail import Trail
+
+GUARD_ACTOR = Actor(id="modeltrail-guard", role="inference", kind="service")
+Route = Literal["auto", "review", "fallback"]
+FallbackFn = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(slots=True)
+class Decision:
+    """The result of one guarded decision.
+
+    ``output`` is what the caller should act on (None when a human must decide: ``route="fallback"``
+    with the ``human_review`` fallback). With ``route="review"`` the output is provisional until a
+    reviewer accepts or overrides it.
+    """
+
+    decision_id: str
+    output: Any
+    score: float | None
+    confidence: float | None
+    route: Route
+    model: str
+    latency_us: int
+    pending: PendingDecision = field(repr=False)
+    fallback: str | None = None
+    explanation: list[list[Any]] | None = None
+
+    def durable(self, timeout: float | None = None) -> Receipt:
+        """Wait until the decision's event is durable in the ledger; returns its receipt."""
+        return self.pending.durable(timeout)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (for HTTP responses)."""
+        return {
+            "decision_id": self.decision_id,
+            "output": self.output,
+            "score": self.score,
+            "confidence": self.confidence,
+            "route": self.route,
+            "model": self.model,
+            "latency_us": self.latency_us,
+            "fallback": self.fallback,
+            "explanation": self.explanation,
+        }
+
+
+class _Draft:
+    """A decision event whose JSON encoding the writer thread does (see :class:`.logger.Draft`)."""
+
+    __slots__ = ("enc", "fast", "payload", "sealed", "subject")
+
+    def __init__(
+        self, enc: DecisionEncoder, subject: str, payload: dict[str, Any], sealed: dict[str, Any], fast: bool
+    ) -> None:
+        self.enc = enc
+        self.subject = subject
+        self.payload = payload
+        self.sealed = sealed
+        self.fast = fast
+
+    def to_prepared(self) -> PreparedEvent:
+        return self.enc.encode(self.subject, self.payload, self.sealed, None, self.fast)
+
+
+class _Model:
+    """Uniform access to an estimator or a callable: feature order, input building, predictions."""
+
+    def __init__(self, obj: Any, ref: str, feature_names: Sequence[str] | None) -> None:
+        self.obj = obj
+        self.ref = ref
+        self.proba: Callable[[Any], Any] | None = getattr(obj, "predict_proba", None)
+        predict = getattr(obj, "predict", None)
+        if predict is None and not callable(obj):
+            raise ValidationError(
+                f"expected an estimator with predict/predict_proba or a callable, got {type(obj).__name__}",
+                field="model",
+            )
+        self.predict: Callable[[Any], Any] = predict if predict is not None else obj
+        classes = getattr(obj, "classes_", None)
+        self.classes: list[Any] | None = [normalise(c, "classes")[0] for c in classes] if classes is not None else None
+        names = list(feature_names) if feature_names else None
+        fitted = getattr(obj, "feature_names_in_", None)
+        # Fitted on a DataFrame: the model wants named columns (and would warn on a bare array).
+        self.use_frame = fitted is not None
+        if names is None and fitted is not None:
+            names = [str(n) for n in fitted]
+        self.names: list[str] | None = names
+
+    def bind_names(self, features: Mapping[str, Any]) -> list[str]:
+        """The model's input names (from the first call when nothing else says so)."""
+        if self.names is None:
+            self.names = list(features)
+        return self.names
+
+    def matrix(self, rows: Sequence[Mapping[str, Any]]) -> Any:
+        """The model input for ``rows`` (each a mapping with every input feature)."""
+        names = self.bind_names(rows[0])
+        try:
+            values = [[r[n] for n in names] for r in rows]
+        except KeyError as exc:
+            raise ValidationError(f"missing model input {exc.args[0]!r}", field=f"input.{exc.args[0]}") from None
+        if self.use_frame:
+            import pandas as pd
+
+            return pd.DataFrame(values, columns=names)
+        try:
+            return np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            return np.asarray(values, dtype=object)
+
+
+def _scalar(v: Any) -> Any:
+    item = getattr(v, "item", None)
+    return item() if item is not None and getattr(v, "ndim", 1) == 0 else v
+
+
+_default_loggers: weakref.WeakKeyDictionary[Trail, DecisionLogger] = weakref.WeakKeyDictionary()
+_loggers_lock = threading.Lock()
+
+
+def default_logger(trail: Trail) -> DecisionLogger:
+    """The process-wide decision logger of ``trail``, shared by its guards (one writer thread)."""
+    with _loggers_lock:
+        lg = _default_loggers.get(trail)
+        if lg is None or lg._closing:
+            lg = DecisionLogger(trail)
+            _default_loggers[trail] = lg
+        return lg
+
+
+def _resolve_policy(trail: Trail, policy: Policy | str | os.PathLike[str] | None, system: str | None) -> Policy | None:
+    if isinstance(policy, Policy):
+        return policy
+    if policy is not None:
+        return load_policy(Path(policy))
+    try:
+        from ..registry.policy_store import current_policy
+    except ImportError:
+        return None
+    try:
+        return current_policy(trail, system)
+    except NotFoundError:
+        return None
+
+
+def _deployed_versions(trail: Trail, name: str, env: str) -> list[int]:
+    """Versions of ``name`` deployed to ``env``, in deployment order (one indexed query)."""
+    from ..events import Event
+
+    out: list[int] = []
+    for _seq, leaf, leaf_hash in trail.store.execute(
+        "SELECT seq, leaf, leaf_hash FROM events WHERE type = ? AND subject LIKE ? ORDER BY seq",
+        ("model.deployed", f"model:{name}@%"),
+    ):
+        ev = Event.from_leaf(bytes(leaf), bytes(leaf_hash))
+        if ev.payload.get("env") == env and ev.subject:
+            version = ev.subject.rpartition("@")[2]
+            if version.isdigit():
+                out.append(int(version))
+    return out
+
+
+class Guard:
+    """A model behind logging, oversight rules, the data policy and the kill switch.
+
+    Build one with :func:`guard`. Thread-safe: share one guard between request handlers.
+    """
+
+    def __init__(
+        self,
+        trail: Trail,
+        model: Any,
+        *,
+        name: str,
+        version: int | None,
+        env: str,
+        system: str,
+        policy: Policy | None,
+        actor: Actor,
+        explainer: Any = None,
+        top_k: int = 3,
+        fallback: str | FallbackFn | None = None,
+        training_range: Mapping[str, Any] | None = None,
+        feature_names: Sequence[str] | None = None,
+        logger: DecisionLogger | None = None,
+        kill_switch: KillSwitch | None = None,
+        encode_on: Literal["writer", "caller"] = "writer",
+        trusted: bool = False,
+    ) -> None:
+        """Prefer :func:`guard`, which resolves registered models, policies and defaults."""
+        self.trail = trail
+        self.name = name
+        self.version = version
+        self.env = env
+        self.system = system
+        self.policy = policy
+        self.actor = actor
+        self.explainer = explainer
+        self.top_k = top_k
+        self.trusted = trusted
+        self.model_ref = f"model:{name}@{version}" if version is not None else f"model:{name}"
+        self._model = _Model(model, self.model_ref, feature_names)
+        oversight = policy.oversight if policy is not None else None
+        self.rules = ReviewRules(oversight.review_when if oversight else None, training_range)
+        self.data = DataPolicyPlan(trail, policy.data_policy if policy is not None else None)
+        self.logger = logger or default_logger(trail)
+        self.switch = kill_switch or kill_switch_for(trail)
+        self._encoder = DecisionEncoder(system, actor, max_payload_bytes=trail.config.max_payload_bytes)
+        self._encode_on_caller = encode_on == "caller"
+        self._fallbacks: dict[str, FallbackFn] = {}
+        if callable(fallback):
+            fname = getattr(fallback, "__name__", "fallback")
+            self._fallbacks[fname] = fallback
+            self.fallback: str = fname
+        elif isinstance(fallback, str):
+            self.fallback = fallback
+        elif oversight is not None:
+            self.fallback = oversight.fallback
+        else:
+            self.fallback = "reject"
+        self._seen_generation = -1
+        self._suspension: Suspension | None = None
+        self._previous: _Model | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Guard({self.model_ref!r}, env={self.env!r}, system={self.system!r})"
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    def register_fallback(self, name: str, fn: FallbackFn) -> None:
+        """Make ``fn(features) -> output`` available as the fallback called ``name``."""
+        if not callable(fn):
+            raise ValidationError("expected a callable", field="fn")
+        self._fallbacks[name] = fn
+
+    @property
+    def suspension(self) -> Suspension | None:
+        """The suspension in force for this guard's model and environment, if any."""
+        sw = self.switch
+        if sw.generation != self._seen_generation:
+            # Read the generation first: a change racing with this lookup is picked up next call.
+            gen = sw.generation
+            self._suspension = sw.status(self.name, self.version, self.env)
+            self._seen_generation = gen
+        return self._suspension
+
+    # -- deciding --------------------------------------------------------------------------------
+
+    def decide(self, features: Mapping[str, Any], subject: str | None = None) -> Decision:
+        """Decide on one input (a mapping of feature name to value) and log it.
+
+        ``subject`` identifies the data subject; it is needed (and only used) when the data policy seals
+        a field. Raises :class:`SuspendedError` when the model is suspended and the fallback is
+        ``reject`` (the refused call is logged too).
+        """
+        t0 = time.perf_counter_ns()
+        if not isinstance(features, Mapping):
+            raise ValidationError(f"expected a mapping of feature values, got {type(features).__name__}", field="input")
+        susp = self.suspension
+        if susp is not None:
+            return self._decide_fallback([features], [subject], susp, t0)[0]
+        m = self._model
+        X = m.matrix([features])
+        conf: float | None
+        if m.proba is not None:
+            proba = m.proba(X)[0]
+            i = int(proba.argmax())
+            conf = float(proba[i])
+            output = m.classes[i] if m.classes is not None else i
+            score: float | None = float(proba[1]) if len(proba) == 2 else conf
+        else:
+            output = _scalar(m.predict(X)[0])
+            conf = None
+            score = float(output) if isinstance(output, int | float) and not isinstance(output, bool) else None
+        did = new_id()
+        route: Route = "review" if self.rules.needs_review(features, conf, did) else "auto"
+        explanation = self._explain(X) if self.explainer is not None else None
+        return self._log(did, features, subject, output, score, conf, route, None, explanation, self.model_ref, t0)
+
+    def decide_many(
+        self, rows: Sequence[Mapping[str, Any]] | Any, subjects: Sequence[str | None] | None = None
+    ) -> list[Decision]:
+        """Decide on many inputs with one model call and one buffer operation; one event per row.
+
+        ``rows`` is a sequence of mappings, a 2-D array (columns in the model's feature order) or a
+        DataFrame. ``subjects`` gives each row's data subject (needed only for sealed fields).
+        """
+        t0 = time.perf_counter_ns()
+        dicts = self._rows(rows)
+        n = len(dicts)
+        if n == 0:
+            return []
+        subs: Sequence[str | None] = subjects if subjects is not None else [None] * n
+        if len(subs) != n:
+            raise ValidationError(f"expected {n} subjects, got {len(subs)}", field="subjects")
+        susp = self.suspension
+        if susp is not None:
+            return self._decide_fallback(dicts, subs, susp, t0)
+        m = self._model
+        X = rows if isinstance(rows, np.ndarray) and not m.use_frame and rows.ndim == 2 else m.matrix(dicts)
+        ids = [new_id() for _ in range(n)]
+        if m.proba is not None:
+            P = np.asarray(m.proba(X))
+            idx = P.argmax(axis=1)
+            conf_l: list[float | None] = P[np.arange(n), idx].tolist()
+            score_l: list[float | None] = P[:, 1].tolist() if P.shape[1] == 2 else list(conf_l)
+            classes = m.classes
+            out_l: list[Any] = [classes[i] for i in idx.tolist()] if classes is not None else idx.tolist()
+        else:
+            out_l = [_scalar(v) for v in np.asarray(m.predict(X)).tolist()]
+            conf_l = [None] * n
+            score_l = [float(o) if isinstance(o, int | float) and not isinstance(o, bool) else None for o in out_l]
+        rules = self.rules
+        routes: list[Route] = (
+            ["review" if rules.needs_review(d, c, i) else "auto" for d, c, i in zip(dicts, conf_l, ids, strict=True)]
+            if rules.active
+            else ["auto"] * n
+        )
+        expl: list[list[list[Any]] | None] = [None] * n
+        if self.explainer is not None:
+            expl = [self._explain(m.matrix([d])) for d in dicts]
+        return self._log_many(ids, dicts, subs, out_l, score_l, conf_l, routes, [None] * n, expl, self.model_ref, t0)
+
+    def predict(self, X: Any) -> Any:
+        """Like the model's ``predict``: an array of outputs, one logged decision per row."""
+        return np.asarray(
+            [d.output for d in self.decide_many(X)], dtype=object if self._model.classes is None else None
+        )
+
+    def predict_proba(self, X: Any) -> Any:
+        """Like the model's ``predict_proba``, one logged decision per row (not while suspended)."""
+        m = self._model
+        if m.proba is None:
+            raise ValidationError(f"{self.model_ref} has no predict_proba", field="model")
+        susp = self.suspension
+        if susp is not None:
+            self.decide_many(X)  # logs the fallback decisions (and raises for reject)
+            raise SuspendedError(
+                f"{self.model_ref} is suspended in {self.env} ({susp.reason}); probabilities are not available"
+            )
+        t0 = time.perf_counter_ns()
+        dicts = self._rows(X)
+        n = len(dicts)
+        Xm = X if isinstance(X, np.ndarray) and not m.use_frame and X.ndim == 2 else m.matrix(dicts)
+        P = np.asarray(m.proba(Xm))
+        ids = [new_id() for _ in range(n)]
+        idx = P.argmax(axis=1)
+        conf_l: list[float | None] = P[np.arange(n), idx].tolist()
+        score_l: list[float | None] = P[:, 1].tolist() if P.shape[1] == 2 else list(conf_l)
+        out_l = [m.classes[i] for i in idx.tolist()] if m.classes is not None else idx.tolist()
+        routes: list[Route] = [
+            "review" if self.rules.needs_review(d, c, i) else "auto" for d, c, i in zip(dicts, conf_l, ids, strict=True)
+        ]
+        self._log_many(
+            ids, dicts, [None] * n, out_l, score_l, conf_l, routes, [None] * n, [None] * n, self.model_ref, t0
+        )
+        return P
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _rows(self, rows: Any) -> list[Mapping[str, Any]]:
+        m = self._model
+        if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a pandas DataFrame
+            return list(rows.to_dict(orient="records"))
+        if isinstance(rows, np.ndarray):
+            if rows.ndim != 2:
+                raise ValidationError(f"expected a 2-D array, got {rows.ndim} dimensions", field="X")
+            names = m.names or [f"x{i}" for i in range(rows.shape[1])]
+            if len(names) != rows.shape[1]:
+                raise ValidationError(f"expected {len(names)} columns, got {rows.shape[1]}", field="X")
+            m.names = names
+            return [dict(zip(names, r, strict=True)) for r in rows.tolist()]
+        out = list(rows)
+        for i, r in enumerate(out):
+            if not isinstance(r, Mapping):
+                raise ValidationError(f"expected a mapping, got {type(r).__name__}", field=f"rows[{i}]")
+        return out
+
+    def _explain(self, X: Any) -> list[list[Any]] | None:
+        assert self.explainer is not None
+        pairs = self.explainer.explain(X, self.top_k)
+        return [[str(f), float(c)] for f, c in pairs]
+
+    def _payload(
+        self,
+        did: str,
+        features: Mapping[str, Any],
+        subject: str | None,
+        output: Any,
+        score: float | None,
+        conf: float | None,
+        route: str,
+        fallback: str | None,
+        explanation: list[list[Any]] | None,
+        model_ref: str,
+        latency_us: int,
+    ) -> Entry:
+        applied = self.data.apply(features, decision_id=did, subject=subject)
+        out, ok = normalise(output, "output")
+        # Probabilities of exactly 0 or 1 must be written as integers (JCS), tiny ones need the slow path.
+        sc, ok_s = (None, True) if score is None else normalise(score, "score")
+        cf, ok_c = (None, True) if conf is None else normalise(conf, "confidence")
+        payload = {
+            "decision_id": did,
+            "model": model_ref,
+            "env": self.env,
+            "input": applied.kept,
+            "pseudonyms": applied.pseudonyms,
+            "output": out,
+            "score": sc,
+            "confidence": cf,
+            "latency_us": latency_us,
+            "route": route,
+            "explanation": explanation,
+            "fallback": fallback,
+        }
+        fast = applied.fast and ok and ok_s and ok_c
+        if explanation is not None:
+            fast = False  # arbitrary magnitudes: let the validating encoder decide
+        draft = _Draft(self._encoder, f"decision:{did}", payload, applied.sealed, fast)
+        return draft.to_prepared() if self._encode_on_caller else draft
+
+    def _log(
+        self,
+        did: str,
+        features: Mapping[str, Any],
+        subject: str | None,
+        output: Any,
+        score: float | None,
+        conf: float | None,
+        route: Route,
+        fallback: str | None,
+        explanation: list[list[Any]] | None,
+        model_ref: str,
+        t0: int,
+    ) -> Decision:
+        latency = (time.perf_counter_ns() - t0) // 1000
+        entry = self._payload(
+            did, features, subject, output, score, conf, route, fallback, explanation, model_ref, latency
+        )
+        pending = self.logger.submit(entry, did)
+        return Decision(did, output, score, conf, route, model_ref, latency, pending, fallback, explanation)
+
+    def _log_many(
+        self,
+        ids: list[str],
+        dicts: Sequence[Mapping[str, Any]],
+        subs: Sequence[str | None],
+        outs: list[Any],
+        scores: list[float | None],
+        confs: list[float | None],
+        routes: list[Route],
+        fallbacks: list[str | None],
+        expl: list[list[list[Any]] | None],
+        model_ref: str,
+        t0: int,
+    ) -> list[Decision]:
+        latency = (time.perf_counter_ns() - t0) // 1000
+        payload = self._payload
+        entries: list[tuple[Entry, str | None]] = [
+            (
+                payload(
+                    ids[i],
+                    dicts[i],
+                    subs[i],
+                    outs[i],
+                    scores[i],
+                    confs[i],
+                    routes[i],
+                    fallbacks[i],
+                    expl[i],
+                    model_ref,
+                    latency,
+                ),
+                ids[i],
+            )
+            for i in range(len(ids))
+        ]
+        pendings = self.logger.submit_many(entries)
+        return [
+            Decision(
+                ids[i], outs[i], scores[i], confs[i], routes[i], model_ref, latency, pendings[i], fallbacks[i], expl[i]
+            )
+            for i in range(len(ids))
+        ]
+
+    # -- fallbacks -------------------------------------------------------------------------------
+
+    def _fallback_kind(self, susp: Suspension) -> str:
+        chosen = susp.fallback
+        if chosen and (chosen in FALLBACKS or chosen in self._fallbacks):
+            return chosen
+        return self.fallback
+
+    def _named_fallback(self, name: str) -> FallbackFn:
+        fn = self._fallbacks.get(name)
+        if fn is not None:
+            return fn
+        module, sep, attr = name.partition(":")
+        if not sep:
+            module, _, attr = name.rpartition(".")
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError, ValueError):
+            raise SuspendedError(
+                f"{self.model_ref} is suspended in {self.env} and its fallback {name!r} is neither registered on "
+                "the guard (guard.register_fallback) nor importable; the request was refused"
+            ) from None
+        if not callable(obj):
+            raise SuspendedError(f"the fallback {name!r} of {self.model_ref} is not callable; the request was refused")
+        loaded: FallbackFn = obj
+        self._fallbacks[name] = loaded
+        return loaded
+
+    def _previous_model(self) -> _Model:
+        with self._lock:
+            if self._previous is not None:
+                return self._previous
+            from ..lineage.models import load_model
+
+            candidates = [
+                v
+                for v in _deployed_versions(self.trail, self.name, self.env)
+                if v != self.version and self.switch.status(self.name, v, self.env) is None
+            ]
+            if not candidates:
+                raise SuspendedError(
+                    f"{self.model_ref} is suspended in {self.env} and no previously deployed version of {self.name} "
+                    "is available as fallback; the request was refused"
+                )
+            v = candidates[-1]
+            obj = load_model(self.trail, f"{self.name}@{v}", trusted=self.trusted)
+            self._previous = _Model(obj, f"model:{self.name}@{v}", self._model.names)
+            return self._previous
+
+    def _decide_fallback(
+        self, rows: Sequence[Mapping[str, Any]], subs: Sequence[str | None], susp: Suspension, t0: int
+    ) -> list[Decision]:
+        kind = self._fallback_kind(susp)
+        n = len(rows)
+        ids = [new_id() for _ in range(n)]
+        outs: list[Any] = [None] * n
+        scores: list[float | None] = [None] * n
+        confs: list[float | None] = [None] * n
+        ref = self.model_ref
+        label = kind
+        if kind == "previous_version":
+            try:
+                prev = self._previous_model()
+            except SuspendedError:
+                label = "reject"
+            else:
+                ref = prev.ref
+                X = prev.matrix(rows)
+                if prev.proba is not None:
+                    P = np.asarray(prev.proba(X))
+                    idx = P.argmax(axis=1)
+                    confs = P[np.arange(n), idx].tolist()
+                    scores = P[:, 1].tolist() if P.shape[1] == 2 else list(confs)
+                    outs = [prev.classes[i] for i in idx.tolist()] if prev.classes is not None else idx.tolist()
+                else:
+                    outs = [_scalar(v) for v in np.asarray(prev.predict(X)).tolist()]
+        elif kind not in ("reject", "human_review"):
+            try:
+                fn = self._named_fallback(kind)
+            except SuspendedError:
+                label = "reject"
+            else:
+                outs = [fn(r) for r in rows]
+        decisions = self._log_many(
+            ids, rows, subs, outs, scores, confs, ["fallback"] * n, [label] * n, [None] * n, ref, t0
+        )
+        if label == "reject":
+            raise SuspendedError(
+                f"{self.model_ref} is suspended in {self.env} since {susp.ts} by {susp.actor}"
+                + (f" ({susp.reason})" if susp.reason else "")
+                + f"; fallback is to reject. The refused request was logged as decision {decisions[0].decision_id}."
+            )
+        return decisions
+
+    def close(self) -> None:
+        """Flush this guard's pending decisions (the shared logger and kill switch stay up for others)."""
+        self.logger.flush()
+
+
+def guard(
+    trail: Trail,
+    model_ref_or_callable: Any,
+    *,
+    env: str = "production",
+    system: str | None = None,
+    policy: Policy | str | os.PathLike[str] | None = None,
+    actor: Actor | None = None,
+    explainer: Any = None,
+    top_k: int = 3,
+    fallback: str | FallbackFn | None = None,
+    name: str | None = None,
+    feature_names: Sequence[str] | None = None,
+    training_range: Mapping[str, Any] | None = None,
+    logger: DecisionLogger | None = None,
+    kill_switch: KillSwitch | None = None,
+    encode_on: Literal["writer", "caller"] = "writer",
+    trusted: bool = False,
+) -> Guard:
+    """Wrap a model for serving with decision logging, oversight, the data policy and the kill switch.
+
+    ``model_ref_or_callable``: ``"name@version"`` (or ``"model:name@version"``) of a registered model,
+    ``"name"`` for the version currently deployed to ``env``, or an estimator / callable (give ``name``
+    so the kill switch and the logs can refer to it). ``policy`` defaults to the policy in force for the
+    system; ``fallback`` (``reject``, ``human_review``, ``previous_version``, a registered name or a
+    callable) defaults to the policy's ``oversight.fallback``, else ``reject``.
+    """
+    version: int | None = None
+    sig_names: list[str] | None = None
+    rng = training_range
+    if isinstance(model_ref_or_callable, str):
+        from ..lineage.models import load_model
+        from ..lineage.queries import get_model_version
+
+        ref = model_ref_or_callable.strip()
+        ref = ref[len("model:") :] if ref.startswith("model:") else ref
+        if "@" not in ref:
+            deployed = _deployed_versions(trail, ref, env)
+            if not deployed:
+                raise NotFoundError(f"no version of model {ref!r} is deployed to {env!r}; give NAME@VERSION")
+            ref = f"{ref}@{deployed[-1]}"
+        mv = get_model_version(trail, ref)
+        obj = load_model(trail, mv, trusted=trusted)
+        name, version = mv.name, mv.version
+        system = system or mv.system
+        inputs = mv.signature.get("inputs") if isinstance(mv.signature, Mapping) else None
+        if isinstance(inputs, list) and inputs and all(isinstance(i, Mapping) and "name" in i for i in inputs):
+            sig_names = [str(i["name"]) for i in inputs]
+        rng = rng if rng is not None else mv.training_range
+    else:
+        obj = model_ref_or_callable
+        if name is None:
+            name = getattr(obj, "__name__", None) or type(obj).__name__
+    pol = _resolve_policy(trail, policy, system)
+    system = system or (pol.system if pol is not None else None)
+    if not system:
+        raise ValidationError("name the AI system (system=...) or configure a policy", field="system")
+    return Guard(
+        trail,
+        obj,
+        name=name,
+        version=version,
+        env=env,
+        system=system,
+        policy=pol,
+        actor=actor or GUARD_ACTOR,
+        explainer=explainer,
+        top_k=top_k,
+        fallback=fallback,
+        training_range=rng,
+        feature_names=feature_names or sig_names,
+        logger=logger,
+        kill_switch=kill_switch,
+        encode_on=encode_on,
+        trusted=trusted,
+    )
+
+
+__all__ = ["GUARD_ACTOR", "Decision", "FallbackFn", "Guard", "default_logger", "guard"]

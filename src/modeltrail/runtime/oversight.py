@@ -1,0 +1,533 @@
+"""Human oversight (AI Act Art. 14): review rules, the review queue, reviews, labels and reveals.
+
+Review rules come from the policy's ``oversight.review_when``; any one of them routes a decision to a
+human reviewer:
+
+- ``confidence_below``: the model's confidence (max class probability) is under the threshold;
+- ``outside_training_range``: a numeric input lies outside ``[min, max]`` seen in training (the
+  ``training_range`` of the ``model.registered`` event);
+- ``segments``: an input equals a named value (``age_band=<25``);
+- ``sample_rate``: a deterministic spot check. Whether a decision is sampled depends only on its id
+  (``SHA-256(decision id)`` read as a fraction), so an auditor can recompute which were due.
+
+Reviews are ledger events linked to the decision (``refs: ["event:<seq>", "decision:<id>"]``):
+``oversight.reviewed`` (accepted) or ``oversight.overridden`` (with the reviewer's value). Only humans
+review. ``reveal`` opens the sealed inputs of a decision for an actor whose policy user holds a
+``roles.reveal`` role; every attempt is recorded, granted (``oversight.revealed``) or refused
+(``oversight.reveal_refused``), before anything is returned or raised.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import LifecycleError, NotFoundError, PermissionDeniedError, ValidationError
+from ..events import Actor, Event, EventInput, Receipt
+from ..policy import Policy, ReviewWhen
+from ..projections import catch_up, loads
+from . import projection as _projection
+from .datapolicy import open_sealer, seal_context
+
+if TYPE_CHECKING:
+    from ..identity import Identity
+    from ..trail import Trail
+
+_NO_OVERRIDE: Any = object()
+
+
+# ----------------------------------------------------------------------------------------- rules
+
+
+def sampled(decision_id: str, rate: float) -> bool:
+    """Whether the spot-check sampler picks ``decision_id`` at ``rate`` (deterministic, uniform)."""
+    if rate <= 0:
+        return False
+    if rate >= 1:
+        return True
+    h = int.from_bytes(hashlib.sha256(decision_id.encode()).digest()[:8], "big")
+    return h < rate * 2**64
+
+
+class ReviewRules:
+    """Compiled ``review_when`` rules for one model (its training ranges bound in)."""
+
+    __slots__ = ("active", "confidence_below", "ranges", "sample_rate", "segments")
+
+    def __init__(self, when: ReviewWhen | None, training_range: Mapping[str, Any] | None = None) -> None:
+        """Compile ``when``; ``training_range`` maps feature -> ``[min, max]``."""
+        when = when or ReviewWhen()
+        self.confidence_below = when.confidence_below
+        ranges: list[tuple[str, float, float]] = []
+        if when.outside_training_range and training_range:
+            for name, bounds in training_range.items():
+                if (
+                    isinstance(bounds, list | tuple)
+                    and len(bounds) == 2
+                    and all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
+                ):
+                    ranges.append((name, float(bounds[0]), float(bounds[1])))
+        self.ranges = tuple(ranges)
+        self.segments = tuple((s.column, s.value) for s in when.segments)
+        self.sample_rate = when.sample_rate or 0.0
+        self.active = bool(self.confidence_below is not None or self.ranges or self.segments or self.sample_rate)
+
+    def reasons(self, features: Mapping[str, Any], confidence: float | None, decision_id: str) -> list[str]:
+        """Every rule that fires for this decision (empty: automatic)."""
+        out: list[str] = []
+        if not self.active:
+            return out
+        if self.confidence_below is not None and confidence is not None and confidence < self.confidence_below:
+            out.append(f"confidence {confidence:.3f} < {self.confidence_below:g}")
+        for name, lo, hi in self.ranges:
+            v = features.get(name)
+            if isinstance(v, int | float) and not isinstance(v, bool) and not (lo <= v <= hi):
+                out.append(f"{name}={v} outside training range [{lo:g}, {hi:g}]")
+        for column, value in self.segments:
+            v = features.get(column)
+            if v is not None and str(v) == value:
+                out.append(f"segment {column}={value}")
+        if self.sample_rate and sampled(decision_id, self.sample_rate):
+            out.append(f"spot check (sample rate {self.sample_rate:g})")
+        return out
+
+    def needs_review(self, features: Mapping[str, Any], confidence: float | None, decision_id: str) -> bool:
+        """Whether any rule fires (stops at the first)."""
+        if not self.active:
+            return False
+        c = self.confidence_below
+        if c is not None and confidence is not None and confidence < c:
+            return True
+        for name, lo, hi in self.ranges:
+            v = features.get(name)
+            if v is not None and type(v) is not bool and isinstance(v, int | float) and not (lo <= v <= hi):
+                return True
+        for column, value in self.segments:
+            v = features.get(column)
+            if v is not None and str(v) == value:
+                return True
+        return bool(self.sample_rate) and sampled(decision_id, self.sample_rate)
+
+
+# ----------------------------------------------------------------------------------------- queue
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A decision in the review queue and, once reviewed, the outcome."""
+
+    decision_id: str
+    decision_seq: int
+    ts: str
+    system: str
+    model: str | None
+    env: str | None
+    route: str
+    fallback: str | None
+    output: Any
+    score: float | None
+    confidence: float | None
+    status: str
+    reviewer: str | None
+    review_seq: int | None
+    value: Any
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return dict(self.__dict__)
+
+
+_ITEM_COLS = (
+    "decision_id, decision_seq, ts, system, model, env, route, fallback, output, score, confidence, status, "
+    "reviewer, review_seq, value, reason"
+)
+
+
+def _item(r: tuple[Any, ...]) -> ReviewItem:
+    return ReviewItem(
+        decision_id=r[0],
+        decision_seq=int(r[1]),
+        ts=r[2],
+        system=r[3],
+        model=r[4],
+        env=r[5],
+        route=r[6],
+        fallback=r[7],
+        output=loads(r[8]),
+        score=r[9],
+        confidence=r[10],
+        status=r[11],
+        reviewer=r[12],
+        review_seq=None if r[13] is None else int(r[13]),
+        value=loads(r[14]),
+        reason=r[15],
+    )
+
+
+def _refresh(trail: Trail) -> None:
+    catch_up(trail, [_projection.NAME])
+
+
+def _model_filter(model: str | None) -> tuple[str, list[Any]]:
+    if model is None:
+        return "", []
+    ref = model if model.startswith("model:") else f"model:{model}"
+    if "@" in ref:
+        return " AND model = ?", [ref]
+    return " AND (model = ? OR model LIKE ?)", [ref, ref.replace("%", "").replace("_", "\\_") + "@%"]
+
+
+def review_queue(
+    trail: Trail, model: str | None = None, status: str | None = "pending", *, limit: int | None = None
+) -> list[ReviewItem]:
+    """Decisions awaiting review (``status="pending"``), or ``accepted`` / ``overridden`` / None for all.
+
+    ``model`` is ``name`` (every version) or ``name@version``. Oldest first.
+    """
+    if status not in (None, "pending", "accepted", "overridden"):
+        raise ValidationError(f"expected pending, accepted, overridden or None, got {status!r}", field="status")
+    _refresh(trail)
+    where, args = "1 = 1", []
+    if status is not None:
+        where += " AND status = ?"
+        args.append(status)
+    mwhere, margs = _model_filter(model)
+    sql = f"SELECT {_ITEM_COLS} FROM oversight_queue WHERE {where}{mwhere} ORDER BY decision_seq"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [_item(r) for r in trail.store.execute(sql, [*args, *margs])]
+
+
+def get_review_item(trail: Trail, decision_id: str) -> ReviewItem | None:
+    """The queue row of ``decision_id`` (None when it was automatic and never reviewed)."""
+    _refresh(trail)
+    rows = trail.store.execute(f"SELECT {_ITEM_COLS} FROM oversight_queue WHERE decision_id = ?", (decision_id,))
+    return _item(rows[0]) if rows else None
+
+
+def decision_event(trail: Trail, decision_id: str) -> Event:
+    """The ``inference.decision`` event of ``decision_id`` (one indexed lookup); NotFoundError."""
+    did = _decision_id(decision_id)
+    for ev in trail.events("inference.decision", subject=f"decision:{did}", limit=1):
+        return ev
+    raise NotFoundError(f"no decision {did} in the trail")
+
+
+def _decision_id(text: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("expected a decision id", field="decision_id")
+    text = text.strip()
+    return text[len("decision:") :] if text.startswith("decision:") else text
+
+
+def _actor(actor: Actor | Mapping[str, str] | Identity) -> Actor:
+    from ..identity import Identity
+
+    if isinstance(actor, Identity):
+        return actor.acting_as()
+    if isinstance(actor, Actor):
+        return actor
+    if isinstance(actor, Mapping):
+        try:
+            return Actor(actor["id"], actor["role"], actor.get("kind", "human"))
+        except KeyError as exc:
+            raise ValidationError(f"missing {exc.args[0]!r}", field="actor") from None
+    raise ValidationError(f"expected an Actor, got {type(actor).__name__}", field="actor")
+
+
+def _human(actor: Actor, action: str) -> None:
+    if actor.kind != "human":
+        raise PermissionDeniedError(
+            f"{actor.id} is a {actor.kind} actor; only a human may {action} (AI Act Art. 14 human oversight)"
+        )
+
+
+def review(
+    trail: Trail,
+    decision_id: str,
+    *,
+    actor: Actor | Mapping[str, str] | Identity,
+    accept: bool | None = None,
+    override: Any = _NO_OVERRIDE,
+    reason: str,
+) -> Receipt:
+    """Record a human review of a decision: ``accept=True`` or ``override=<the reviewer's value>``.
+
+    Records ``oversight.reviewed`` or ``oversight.overridden`` with ``refs`` to the decision event.
+    Raises :class:`PermissionDeniedError` for a non-human actor, :class:`NotFoundError` for an unknown
+    decision, :class:`LifecycleError` when the decision was already reviewed, and
+    :class:`ValidationError` unless exactly one of ``accept`` / ``override`` is given with a reason.
+    """
+    who = _actor(actor)
+    _human(who, "review a decision")
+    overriding = override is not _NO_OVERRIDE
+    if overriding == bool(accept):
+        raise ValidationError("give exactly one of accept=True or override=<value>", field="accept")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError("a review needs a reason (it is part of the oversight record)", field="reason")
+    ev = decision_event(trail, decision_id)
+    did = str(ev.payload.get("decision_id") or _decision_id(decision_id))
+    existing = get_review_item(trail, did)
+    if existing is not None and existing.status != "pending":
+        raise LifecycleError(
+            f"decision {did} was already {existing.status} by {existing.reviewer} (event {existing.review_seq})"
+        )
+    refs = [f"event:{ev.seq}", f"decision:{did}"]
+    if overriding:
+        return trail.record(
+            "oversight.overridden",
+            system=ev.system,
+            actor=who,
+            subject=f"decision:{did}",
+            payload={"decision_id": did, "original": ev.payload.get("output"), "value": override, "reason": reason},
+            refs=refs,
+        )
+    return trail.record(
+        "oversight.reviewed",
+        system=ev.system,
+        actor=who,
+        subject=f"decision:{did}",
+        payload={"decision_id": did, "outcome": "accepted", "reason": reason},
+        refs=refs,
+    )
+
+
+def intervention_stats(trail: Trail) -> dict[str, Any]:
+    """Human-intervention figures: per model and per reviewer, plus totals.
+
+    ``routed`` counts decisions sent to review or fallback; ``reviewed`` those a human acted on (a
+    reviewer may also act on an automatic decision); ``override_rate`` = overridden / reviewed.
+    """
+    _refresh(trail)
+    sums = (
+        "SUM(CASE WHEN route IN ('review','fallback') THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN status <> 'pending' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN status = 'accepted' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN status = 'overridden' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END)"
+    )
+    keys = ("routed", "reviewed", "accepted", "overridden", "pending")
+
+    def block(values: Iterable[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = dict(zip(keys, (int(v or 0) for v in values), strict=True))
+        out["override_rate"] = out["overridden"] / out["reviewed"] if out["reviewed"] else None
+        return out
+
+    per_model = {
+        str(r[0]): block(r[1:])
+        for r in trail.store.execute(f"SELECT model, {sums} FROM oversight_queue GROUP BY model ORDER BY model", ())
+    }
+    per_reviewer = {}
+    for r in trail.store.execute(
+        "SELECT reviewer, COUNT(*), SUM(CASE WHEN status = 'accepted' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN status = 'overridden' THEN 1 ELSE 0 END) FROM oversight_queue "
+        "WHERE reviewer IS NOT NULL GROUP BY reviewer ORDER BY reviewer",
+        (),
+    ):
+        reviewed, accepted, overridden = int(r[1]), int(r[2] or 0), int(r[3] or 0)
+        per_reviewer[str(r[0])] = {
+            "reviewed": reviewed,
+            "accepted": accepted,
+            "overridden": overridden,
+            "override_rate": overridden / reviewed if reviewed else None,
+        }
+    total = block(sum(m[k] for m in per_model.values()) for k in keys)
+    return {"total": total, "models": per_model, "reviewers": per_reviewer}
+
+
+# ---------------------------------------------------------------------------------------- labels
+
+
+def _label_event(ev: Event, did: str, actual: Any, actor: Actor) -> EventInput:
+    return EventInput(
+        "inference.label",
+        ev.system,
+        actor,
+        f"decision:{did}",
+        {"decision_id": did, "actual": actual},
+        [f"event:{ev.seq}"],
+        None,
+    )
+
+
+def label(trail: Trail, decision_id: str, actual: Any, *, actor: Actor | Mapping[str, str] | Identity) -> Receipt:
+    """Record the ground truth ``actual`` of a decision (``inference.label``), for monitoring."""
+    ev = decision_event(trail, decision_id)
+    did = str(ev.payload.get("decision_id") or _decision_id(decision_id))
+    return trail.record_many([_label_event(ev, did, actual, _actor(actor))])[0]
+
+
+def _parse_actual(text: str) -> Any:
+    t = text.strip()
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        f = float(t)
+    except ValueError:
+        return t
+    return f if math.isfinite(f) else t
+
+
+def label_csv(
+    trail: Trail,
+    path: str | os.PathLike[str],
+    *,
+    actor: Actor | Mapping[str, str] | Identity,
+    batch_size: int = 5_000,
+) -> list[Receipt]:
+    """Record labels from a CSV file with the columns ``decision_id`` and ``actual`` (a header row).
+
+    Values of ``actual`` are read as booleans, integers or numbers when they look like one, else text.
+    Every decision id is checked first; an unknown id raises :class:`NotFoundError` naming the line and
+    nothing is recorded. Labels are then appended in batches (one transaction each).
+    """
+    who = _actor(actor)
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields = set(reader.fieldnames or ())
+        missing = {"decision_id", "actual"} - fields
+        if missing:
+            raise ValidationError(
+                f"the CSV needs the columns decision_id and actual; missing {', '.join(sorted(missing))}",
+                field="csv",
+            )
+        rows = [(i + 2, r["decision_id"] or "", r["actual"] or "") for i, r in enumerate(reader)]
+    events: list[EventInput] = []
+    for line, did_text, actual in rows:
+        try:
+            ev = decision_event(trail, did_text)
+        except (NotFoundError, ValidationError) as exc:
+            raise NotFoundError(f"{path}:{line}: {exc}") from None
+        did = str(ev.payload.get("decision_id") or _decision_id(did_text))
+        events.append(_label_event(ev, did, _parse_actual(actual), who))
+    receipts: list[Receipt] = []
+    for i in range(0, len(events), batch_size):
+        receipts.extend(trail.record_many(events[i : i + batch_size]))
+    return receipts
+
+
+# ---------------------------------------------------------------------------------------- reveal
+
+
+def _policy_for(trail: Trail, system: str) -> Policy | None:
+    try:
+        from ..registry.policy_store import current_policy
+    except ImportError:
+        return None
+    try:
+        return current_policy(trail, system)
+    except NotFoundError:
+        return None
+
+
+def _reveal_role(policy: Policy | None, actor: Actor | Identity) -> str | None:
+    """The reveal role the actor's policy user holds, or None."""
+    from ..identity import Identity
+
+    if policy is None:
+        return None
+    allowed = policy.roles.reveal
+    if isinstance(actor, Identity):
+        held: Iterable[str] = actor.roles
+        uid = actor.user_id
+    else:
+        uid = actor.id
+        user = policy.users.get(uid)
+        # The roles come from the policy's users, never from what the caller claims.
+        held = user.roles if user is not None else ()
+    held = tuple(held)
+    if actor.kind != "human":
+        return None
+    claimed = actor.role if isinstance(actor, Actor) else None
+    if claimed is not None and claimed in allowed and claimed in held:
+        return claimed
+    return next((r for r in held if r in allowed), None) if uid else None
+
+
+def reveal(
+    trail: Trail,
+    decision_id: str,
+    *,
+    purpose: str,
+    actor: Actor | Mapping[str, str] | Identity,
+    policy: Policy | None = None,
+) -> dict[str, Any]:
+    """Unseal the sealed inputs of a decision for an authorised human, recording the access first.
+
+    The actor's user must hold one of the policy's ``roles.reveal`` roles. A refused attempt is recorded
+    as ``oversight.reveal_refused`` and raises :class:`PermissionDeniedError`; a granted one records
+    ``oversight.revealed`` (purpose, fields) and returns ``{field: value}``. Pseudonymised fields cannot be
+    revealed (they are one-way); dropped fields were never stored. A field whose subject key was erased
+    raises :class:`NotFoundError`.
+    """
+    from ..identity import Identity
+
+    if not isinstance(purpose, str) or not purpose.strip():
+        raise ValidationError("a reveal needs a purpose (it is recorded)", field="purpose")
+    ev = decision_event(trail, decision_id)
+    did = str(ev.payload.get("decision_id") or _decision_id(decision_id))
+    pol = policy if policy is not None else _policy_for(trail, ev.system)
+    ident: Actor | Identity = actor if isinstance(actor, Identity) else _actor(actor)
+    who = _actor(ident)
+    role = _reveal_role(pol, ident)
+    fields = sorted(ev.sealed)
+    refs = [f"event:{ev.seq}", f"decision:{did}"]
+    if role is None:
+        if pol is None:
+            why = "no policy is in force, so no role may reveal sealed data"
+        elif who.kind != "human":
+            why = f"{who.id} is a {who.kind} actor; only a human may reveal"
+        else:
+            need = ", ".join(pol.roles.reveal) or "none (the policy grants reveal to no role)"
+            why = f"{who.id} holds none of the reveal roles ({need})"
+        trail.record(
+            "oversight.reveal_refused",
+            system=ev.system,
+            actor=who,
+            subject=f"decision:{did}",
+            payload={"decision_id": did, "purpose": purpose, "fields": fields, "reason": why},
+            refs=refs,
+        )
+        raise PermissionDeniedError(f"reveal of decision {did} refused: {why}; the attempt was recorded")
+    trail.record(
+        "oversight.revealed",
+        system=ev.system,
+        actor=Actor(who.id, role, who.kind),
+        subject=f"decision:{did}",
+        payload={"decision_id": did, "purpose": purpose, "fields": fields},
+        refs=refs,
+    )
+    if not fields:
+        return {}
+    sealer = open_sealer(trail)
+    try:
+        return {
+            name: sealer.unseal_ref(trail.blobs, ev.sealed[name], context=seal_context(did, name)) for name in fields
+        }
+    finally:
+        sealer.store.close()
+
+
+__all__ = [
+    "ReviewItem",
+    "ReviewRules",
+    "decision_event",
+    "get_review_item",
+    "intervention_stats",
+    "label",
+    "label_csv",
+    "reveal",
+    "review",
+    "review_queue",
+    "sampled",
+]

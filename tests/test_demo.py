@@ -1,0 +1,112 @@
+"""`modeltrail demo` end to end with a small N: every step's events, the refused self-approval, a
+verified ledger, and a reconstructed decision that matches what was served."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import modeltrail
+from modeltrail.cli.main import main
+from modeltrail.demo import MARKER, run_demo
+from modeltrail.errors import ValidationError
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    d = tmp_path_factory.mktemp("demo") / "modeltrail-demo"
+    return run_demo(d, decisions=300, seed=7)
+
+
+def test_demo_records_every_step(demo) -> None:
+    c = demo.counts
+    for t in (
+        "trail.initialized",
+        "system.classified",
+        "policy.registered",
+        "dataset.registered",
+        "run.started",
+        "run.metrics",
+        "run.ended",
+        "model.registered",
+        "report.generated",
+        "gate.evaluated",
+        "model.approval_refused",
+        "model.approved",
+        "model.deployed",
+        "inference.decision",
+        "oversight.reviewed",
+        "oversight.overridden",
+        "inference.label",
+        "model.suspended",
+    ):
+        assert c.get(t, 0) > 0, t
+    assert c["dataset.registered"] == 3 and c["model.registered"] == 2 and c["model.approved"] == 2
+    assert c["report.generated"] == 9  # data + 4 reports for each of 2 candidates
+    assert sorted(demo.gates.values()) == [False, True]  # one candidate fails, one passes
+    assert demo.decisions == 300 and c["inference.decision"] == 305  # + 5 after the kill switch
+    assert demo.fallback_decisions == 5
+    assert demo.verify_ok
+
+
+def test_refused_self_approval_is_recorded(demo) -> None:
+    with modeltrail.open(demo.trail_path) as t:
+        refused = list(t.events("model.approval_refused"))
+        assert len(refused) == 1
+        assert refused[0].actor.id == "alice" and refused[0].payload["rule"] == "four_eyes"
+        approvers = {e.actor.id for e in t.events("model.approved")}
+        assert approvers == {"bob", "carol"}
+
+
+def test_reconstructed_decision_matches_what_was_served(demo) -> None:
+    rec = demo.reconstructed
+    assert rec["proof_verified"] is True
+    d = rec["decision"]
+    assert d["type"] == "inference.decision"
+    assert d["payload"]["model"] == demo.deployed.removeprefix("model:") or d["payload"]["model"] == demo.deployed
+    assert rec["model"]["type"] == "model.registered"
+    assert len(rec["datasets"]) == 3 and len(rec["approvals"]) == 2
+    assert rec["oversight"], "the reconstructed decision was routed to review and reviewed"
+    with modeltrail.open(demo.trail_path) as t:
+        ev = t.get_event(d["seq"])
+        assert ev.to_dict()["payload"] == d["payload"]
+        # Personal data never appears in clear: the applicant id is pseudonymised, age sealed, phone dropped.
+        assert "applicant_id" not in ev.payload.get("input", {})
+        assert "telephone" not in json.dumps(ev.payload)
+        assert "age_years" in ev.sealed
+    first = demo.served_sample
+    with modeltrail.open(demo.trail_path) as t:
+        served = next(t.events("inference.decision", subject=f"decision:{first['decision_id']}"))
+        assert served.payload["output"] == first["output"] and served.payload["route"] == first["route"]
+
+
+def test_demo_files_and_refusal_of_foreign_folder(demo, tmp_path: Path) -> None:
+    assert (demo.directory / MARKER).exists()
+    assert any(f.startswith("reports/") and f.endswith(".html") for f in demo.files)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(ValidationError, match="not empty"):
+        run_demo(foreign, decisions=10)
+    assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_demo_cli_json_and_commands_inside_folder(tmp_path: Path) -> None:
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        r = CliRunner().invoke(main, ["demo", "--decisions", "50", "--json"], env={"MODELTRAIL_URL": None})
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.stdout)
+        assert out["verify_ok"] is True and out["decisions"] == 50
+        os.chdir(tmp_path / "modeltrail-demo")
+        v = CliRunner().invoke(main, ["verify", "--json"], env={"MODELTRAIL_URL": None})
+        assert v.exit_code == 0 and json.loads(v.stdout)["ok"] is True
+        rl = CliRunner().invoke(main, ["review", "list"], env={"MODELTRAIL_URL": None})
+        assert rl.exit_code == 0
+    finally:
+        os.chdir(old)

@@ -1,0 +1,172 @@
+"""DecisionLogger: durability, buffer-full behaviour, write failures, flush, and kill -9 safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+import modeltrail
+from modeltrail.errors import BufferFullError, StoreError, ValidationError
+from modeltrail.events import EventInput, PreparedEvent, Receipt
+from modeltrail.runtime import DecisionLogger
+from modeltrail.trail import Trail
+
+SVC = {"id": "svc", "role": "inference", "kind": "service"}
+
+
+def _ev(i: int) -> EventInput:
+    return EventInput("inference.decision", "s", SVC, f"decision:{i:032x}", {"i": i}, None, None)
+
+
+@pytest.fixture()
+def trail(tmp_path: Path) -> Trail:
+    t = modeltrail.init(tmp_path)
+    yield t
+    t.close()
+
+
+def test_enqueue_is_acknowledged_only_when_durable(trail: Trail) -> None:
+    with DecisionLogger(trail, flush_interval=0.005) as lg:
+        pend = [lg.submit(_ev(i), f"{i:032x}") for i in range(500)]
+        receipts = [p.durable(10) for p in pend]
+        assert [trail.get_event(r.seq).payload["i"] for r in receipts] == list(range(500))
+        assert lg.written == 500 and lg.batches >= 1 and lg.pending == 0
+    # An invalid event fails alone, not its batch.
+    with DecisionLogger(trail) as lg:
+        good = lg.submit(_ev(1))
+        bad = lg.submit(EventInput("Bad Type", "s", SVC))
+        lg.flush(10)
+        assert good.durable().seq > 0
+        with pytest.raises(ValidationError):
+            bad.durable()
+        assert lg.failed == 1
+
+
+class _Gate:
+    """An append function that blocks until released (a stalled disk)."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.release = threading.Event()
+
+    def __call__(self, events: Sequence[PreparedEvent]) -> list[Receipt]:
+        self.release.wait(10)
+        return self.real(events)  # type: ignore[operator, no-any-return]
+
+
+def test_buffer_full_block_then_raise(trail: Trail) -> None:
+    lg = DecisionLogger(trail, capacity=4, max_batch=1, flush_interval=0, on_full="block", block_timeout=0.2)
+    gate = _Gate(lg._append)
+    lg._append = gate
+    first = lg.submit(_ev(0))
+    time.sleep(0.1)  # the writer took entry 0 and is stuck writing it
+    for i in range(1, 5):
+        lg.submit(_ev(i))
+    t0 = time.monotonic()
+    with pytest.raises(BufferFullError, match="stayed full"):
+        lg.submit(_ev(99))
+    assert 0.18 <= time.monotonic() - t0 < 2
+    assert lg.waits == 1 and lg.full_errors == 1
+    # A blocked caller proceeds as soon as room appears.
+    threading.Timer(0.05, gate.release.set).start()
+    late = lg.submit(_ev(5))
+    assert lg.waits == 2
+    lg.flush(10)
+    assert first.done and late.durable().seq > first.durable().seq
+    assert [trail.get_event(s).payload["i"] for s in range(1, trail.size())] == [0, 1, 2, 3, 4, 5]
+    lg.close()
+
+
+def test_buffer_full_raise_mode(trail: Trail) -> None:
+    lg = DecisionLogger(trail, capacity=2, max_batch=1, flush_interval=0, on_full="raise")
+    gate = _Gate(lg._append)
+    lg._append = gate
+    lg.submit(_ev(0))
+    time.sleep(0.1)
+    lg.submit(_ev(1))
+    lg.submit(_ev(2))
+    t0 = time.monotonic()
+    with pytest.raises(BufferFullError, match="refused"):
+        lg.submit(_ev(3))
+    assert time.monotonic() - t0 < 0.05 and lg.full_errors == 1 and lg.waits == 0
+    gate.release.set()
+    lg.close()
+    assert lg.written == 3
+
+
+def test_write_failure_reaches_every_waiter_and_flush(trail: Trail) -> None:
+    lg = DecisionLogger(trail, flush_interval=0.05)
+
+    def disk_full(events: Sequence[PreparedEvent]) -> list[Receipt]:
+        raise StoreError("database or disk is full")
+
+    lg._append = disk_full
+    pend = [lg.submit(_ev(i)) for i in range(10)]
+    with pytest.raises(StoreError, match="disk is full"):
+        lg.flush(10)
+    for p in pend:
+        with pytest.raises(StoreError, match="disk is full"):
+            p.durable(1)
+    assert lg.failed == 10 and lg.written == 0
+    lg.flush(1)  # the failure was reported once
+    lg.close()
+    with pytest.raises(StoreError, match="closed"):
+        lg.submit(_ev(1))
+
+
+WRITER = r"""
+import sys, numpy as np, modeltrail
+from sklearn.linear_model import LogisticRegression
+from modeltrail.runtime import guard
+t = modeltrail.open(sys.argv[1])
+X = np.random.default_rng(0).normal(size=(200, 4)); y = (X[:, 0] > 0).astype(int)
+g = guard(t, LogisticRegression().fit(X, y), name="m", system="s", feature_names=["a", "b", "c", "d"])
+i = 0
+while True:
+    ds = g.decide_many([dict(zip("abcd", X[(i + k) % 200].tolist())) for k in range(50)])
+    for d in ds[:-1]:
+        d.durable()
+    r = ds[-1].durable()  # acknowledged only now
+    sys.stdout.write(f"{r.seq} {ds[-1].decision_id}\n")
+    sys.stdout.flush()
+    i += 1
+"""
+
+
+def test_sigkill_loses_no_durable_decision(tmp_path: Path) -> None:
+    modeltrail.init(tmp_path).close()
+    acked: dict[int, str] = {}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for wait in (1.5, 2.0):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, env=env)
+        assert proc.stdout is not None
+        lines: list[bytes] = []
+        out = proc.stdout
+        reader = threading.Thread(target=lambda o=out, ls=lines: ls.extend(iter(o.readline, b"")), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 20
+        while not lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(wait)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        reader.join(10)
+        for line in lines:
+            parts = line.decode().split()
+            if len(parts) == 2 and line.endswith(b"\n"):
+                acked[int(parts[0])] = parts[1]
+    assert len(acked) > 5
+    with modeltrail.open(tmp_path) as t:
+        for seq, did in acked.items():
+            ev = t.get_event(seq)
+            assert ev.payload["decision_id"] == did, f"acknowledged decision at {seq} lost"
+        t.checkpoint()
+        assert t.verify().ok
