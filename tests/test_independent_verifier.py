@@ -36,7 +36,7 @@ def _mth(hashes: list[bytes]) -> bytes:
 
 
 def _verify_note(note: str, verifier_key: str) -> tuple[str, int, bytes]:
-    name, key_id_hex, key_b64 = verifier_key.split("+")
+    name, key_id_hex, key_b64 = verifier_key.split("+", 2)  # base64 may itself contain "+"
     raw = base64.b64decode(key_b64)
     assert raw[0] == 0x01
     pub = raw[1:]
