@@ -27,6 +27,7 @@ counts once when approvals are counted.
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -893,7 +894,7 @@ def suspend(
         raise LifecycleError(f"cannot suspend {ref} in {env}: nothing of it is live there")
     if fallback is None:
         fallback = sp.policy.oversight.fallback if sp.policy.oversight is not None else "reject"
-    return trail.record(
+    receipt = trail.record(
         "model.suspended",
         system=info.system,
         actor=who,
@@ -901,6 +902,8 @@ def suspend(
         payload={"env": env, "reason": reason, "fallback": fallback},
         refs=[ref.subject, *(f"event:{d.deployed_seq}" for d in live)],
     )
+    _notify_kill_switch(trail)
+    return receipt
 
 
 def resume(
@@ -922,7 +925,7 @@ def resume(
     held = _active(trail, ref, env, "suspended")
     if not held:
         raise LifecycleError(f"cannot resume {ref} in {env}: nothing of it is suspended there")
-    return trail.record(
+    receipt = trail.record(
         "model.resumed",
         system=info.system,
         actor=who,
@@ -930,6 +933,15 @@ def resume(
         payload={"env": env, "reason": reason},
         refs=[ref.subject, *(f"event:{d.deployed_seq}" for d in held)],
     )
+    _notify_kill_switch(trail)
+    return receipt
+
+
+def _notify_kill_switch(trail: Trail) -> None:
+    """Guards in this process switch at once; other processes' pollers see the event within a second."""
+    ks_module = sys.modules.get("modeltrail.runtime.killswitch")
+    if ks_module is not None:
+        ks_module.notify(trail)
 
 
 def retire(

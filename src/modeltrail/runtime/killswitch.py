@@ -173,4 +173,12 @@ def kill_switch_for(trail: Trail, *, poll_interval: float = DEFAULT_POLL_INTERVA
         return ks
 
 
-__all__ = ["DEFAULT_POLL_INTERVAL", "KillSwitch", "Suspension", "kill_switch_for"]
+def notify(trail: Trail) -> None:
+    """Poll ``trail``'s kill switch now, if this process has one (called right after suspend/resume)."""
+    with _shared_lock:
+        ks = _shared.get(trail)
+    if ks is not None:
+        ks.poll()
+
+
+__all__ = ["DEFAULT_POLL_INTERVAL", "KillSwitch", "Suspension", "kill_switch_for", "notify"]
