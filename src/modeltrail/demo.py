@@ -156,8 +156,13 @@ def run_demo(
     seed: int = 7,
     say: Say | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    url: str | None = None,
 ) -> DemoResult:
-    """Run the end-to-end demo in ``directory``; returns what was recorded and where."""
+    """Run the end-to-end demo in ``directory``; returns what was recorded and where.
+
+    ``url`` puts the ledger in PostgreSQL (``postgresql://…?schema=NAME``); keys and blobs stay in
+    ``directory``.
+    """
     from .audit.reconstruct import reconstruct
     from .evidence.data_report import data_report
     from .evidence.explain import DecisionExplainer, explainability_report
@@ -182,7 +187,7 @@ def run_demo(
     result = DemoResult(directory=root, trail_path=root / ".modeltrail")
 
     with _step(say, "Create the trail (SQLite ledger, blob store, Ed25519 signing key)"):
-        trail = init(root, origin=f"modeltrail.demo/{SYSTEM}", checkpoint_every_events=5_000)
+        trail = init(root, origin=f"modeltrail.demo/{SYSTEM}", checkpoint_every_events=5_000, url=url)
         data_pkg = resources.files("modeltrail.data")
         policy_text = data_pkg.joinpath("demo/policy.yaml").read_text(encoding="utf-8")
         answers_text = data_pkg.joinpath("demo/classification-answers.yaml").read_text(encoding="utf-8")

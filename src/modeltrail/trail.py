@@ -126,7 +126,7 @@ def _resolve_location(url: str | os.PathLike[str] | None) -> tuple[Path, str | N
 def _open_store(folder: Path, pg_url: str | None) -> LedgerStore:
     if pg_url is None:
         return SqliteStore(folder / DB_FILE)
-    from .ledger.pgstore import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+    from .ledger.pgstore import PostgresStore  # optional dependency: psycopg (the [postgres] extra)
 
     store: LedgerStore = PostgresStore(pg_url)
     return store
