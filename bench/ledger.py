@@ -151,7 +151,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         t = modeltrail.open(root / "batch")
         t.checkpoint()
         start = time.perf_counter()
-        res = t.verify()
+        res = t.verify(workers=1)
+        verify_rate_1 = res.events_checked / (time.perf_counter() - start)
+        assert res.ok, res.problems
+        start = time.perf_counter()
+        res = t.verify(workers=0)  # one process per core, as `modeltrail verify` does
         verify_rate = res.events_checked / (time.perf_counter() - start)
         assert res.ok, res.problems
         size = t.size()
@@ -169,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "append_batch_events_per_s": round(batch_rate),
         "append_single_events_per_s": round(single_rate),
         "verify_events_per_s": round(verify_rate),
+        "verify_single_process_events_per_s": round(verify_rate_1),
         "inclusion_proof_ms_p50": round(statistics.median(times), 4),
         "inclusion_proof_ms_p99": round(sorted(times)[int(len(times) * 0.99) - 1], 4),
         "baseline_sqlite_plain_events_per_s": round(base_sqlite),

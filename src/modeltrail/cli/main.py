@@ -265,16 +265,23 @@ def prove_cmd(tc: TrailContext, seq: int | None, size: int | None, consistency: 
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A signed checkpoint kept outside the trail; the log must be consistent with it (repeatable).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Processes for large logs (0: one per CPU core; 1: no worker processes).",
+)
 @pass_ctx
 @handle_errors
-def verify_cmd(tc: TrailContext, as_json: bool, keys: tuple[str, ...], notes: tuple[Path, ...]) -> None:
+def verify_cmd(tc: TrailContext, as_json: bool, keys: tuple[str, ...], notes: tuple[Path, ...], workers: int) -> None:
     """Recompute and check every event, tree node, checkpoint root and signature. Exit 1 on any problem."""
     t = tc.trail()
     extra = [p.read_text(encoding="utf-8") for p in notes]
     trusted = list(keys) if keys else None
     size = t.size()
     if as_json or size < 200_000 or not sys.stderr.isatty():
-        res = t.verify(trusted_keys=trusted, extra_checkpoints=extra)
+        res = t.verify(trusted_keys=trusted, extra_checkpoints=extra, workers=workers)
     else:
         with Progress(
             TextColumn("verifying"),
@@ -288,6 +295,7 @@ def verify_cmd(tc: TrailContext, as_json: bool, keys: tuple[str, ...], notes: tu
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 trusted_keys=trusted,
                 extra_checkpoints=extra,
+                workers=workers,
             )
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2))

@@ -92,6 +92,25 @@ class Frontier:
         hashes.append(h)
         self.size += 1
 
+    def append_subtree(self, level: int, h: bytes, completed: list[tuple[int, int, bytes]] | None = None) -> None:
+        """Append a whole perfect subtree of ``2**level`` leaves (``size`` must be a multiple of that)."""
+        leaves = 1 << level
+        if self.size % leaves:
+            raise ProofError(f"a subtree of level {level} cannot start at leaf {self.size}")
+        index = self.size >> level
+        levels = self._levels
+        hashes = self._hashes
+        while levels and levels[-1] == level:
+            levels.pop()
+            h = hashlib.sha256(b"\x01" + hashes.pop() + h).digest()
+            level += 1
+            index >>= 1
+            if completed is not None:
+                completed.append((level, index, h))
+        levels.append(level)
+        hashes.append(h)
+        self.size += leaves
+
     def root(self) -> bytes:
         """Root hash of the tree built so far."""
         if not self._hashes:

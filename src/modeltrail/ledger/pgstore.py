@@ -219,12 +219,14 @@ class PostgresStore:
     def iter_events(self, start: int = 0, end: int | None = None, batch: int = 10_000) -> Iterator[EventRow]:
         """Event rows in seq order (keyset pagination)."""
         pos = start
-        hi = -1 if end is None else end
         while True:
-            rows = self._q(
-                f"SELECT {_EVENT_COLS} FROM events WHERE seq >= %s AND (%s < 0 OR seq < %s) ORDER BY seq LIMIT %s",
-                (pos, hi, hi, batch),
-            )
+            if end is None:
+                rows = self._q(f"SELECT {_EVENT_COLS} FROM events WHERE seq >= %s ORDER BY seq LIMIT %s", (pos, batch))
+            else:
+                rows = self._q(
+                    f"SELECT {_EVENT_COLS} FROM events WHERE seq >= %s AND seq < %s ORDER BY seq LIMIT %s",
+                    (pos, end, batch),
+                )
             if not rows:
                 return
             for r in rows:

@@ -293,12 +293,14 @@ class SqliteStore:
         """Event rows in seq order, read in pages (keyset pagination keeps memory flat)."""
         conn = self._conn()
         pos = start
-        hi = -1 if end is None else end
+        # Two statements rather than one with "? IS NULL OR seq < ?": SQLite could not bound that scan.
+        sql = f"SELECT {_EVENT_COLS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?"
+        sql_end = f"SELECT {_EVENT_COLS} FROM events WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?"
         while True:
-            rows = conn.execute(
-                f"SELECT {_EVENT_COLS} FROM events WHERE seq >= ? AND (? < 0 OR seq < ?) ORDER BY seq LIMIT ?",
-                (pos, hi, hi, batch),
-            ).fetchall()
+            if end is None:
+                rows = conn.execute(sql, (pos, batch)).fetchall()
+            else:
+                rows = conn.execute(sql_end, (pos, end, batch)).fetchall()
             if not rows:
                 return
             for r in rows:
