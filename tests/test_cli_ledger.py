@@ -129,3 +129,12 @@ def test_cli_bad_input_exit_2_names_field(tmp_path: Path) -> None:
 def test_cli_without_trail(tmp_path: Path) -> None:
     code, _, err = _run(["log"], tmp_path)
     assert code == 1 and "modeltrail init" in err
+
+
+def test_cli_rebuild_equals_live(tmp_path: Path) -> None:
+    from modeltrail.demo import run_demo
+
+    run_demo(tmp_path / "d", decisions=40)
+    code, out, err = _run(["rebuild", "--check"], tmp_path / "d")
+    assert code == 0, err
+    assert "equals the live state" in out and "projection tables" in out

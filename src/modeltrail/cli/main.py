@@ -315,6 +315,27 @@ def verify_cmd(tc: TrailContext, as_json: bool, keys: tuple[str, ...], notes: tu
     sys.exit(0 if res.ok else 1)
 
 
+@main.command("rebuild")
+@click.option("--check", is_flag=True, help="Also say so when the rebuilt state equals the live one (it exits 1 when not).")
+@pass_ctx
+@handle_errors
+def rebuild_cmd(tc: TrailContext, check: bool) -> None:
+    """Drop every projection (registry, lineage, review queue, …) and fold the ledger again."""
+    from .. import projections
+
+    t = tc.trail()
+    live = projections.snapshot(t)
+    folded = projections.rebuild(t)
+    rebuilt = projections.snapshot(t)
+    differ = sorted(name for name in set(live) | set(rebuilt) if live.get(name) != rebuilt.get(name))
+    console.print(f"folded {folded} events into {len(rebuilt)} projection tables")
+    if differ:
+        err_console.print(f"[red]rebuilt state differs from the live state in:[/red] {', '.join(differ)}")
+        sys.exit(1)
+    if check:
+        console.print("rebuilt state equals the live state")
+
+
 @main.group("key")
 def key_group() -> None:
     """Checkpoint signing keys."""
