@@ -316,7 +316,7 @@ def verify_cmd(tc: TrailContext, as_json: bool, keys: tuple[str, ...], notes: tu
 
 
 @main.command("rebuild")
-@click.option("--check", is_flag=True, help="Also say so when the rebuilt state equals the live one (it exits 1 when not).")
+@click.option("--check", is_flag=True, help="Say so when the rebuilt state equals the live one.")
 @pass_ctx
 @handle_errors
 def rebuild_cmd(tc: TrailContext, check: bool) -> None:
