@@ -159,19 +159,35 @@ def log_cmd(
             out.write(json.dumps(_event_json(ev.leaf, ev.leaf_hash), separators=(",", ":")))
             out.write("\n")
         return
-    table = Table(box=None, header_style="bold")
-    for col in ("seq", "ts", "type", "actor", "subject", "payload"):
-        table.add_column(col, overflow="fold" if col == "payload" else "ellipsis")
-    for ev in events:
-        payload = json.dumps(ev.payload, ensure_ascii=False)
-        table.add_row(
+    # One line per event: long values are cut with an ellipsis (``show SEQ`` or ``--json`` give everything).
+    rows = [
+        (
             str(ev.seq),
-            ev.ts,
+            ev.ts[:19].replace("T", " "),
             ev.type,
-            f"{ev.actor.id} ({ev.actor.role})",
+            ev.actor.id,
             ev.subject or "",
-            payload if len(payload) <= 80 else payload[:77] + "…",
+            json.dumps(ev.payload, ensure_ascii=False, separators=(",", ":")),
         )
+        for ev in events
+    ]
+
+    def width(i: int, cap: int) -> int:
+        return max([len(("seq", "ts", "type", "actor", "subject")[i])] + [min(len(r[i]), cap) for r in rows])
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    widths = [width(i, cap) for i, cap in enumerate((12, 19, 24, 14, 30))]
+    for i, name in enumerate(("seq", "ts", "type", "actor", "subject")):
+        table.add_column(name, no_wrap=True, width=widths[i] + 1, justify="right" if i == 0 else "left")
+    # Cut values to their column ourselves: a no-wrap column would otherwise claim its full length.
+    room = max(10, console.width - sum(widths) - 2 * len(widths) - 2)
+    table.add_column("payload", no_wrap=True, width=room)
+
+    def cut(text: str, n: int) -> str:
+        return text if len(text) <= n else text[: n - 1] + "…"
+
+    for r in rows:
+        table.add_row(*(cut(v, w) for v, w in zip(r[:5], widths, strict=True)), cut(r[5], room))
     console.print(table)
 
 
