@@ -1,0 +1,422 @@
+"""Generate docs/ai-act-map.md: which AI Act (and GDPR) requirement modeltrail serves today, and how.
+
+Usage::
+
+    python scripts/gen_ai_act_map.py            # rewrite docs/ai-act-map.md
+    python scripts/gen_ai_act_map.py --check    # exit 1 when the page is out of date
+
+The requirement catalogue (``modeltrail.requirements.load_catalogue()``) names, for every obligation, the
+evidence a tool would hold (``ledger.inference_events``, ``report.fairness``, ``doc.annex_iv`` …). This
+script holds the one hand-written part: :data:`EVIDENCE`, what modeltrail does today for each evidence name
+and what it does not do yet. Everything else on the page is derived from the catalogue, so adding a
+requirement to the catalogue shows up here on the next run, and an evidence name without an entry below
+makes the script fail instead of silently claiming nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "ai-act-map.md"
+
+
+@dataclass(frozen=True)
+class Serves:
+    """What modeltrail does for one evidence name.
+
+    ``today`` is the feature that exists now (commands, library calls, event types), ``None`` when there is
+    nothing; ``gap`` is what is missing, ``None`` when the evidence is fully served.
+    """
+
+    today: str | None
+    gap: str | None = None
+
+
+# What a generic signed human statement can do today: any event can be appended (by a named actor, covered by
+# the next signed checkpoint), but there is no template, form, reminder or check for it.
+_RECORD_ONLY = "no dedicated feature; a statement can be appended as a custom event with `modeltrail record`"
+
+EVIDENCE: dict[str, Serves] = {
+    # --- the ledger and its cryptography -------------------------------------------------------------
+    "ledger.inference_events": Serves(
+        "every guarded decision is an `inference.decision` event (model version, env, inputs after the data "
+        "policy, output, score, confidence, route); ground truth as `inference.label` (`modeltrail label`); "
+        "`modeltrail log --type 'inference.*'`"
+    ),
+    "ledger.model_events": Serves(
+        "`model.registered`, `gate.evaluated`, `model.approved`, `model.deployed`, `model.suspended`, "
+        "`model.resumed`, `model.retired`, `model.rejected`, `model.break_glass`; `modeltrail status`, "
+        "`modeltrail audit live-at`"
+    ),
+    "ledger.oversight_events": Serves(
+        "`oversight.reviewed`, `oversight.overridden` (with reasons), `oversight.revealed`, "
+        "`oversight.reveal_refused`; `modeltrail review decide`, `modeltrail review stats`"
+    ),
+    "ledger.subject_events": Serves(
+        "decisions carry a keyed pseudonym of the applicant id, so one person's decisions can be found",
+        "no per-subject request log or lookup command",
+    ),
+    "ledger.verify": Serves(
+        "append-only Merkle ledger; `modeltrail verify` recomputes every leaf, node, checkpoint and "
+        "signature (exit 1 names the first bad index)"
+    ),
+    "checkpoint.signed": Serves(
+        "Ed25519-signed C2SP checkpoints (`modeltrail checkpoint`), taken automatically and cited by every "
+        "approval; `modeltrail prove` gives inclusion and consistency proofs"
+    ),
+    "crypto.signatures": Serves(
+        "signed checkpoints cover every event, approvals included",
+        "no per-document signature on a generated declaration",
+    ),
+    "crypto.keys": Serves(
+        "signing, pseudonym and per-subject data keys kept apart from the ledger (`keys/`, mode 0600); "
+        "`modeltrail key rotate` (`key.rotated`); library `SubjectKeyStore.shred` deletes a subject's key",
+        "no KMS plug-in",
+    ),
+    "crypto.pseudonymise": Serves(
+        "data policy `pseudonymise`: keyed HMAC-SHA256 pseudonyms in `inference.decision` (`pseudonyms`)"
+    ),
+    "crypto.seal": Serves(
+        "data policy `seal`: AES-256-GCM per subject, only hash and key id in the event; `modeltrail reveal` "
+        "(reveal role, every attempt recorded)"
+    ),
+    "access.log": Serves(
+        "every reveal of sealed data, granted or refused, is an event (`oversight.revealed`, "
+        "`oversight.reveal_refused`)",
+        "reads of the trail itself (log, lineage, blobs) are not logged",
+    ),
+    # --- lineage ---------------------------------------------------------------------------------------
+    "lineage.dataset": Serves(
+        "`dataset.registered` with content hash, schema, profile, role and source (`modeltrail dataset "
+        "register`, `dataset import-dvc`, `trail.register_dataset`); `modeltrail datasets show`"
+    ),
+    "lineage.run": Serves(
+        "`run.started` / `run.params` / `run.metrics` / `run.ended` (`trail.run(...)`, `modeltrail run`, "
+        "`modeltrail import mlflow`); `modeltrail runs show`"
+    ),
+    "lineage.code": Serves("git commit, branch, remote, dirty flag and diff hash in `run.started`"),
+    "lineage.environment": Serves(
+        "Python version, platform and the hash of the installed package list in `run.started`"
+    ),
+    "lineage.model": Serves(
+        "`model.registered` with artifact hash, signature, training range, run and datasets; "
+        "`modeltrail lineage model:NAME@V --up`, `modeltrail models show`"
+    ),
+    # --- evidence reports --------------------------------------------------------------------------------
+    "report.data": Serves(
+        "data governance report (quality, balance, representativeness, proxies) as `report.generated` "
+        "kind `data` (`modeltrail evaluate data`, `modeltrail.evidence.data_report`)"
+    ),
+    "report.pii": Serves("PII scan inside the data report (`data.pii_findings`, usable as a gate threshold)"),
+    "report.fairness": Serves(
+        "fairness report by group with bootstrap intervals (`modeltrail evaluate fairness|model`, "
+        "`modeltrail.evidence.fairness_report`)"
+    ),
+    "report.performance": Serves(
+        "performance report, overall and per group, with confidence intervals (`modeltrail evaluate "
+        "performance|model`)"
+    ),
+    "report.explainability": Serves(
+        "explainability report (global feature importance) (`modeltrail evaluate model`, "
+        "`modeltrail.evidence.explainability_report`)"
+    ),
+    "report.robustness": Serves(
+        "robustness report (perturbation stability) (`modeltrail evaluate model`, "
+        "`modeltrail.evidence.robustness_report`)",
+        "no security or adversarial testing",
+    ),
+    "report.content_marking": Serves(None, "no marking of synthetic content"),
+    "inference.explanations": Serves(
+        "per-decision explanations when the guard is given a `DecisionExplainer` "
+        "(`inference.decision.explanation`)",
+        "off unless the integrating code passes an explainer (the demo does not)",
+    ),
+    # --- gates, approvals, policy --------------------------------------------------------------------------
+    "gate.evaluated": Serves(
+        "`modeltrail gate check` evaluates required evidence and thresholds, records `gate.evaluated` "
+        "with the evidence events and the policy hash; JUnit output for CI"
+    ),
+    "approval.record": Serves(
+        "`modeltrail approve` / `reject` / `revoke-approval` with roles and the four-eyes rule; refusals "
+        "recorded as `model.approval_refused`; deployment refused until complete"
+    ),
+    "policy.gates": Serves(
+        "`gates:` section of the policy file, stored in the trail (`modeltrail policy set`)"
+    ),
+    "policy.oversight": Serves(
+        "`oversight:` section (review when confidence is low, outside the training range, per segment, or "
+        "sampled; fallback)"
+    ),
+    "policy.roles": Serves(
+        "`roles:` and `users:` sections (suspend, resume, reveal, break glass; approvers)"
+    ),
+    "policy.data_governance": Serves(
+        "`data_policy:` section (keep, drop, pseudonymise or seal each input field) and "
+        "`protected_attributes`",
+        "no data-governance policy beyond serving-time fields",
+    ),
+    "policy.special_categories": Serves(
+        "sensitive input fields can be sealed per subject by the data policy",
+        "no record of the necessity, purpose or deletion of special-category data",
+    ),
+    "policy.access": Serves(
+        "`roles.reveal` limits who may unseal data",
+        "no access control on the trail as a whole; identities are asserted (`MODELTRAIL_USER`) unless a "
+        "token is used",
+    ),
+    "policy.retention": Serves(
+        "`retention:` section is parsed and validated", "nothing enforces it yet (no purge job)"
+    ),
+    "policy.monitoring": Serves(
+        "`monitoring:` section is parsed and validated", "nothing evaluates it yet (no monitoring jobs)"
+    ),
+    "policy.change_plan": Serves(None, "no pre-determined change plan"),
+    "policy.copyright": Serves(None, "no copyright policy record"),
+    "policy.incident": Serves(None, "no incident procedure in the policy"),
+    # --- runtime and oversight -----------------------------------------------------------------------------
+    "oversight.queue": Serves(
+        "decisions routed to review by the policy wait in the queue (`modeltrail review list`, "
+        "`review decide`, `modeltrail.runtime.oversight.review_queue`)"
+    ),
+    "runtime.kill_switch": Serves(
+        "`modeltrail suspend` / `resume` (`model.suspended` / `model.resumed`); every guard switches to the "
+        "fallback within a second"
+    ),
+    "runtime.fallback": Serves(
+        "guard fallback while suspended: `human_review`, `reject`, `previous_version`, another model or a "
+        "function"
+    ),
+    # --- audit -----------------------------------------------------------------------------------------------
+    "audit.reconstruct": Serves(
+        "`modeltrail.audit.reconstruct.reconstruct(trail, decision_id)`: decision, model version, run, "
+        "datasets, approvals, review and inclusion proof",
+        "library only: no CLI command or export for a data subject",
+    ),
+    "audit.status": Serves(
+        "`modeltrail status MODEL@V` (state, gates, approvals, deployments, break glass)",
+        "no requirement-by-requirement compliance status",
+    ),
+    "audit.bundle": Serves(None, "no audit bundle export yet (events, proofs, checkpoints, keys, documents)"),
+    "system.record": Serves(
+        "the system name on every event, its classification (`system.classified`) and policy "
+        "(`policy.registered`)",
+        "no record of provider, contact, intended purpose, hardware or interfaces",
+    ),
+    "classification.record": Serves(
+        "`modeltrail classify` asks the Art. 5 / Art. 6 / Annex III / Art. 50 / GPAI questions and records "
+        "`system.classified` (tier, answers, reasons)"
+    ),
+    "classification.rationale": Serves(
+        "`system.classified` keeps each reason with its article and requirement id, and the Art. 6(3) "
+        "derogation answer"
+    ),
+    "training.records": Serves(None, "no record of staff training or AI literacy"),
+    "risk.register": Serves(None, "no risk register"),
+    "risk.reviews": Serves(None, "no risk reviews"),
+    "risk.mitigations": Serves(None, "no mitigation records"),
+    "registration.record": Serves(None, "no EU database registration record"),
+    "conformity.record": Serves(None, "no conformity assessment record"),
+    "incident.record": Serves(None, "no incident records or deadlines"),
+    "notification.record": Serves(None, "no notification records"),
+    "monitor.alerts": Serves(None, "no monitoring or alerts yet (`monitor.alert` is reserved)"),
+    "monitor.drift": Serves(None, "no drift computation yet"),
+    "monitor.performance": Serves(
+        "labels (`inference.label`) can be joined to decisions",
+        "no live performance computation yet",
+    ),
+    "monitor.fairness": Serves(None, "no fairness drift computation yet"),
+    "retention.purged": Serves(None, "no retention purge yet (`retention.purged` is reserved)"),
+    "subject.erased": Serves(
+        "library `SubjectKeyStore.shred` deletes a subject's data key (sealed values become unreadable, the "
+        "ledger still verifies)",
+        "no erase command and no `subject.erased` event yet",
+    ),
+    "subject.export": Serves(None, "no export of a data subject's records"),
+    "subject.requests": Serves(None, "no data-subject request tracking"),
+    "export.annex_viii": Serves(None, "no Annex VIII registration export"),
+    "export.ropa": Serves(None, "no record-of-processing export"),
+    "doc.ledger_format": Serves(
+        "docs/ledger-format.md specifies the ledger precisely enough for an independent verifier"
+    ),
+}
+
+# Every generated document: none is generated yet. A `doc.generated` event recorded by other means counts
+# as evidence in gates (e.g. `model_card`), so the gap text says what the tool does not produce.
+_DOCS = {
+    "doc.annex_iv": "Annex IV technical documentation",
+    "doc.dataset_card": "dataset cards",
+    "doc.declaration_of_conformity": "EU declaration of conformity",
+    "doc.dpia": "DPIA",
+    "doc.freshness": "document freshness checks",
+    "doc.fria": "fundamental rights impact assessment",
+    "doc.gpai_downstream": "GPAI downstream information",
+    "doc.gpai_technical": "GPAI technical documentation",
+    "doc.incident_report": "incident reports",
+    "doc.instructions_for_use": "instructions for use",
+    "doc.intended_purpose": "intended-purpose statement",
+    "doc.model_card": "model cards",
+    "doc.monitoring_plan": "post-market monitoring plan",
+    "doc.qms": "quality-management documentation",
+    "doc.risk_register": "risk register document",
+    "doc.training_content_summary": "training content summary",
+}
+for _name, _what in _DOCS.items():
+    EVIDENCE[_name] = Serves(None, f"no generation of {_what} yet")
+
+# Signed human statements (the catalogue's ``attestation.*`` names) share one answer: there is no attestation
+# workflow yet.
+ATTESTATION = Serves(None, "no attestation workflow yet (" + _RECORD_ONLY + ")")
+
+
+def serves(name: str) -> Serves:
+    """The entry for an evidence name; ``attestation.*`` names share :data:`ATTESTATION`."""
+    if name in EVIDENCE:
+        return EVIDENCE[name]
+    if name.startswith("attestation."):
+        return ATTESTATION
+    raise KeyError(name)
+
+
+HEADER = """# AI Act and GDPR: what modeltrail serves today
+
+<!-- Generated by scripts/gen_ai_act_map.py from the requirement catalogue
+     (src/modeltrail/data/eu-ai-act.yaml, version {version}); do not edit by hand.
+     tests/test_ai_act_map.py fails when this page is out of date. -->
+
+This page maps every requirement of modeltrail's catalogue — the EU AI Act (Regulation (EU) 2024/1689, as
+amended) and the GDPR articles modeltrail touches — to the features, commands and ledger events that serve
+it **today**, and says plainly what is **not built yet**. Titles are the catalogue's own short
+paraphrases, not the legal text, and nothing here is legal advice.
+
+How to read it:
+
+- **served**: every piece of evidence the catalogue names for the requirement is recorded or checked by
+  modeltrail now;
+- **partial**: some of it is (or it exists only as a library call, or a policy section that nothing
+  enforces yet);
+- **not yet**: nothing in modeltrail produces that evidence today. For human statements (`H` kind) a
+  signed statement can still be kept as a custom event with `modeltrail record`; this page does not count
+  that as serving the requirement.
+
+Not built at the time of writing: generated documents (Annex IV technical documentation, model and dataset
+cards, instructions for use, declaration of conformity, FRIA, DPIA), monitoring (drift, performance and
+fairness alerts), retention purge, subject erasure as a command with its event, data-subject export, audit
+bundle export, risk register, incident and notification records, EU-database registration export.
+
+Kinds: `M` machine-checkable, `H` human-attested, `N` not a tooling check.
+"""
+
+
+def _article_key(article: str) -> str:
+    """Group a provision by article: ``Art. 13(3)(b)(i)`` → ``Art. 13``; GDPR ones keep their prefix."""
+    m = re.match(r"(GDPR )?(Art\. \d+[a-z]?|Annex [IVX]+)", article)
+    return m.group(0) if m else article
+
+
+def _status(served: list[Serves]) -> str:
+    if not served:
+        return "n/a"
+    if all(s.today is not None and s.gap is None for s in served):
+        return "served"
+    if any(s.today is not None for s in served):
+        return "partial"
+    return "not yet"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render() -> str:
+    """The whole Markdown page for the packaged catalogue."""
+    from modeltrail.requirements import load_catalogue
+
+    cat = load_catalogue()
+    missing = sorted(
+        e
+        for e in {e for r in cat for e in r.evidence}
+        if e not in EVIDENCE and not e.startswith("attestation.")
+    )
+    if missing:
+        raise SystemExit(f"evidence names without an entry in EVIDENCE: {', '.join(missing)}")
+
+    out = [HEADER.format(version=cat.version)]
+    groups: dict[str, list[tuple[str, object]]] = defaultdict(list)
+    rows: list[str] = []
+    for r in cat:
+        served = [serves(e) for e in r.evidence]
+        status = _status(served)
+        groups[_article_key(r.article)].append((status, r))
+        # Cells name the evidence; the "Evidence" section below says what each name means in modeltrail.
+        today = ", ".join(
+            f"`{e}`" + (" (partly)" if serves(e).gap else "") for e in r.evidence if serves(e).today
+        )
+        gaps = ", ".join(f"`{e}`" for e in r.evidence if serves(e).today is None)
+        rows.append(
+            f"| `{r.id}` | {_cell(r.article)} | {_cell(r.title)} | {r.kind} | {status} | "
+            f"{_cell(today) or '—'} | {_cell(gaps) or '—'} |"
+        )
+
+    out.append("## By article\n")
+    out.append("| article | requirements | served | partial | not yet |")
+    out.append("|---|---|---|---|---|")
+    for key, items in groups.items():
+        counts = {s: sum(1 for st, _ in items if st == s) for s in ("served", "partial", "not yet")}
+        out.append(
+            f"| {key} | {len(items)} | {counts['served']} | {counts['partial']} | {counts['not yet']} |"
+        )
+    total = {
+        s: sum(1 for items in groups.values() for st, _ in items if st == s)
+        for s in ("served", "partial", "not yet")
+    }
+    n = sum(len(v) for v in groups.values())
+    out.append(f"| **all** | {n} | {total['served']} | {total['partial']} | {total['not yet']} |")
+    out.append("")
+
+    out.append("## By requirement\n")
+    out.append(
+        "| id | provision | requirement | kind | status | evidence served today | evidence not built |"
+    )
+    out.append("|---|---|---|---|---|---|---|")
+    out.extend(rows)
+    out.append("")
+    out.append("## Evidence\n")
+    out.append("What each evidence name of the catalogue is in modeltrail today, and what is missing.\n")
+    out.append("| evidence | today | not yet |")
+    out.append("|---|---|---|")
+    for name in sorted({e for r in cat for e in r.evidence}):
+        s = serves(name)
+        out.append(f"| `{name}` | {_cell(s.today or '—')} | {_cell(s.gap or '—')} |")
+    out.append("")
+    out.append(
+        "Regenerate with `python scripts/gen_ai_act_map.py` after changing the catalogue or adding a "
+        "feature (update `EVIDENCE` in the script)."
+    )
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write docs/ai-act-map.md, or with ``--check`` report whether it is up to date."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the page is out of date")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+        if current != text:
+            print("docs/ai-act-map.md is out of date: run python scripts/gen_ai_act_map.py", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
