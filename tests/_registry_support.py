@@ -35,7 +35,9 @@ roles:
   suspend: [ops]
   resume: [model_risk]
   break_glass: [cro]
+  tokens: [admin]
 users:
+  root: {roles: [admin]}
   alice: {roles: [data_scientist]}
   bob: {roles: [model_risk]}
   carol: {roles: [compliance]}

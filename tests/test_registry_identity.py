@@ -120,3 +120,16 @@ def test_policy_store_latest_wins_and_config_fallback(tmp_path: Path) -> None:
         with pytest.raises(PolicyError, match="risk_tier"):
             register_policy(t, POLICY.replace("risk_tier: high", "risk_tier: extreme"), actor=ADMIN)
         assert stored_policy(t, SYSTEM).seq == r2.seq
+
+
+def test_token_creation_needs_the_tokens_role_and_refusals_are_recorded(trail: modeltrail.Trail) -> None:
+    from modeltrail.errors import PermissionDeniedError
+    from modeltrail.events import Actor
+
+    register_policy(trail, POLICY, actor=ADMIN)
+    alice = Actor("alice", "data_scientist")
+    with pytest.raises(PermissionDeniedError, match="tokens"):
+        create_token(trail, "carol", alice)  # a data scientist cannot mint an approver's token
+    refused = list(trail.events("token.refused"))
+    assert refused and refused[-1].actor.id == "alice" and refused[-1].payload["user"] == "carol"
+    assert create_token(trail, "carol", ADMIN).startswith("mt_")

@@ -37,10 +37,7 @@ import modeltrail
 from modeltrail import Actor
 from modeltrail.demo import load_german_credit
 from modeltrail.errors import ApprovalError, ModeltrailError
-from modeltrail.evidence import fairness_report, performance_report, record_report
-
-# Imported from its module: `from modeltrail.evidence import data_report` yields the submodule of that name.
-from modeltrail.evidence.data_report import data_report
+from modeltrail.evidence import data_report, fairness_report, performance_report, record_report
 from modeltrail.registry import register_policy, stored_policy
 from modeltrail.trail import Trail
 

@@ -56,6 +56,7 @@ KNOWN_TYPES: frozenset[str] = frozenset(
         "oversight.reveal_refused",
         "token.created",
         "token.revoked",
+        "token.refused",
         "monitor.alert",
         "doc.generated",
         "retention.purged",

@@ -190,6 +190,40 @@ def _write_tokens(path: Path, tokens: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
+def _token_admin(trail: Trail, actor: Actor | Identity, action: str, user: str | None) -> Actor:
+    """The actor managing tokens, if the policy lets them (``roles.tokens``; without one: ``admin``).
+
+    A token carries its user's roles, so minting one is as privileged as acting as that user: a refusal
+    is recorded (``token.refused``) before it is raised.
+    """
+    from .registry.policy_store import current_policy  # the registry builds on this module
+
+    try:
+        policy: Policy | None = current_policy(trail)
+    except NotFoundError:
+        policy = None
+    allowed = policy.roles.tokens if policy is not None and policy.roles.tokens else ("admin",)
+    claimed = actor.acting_as() if isinstance(actor, Identity) and actor.roles else actor
+    try:
+        ident = identity_from_actor(actor, policy)
+        role = ident.role_for(allowed)
+        if role is None:
+            raise PermissionDeniedError(
+                f"{ident.user_id} may not {action} API tokens: that needs one of the roles {', '.join(allowed)}"
+            )
+    except PermissionDeniedError as exc:
+        who = claimed if isinstance(claimed, Actor) else Actor(claimed.user_id, DEFAULT_ROLE)
+        trail.record(
+            "token.refused",
+            system="modeltrail",
+            actor=who,
+            subject=f"user:{user}" if user else None,
+            payload={"action": action, "user": user, "reason": str(exc)},
+        )
+        raise
+    return ident.acting_as(role)
+
+
 def create_token(trail: Trail, user: str, actor: Actor | Identity, *, kind: str = "human") -> str:
     """Create an API token for ``user`` and return it; it is shown only this once.
 
@@ -199,7 +233,7 @@ def create_token(trail: Trail, user: str, actor: Actor | Identity, *, kind: str 
     if kind not in ("human", "service"):
         raise ValidationError(f"expected human or service, got {kind!r}", field="kind")
     identity_for_user(user, None)  # validates the id
-    creator = actor.acting_as() if isinstance(actor, Identity) else actor
+    creator = _token_admin(trail, actor, "create", user)
     token_id = secrets.token_hex(8)
     token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     path = _tokens_path(trail)
@@ -230,7 +264,7 @@ def create_token(trail: Trail, user: str, actor: Actor | Identity, *, kind: str 
 def revoke_token(trail: Trail, token_id: str, actor: Actor | Identity, *, reason: str = "") -> None:
     """Revoke the token ``token_id`` (the id shown by :func:`create_token`, the 16 hex after ``mt_``)."""
     path = _tokens_path(trail)
-    creator = actor.acting_as() if isinstance(actor, Identity) else actor
+    creator = _token_admin(trail, actor, "revoke", None)
     with _locked(path):
         tokens = _read_tokens(path)
         found = [t for t in tokens if t.get("id") == token_id and not t.get("revoked")]

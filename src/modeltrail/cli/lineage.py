@@ -41,9 +41,29 @@ DEFAULT_ROLE = "data_scientist"
 __all__ = ["COMMANDS", "cli_actor"]
 
 
-def cli_actor(actor_id: str | None, role: str | None) -> Actor:
-    """The actor of a lineage command: ``--actor``/``--role``, else ``$MODELTRAIL_USER`` / ``cli-user``
-    acting as ``data_scientist``. (One function so that identity resolution can replace it.)"""
+def cli_actor(actor_id: str | None, role: str | None, trail: Trail | None = None) -> Actor:
+    """The actor of a lineage command.
+
+    With ``$MODELTRAIL_TOKEN`` set, the token's user acts (a CI job keeps one identity for every
+    command) and ``--actor`` may only repeat that user. Otherwise ``--actor``/``--role``, else
+    ``$MODELTRAIL_USER`` / ``cli-user`` acting as ``data_scientist``.
+    """
+    token = os.environ.get("MODELTRAIL_TOKEN")
+    if token and trail is not None:
+        from ..errors import NotFoundError, PermissionDeniedError
+        from ..identity import resolve_identity
+        from ..registry import current_policy
+
+        try:
+            policy = current_policy(trail)
+        except NotFoundError:
+            policy = None
+        ident = resolve_identity(trail, policy, token=token)
+        if actor_id is not None and actor_id != ident.user_id:
+            raise PermissionDeniedError(f"--actor {actor_id} conflicts with the token of {ident.user_id}")
+        if role is not None and ident.roles and role not in ident.roles:
+            raise PermissionDeniedError(f"{ident.user_id} does not hold the role {role!r}")
+        return Actor(ident.user_id, role or ident.primary_role, ident.kind)
     return Actor(actor_id or os.environ.get("MODELTRAIL_USER") or "cli-user", role or DEFAULT_ROLE, "human")
 
 
@@ -135,7 +155,7 @@ def run_start(
         t,
         name,
         system=system,
-        actor=cli_actor(actor_id, actor_role),
+        actor=cli_actor(actor_id, actor_role, tc.trail()),
         params=_kv(params, "param"),
         tags={k: str(v) for k, v in _kv(tags, "tag").items()},
         datasets=refs,
@@ -166,7 +186,7 @@ def run_log(
 ) -> None:
     """Record params, tags and metrics of a running run."""
     t = tc.trail()
-    run = run_mod.attach_run(t, _current_run(t, run_id), actor=cli_actor(actor_id, actor_role))
+    run = run_mod.attach_run(t, _current_run(t, run_id), actor=cli_actor(actor_id, actor_role, t))
     if not (metrics or params or tags):
         raise ValidationError("give at least one --metric, --param or --tag", field="run log")
     if params:
@@ -195,7 +215,7 @@ def run_end(
     """Record run.ended."""
     t = tc.trail()
     rid = _current_run(t, run_id)
-    run_mod.attach_run(t, rid, actor=cli_actor(actor_id, actor_role)).end(status, error_type=error_type)
+    run_mod.attach_run(t, rid, actor=cli_actor(actor_id, actor_role, t)).end(status, error_type=error_type)
     current = Path(t.path) / CURRENT_RUN_FILE
     if current.is_file() and current.read_text(encoding="utf-8").strip() == rid:
         current.unlink()
@@ -424,7 +444,7 @@ def dataset_register(
         path,
         name=name,
         system=system,
-        actor=cli_actor(actor_id, actor_role),
+        actor=cli_actor(actor_id, actor_role, tc.trail()),
         role=role,
         source=source,
         run=run_id,
@@ -447,7 +467,9 @@ def dataset_import_dvc(
     tc: TrailContext, repo: Path, system: str, role: str, actor_id: str | None, actor_role: str | None
 ) -> None:
     """Register the outputs in dvc.lock and *.dvc files with their DVC md5."""
-    for d in ds_mod.import_dvc(tc.trail(), repo, system=system, actor=cli_actor(actor_id, actor_role), role=role):
+    for d in ds_mod.import_dvc(
+        tc.trail(), repo, system=system, actor=cli_actor(actor_id, actor_role, tc.trail()), role=role
+    ):
         click.echo(d.ref)
 
 
@@ -485,7 +507,7 @@ def model_register(
         path,
         name=name,
         system=system,
-        actor=cli_actor(actor_id, actor_role),
+        actor=cli_actor(actor_id, actor_role, tc.trail()),
         run=run_id,
         datasets=list(datasets),
         trusted=trusted,
@@ -573,7 +595,7 @@ def import_mlflow_cmd(
     if not run_id and not model:
         raise ValidationError("give RUN_ID and/or --model NAME@VERSION", field="run_id")
     t = tc.trail()
-    actor = cli_actor(actor_id, actor_role)
+    actor = cli_actor(actor_id, actor_role, tc.trail())
     if run_id:
         r = import_mlflow_run(
             t, run_id, tracking_uri=tracking_uri, registry_uri=registry_uri, system=system, actor=actor

@@ -25,6 +25,10 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
+# ``data_report`` is both a submodule and its main function: bind the function eagerly, or importing
+# the submodule would leave the package attribute pointing at the module.
+from .data_report import data_report  # noqa: E402, F401
+
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)

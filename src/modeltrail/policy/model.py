@@ -72,7 +72,7 @@ DATA_ACTIONS = ("keep", "pseudonymise", "seal", "drop")
 FALLBACKS = ("reject", "human_review", "previous_version")
 """Built-in fallbacks when a model is suspended or a decision needs review; else a callable name."""
 
-ROLE_ACTIONS = ("suspend", "resume", "reveal", "break_glass")
+ROLE_ACTIONS = ("suspend", "resume", "reveal", "break_glass", "tokens")
 """Privileged actions whose permitted roles the policy lists."""
 
 DRIFT_METRICS = ("psi", "ks", "js", "wasserstein", "chi2")
@@ -245,6 +245,7 @@ class Roles:
     resume: tuple[str, ...] = ()
     reveal: tuple[str, ...] = ()
     break_glass: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = ()  # who may create and revoke API tokens
 
     def permits(self, action: str, roles: Collection[str]) -> bool:
         """True when any of ``roles`` may perform ``action`` (one of :data:`ROLE_ACTIONS`)."""
