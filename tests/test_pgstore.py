@@ -94,3 +94,24 @@ def test_demo_runs_on_postgresql(tmp_path: Path, pg_url: str) -> None:
         live = projections.snapshot(t)
         projections.rebuild(t)
         assert projections.snapshot(t) == live
+
+
+def test_password_never_stored_and_nearest_folder_found(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import stat
+
+    with_password = pg_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+    t = modeltrail.init(tmp_path / "proj", url=with_password)  # the test server trusts local connections
+    t.close()
+    cfg = tmp_path / "proj" / ".modeltrail" / "config.json"
+    assert "s3cret" not in cfg.read_text()
+    assert json.loads(cfg.read_text())["url"].startswith("postgresql://postgres@")
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
+    sub = tmp_path / "proj" / "src"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    with modeltrail.open(pg_url) as t2:  # no home=: the nearest trail folder holds keys and blobs
+        assert t2.path == tmp_path / "proj" / ".modeltrail"
+        assert t2.verify().ok

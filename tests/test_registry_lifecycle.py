@@ -280,6 +280,8 @@ def test_suspend_resume_roles_and_states(trail: modeltrail.Trail) -> None:
         reg.resume(trail, ref, "production", actor=ERIN, reason="fixed")
     reg.resume(trail, ref, "production", actor=BOB, reason="drift explained")
     assert reg.status(trail, ref).state == "deployed"
+    refused = [(e.actor.id, e.payload["action"]) for e in trail.events("model.action_refused")]
+    assert refused == [("bob", "suspend"), ("erin", "resume")]  # refused kill-switch actions are evidence too
     with pytest.raises(LifecycleError, match="deployed"):
         reg.reject(trail, ref, "production", actor=CAROL, rationale="too late")
 

@@ -331,7 +331,9 @@ def run_demo(
             batch = serving.iloc[pick].reset_index(drop=True)
             rows = batch.drop(columns=[LABEL]).to_dict(orient="records")
             explainer = DecisionExplainer.fit(versions[passed_ref.split(":")[1].split("@")[0]][1], train[features])
-            g = make_guard(trail, passed_ref, env="production", system=SYSTEM, policy=policy, actor=SERVICE)
+            g = make_guard(
+                trail, passed_ref, env="production", system=SYSTEM, policy=policy, actor=SERVICE, explainer=explainer
+            )
             served = []
             chunk = 2_000
             for i in range(0, decisions, chunk):
@@ -368,7 +370,8 @@ def run_demo(
                 else:
                     review(trail, item.decision_id, actor=BOB, accept=True, reason="Consistent with the file")
                 result.reviewed += 1
-            say(f"  {result.reviewed} reviewed by bob, {result.overridden} overridden with reasons")
+            accepted = result.reviewed - result.overridden
+            say(f"  bob reviewed {result.reviewed}: {accepted} accepted, {result.overridden} overridden with reasons")
 
         with _step(say, "Ground truth: post labels for part of the decisions"):
             lab = root / "labels.csv"

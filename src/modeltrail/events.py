@@ -48,6 +48,7 @@ KNOWN_TYPES: frozenset[str] = frozenset(
         "model.resumed",
         "model.retired",
         "model.break_glass",
+        "model.action_refused",
         "inference.decision",
         "inference.label",
         "oversight.reviewed",

@@ -114,7 +114,11 @@ def _resolve_location(url: str | os.PathLike[str] | None) -> tuple[Path, str | N
         return (found if found is not None else Path.cwd() / DEFAULT_DIR), None
     if raw.startswith(("postgresql://", "postgres://")):
         home = parse_qs(urlparse(raw).query).get("home", [None])[0] or os.environ.get("MODELTRAIL_HOME")
-        return Path(home or DEFAULT_DIR).resolve(), raw
+        if home is None:
+            # Keys and blobs live in a folder: the nearest trail folder, as for the embedded default.
+            found = find_trail_dir()
+            return (found if found is not None else Path.cwd() / DEFAULT_DIR), raw
+        return _resolve_location(home)[0], raw
     if raw.startswith("sqlite:///") or raw.startswith("sqlite://"):
         raw = raw[len("sqlite://") :]
     p = Path(raw).expanduser()
@@ -132,9 +136,21 @@ def _open_store(folder: Path, pg_url: str | None) -> LedgerStore:
     return store
 
 
+def strip_password(url: str) -> str:
+    """``url`` without a password: libpq then reads it from PGPASSWORD or ~/.pgpass, never from our files."""
+    parts = urlparse(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.split("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return parts._replace(netloc=f"{user}@{netloc[1]}").geturl()
+
+
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    # 0600: the configuration names the database and the trail's users; it is nobody else's business.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
         fh.write("\n")
         fh.flush()
@@ -537,7 +553,7 @@ def init(
         origin=origin,
         checkpoint_every_events=checkpoint_every_events,
         checkpoint_every_seconds=checkpoint_every_seconds,
-        url=pg,
+        url=None if pg is None else strip_password(pg),
     )
     store = _open_store(folder, pg)
     if store.size() != 0:

@@ -888,7 +888,7 @@ def suspend(
     _sync(trail)
     ref, info = _target(trail, model)
     sp = _policy_for(trail, info, policy)
-    who = identity_from_actor(actor, sp.policy).actor_for(sp.policy.roles.suspend, f"suspend {ref} in {env}")
+    who = _privileged(trail, actor, sp.policy, sp.policy.roles.suspend, "suspend", ref, env, info.system)
     live = _active(trail, ref, env, "live")
     if not live:
         raise LifecycleError(f"cannot suspend {ref} in {env}: nothing of it is live there")
@@ -921,7 +921,7 @@ def resume(
     _sync(trail)
     ref, info = _target(trail, model)
     sp = _policy_for(trail, info, policy)
-    who = identity_from_actor(actor, sp.policy).actor_for(sp.policy.roles.resume, f"resume {ref} in {env}")
+    who = _privileged(trail, actor, sp.policy, sp.policy.roles.resume, "resume", ref, env, info.system)
     held = _active(trail, ref, env, "suspended")
     if not held:
         raise LifecycleError(f"cannot resume {ref} in {env}: nothing of it is suspended there")
@@ -935,6 +935,31 @@ def resume(
     )
     _notify_kill_switch(trail)
     return receipt
+
+
+def _privileged(
+    trail: Trail,
+    actor: Actor | Identity,
+    policy: Policy,
+    roles: tuple[str, ...],
+    action: str,
+    ref: ModelRef,
+    env: str,
+    system: str,
+) -> Actor:
+    """The actor for a kill-switch action; a refusal is recorded (``model.action_refused``), then raised."""
+    try:
+        return identity_from_actor(actor, policy).actor_for(roles, f"{action} {ref} in {env}")
+    except PermissionDeniedError as exc:
+        claimed = actor if isinstance(actor, Actor) else Actor(actor.user_id, actor.primary_role, actor.kind)
+        trail.record(
+            "model.action_refused",
+            system=system,
+            actor=claimed,
+            subject=ref.subject,
+            payload={"action": action, "env": env, "reason": str(exc)},
+        )
+        raise
 
 
 def _notify_kill_switch(trail: Trail) -> None:

@@ -318,7 +318,7 @@ class Guard:
             score = float(output) if isinstance(output, int | float) and not isinstance(output, bool) else None
         did = new_id()
         route: Route = "review" if self.rules.needs_review(features, conf, did) else "auto"
-        explanation = self._explain(X) if self.explainer is not None else None
+        explanation = self._explain(features) if self.explainer is not None else None
         return self._log(did, features, subject, output, score, conf, route, None, explanation, self.model_ref, t0)
 
     def decide_many(
@@ -362,7 +362,7 @@ class Guard:
         )
         expl: list[list[list[Any]] | None] = [None] * n
         if self.explainer is not None:
-            expl = [self._explain(m.matrix([d])) for d in dicts]
+            expl = [self._explain(d) for d in dicts]
         return self._log_many(ids, dicts, subs, out_l, score_l, conf_l, routes, [None] * n, expl, self.model_ref, t0)
 
     def predict(self, X: Any) -> Any:
@@ -420,9 +420,11 @@ class Guard:
                 raise ValidationError(f"expected a mapping, got {type(r).__name__}", field=f"rows[{i}]")
         return out
 
-    def _explain(self, X: Any) -> list[list[Any]] | None:
+    def _explain(self, features: Mapping[str, Any]) -> list[list[Any]] | None:
+        # The explainer gets the input mapping: DecisionExplainer's fast path takes exactly that, and a
+        # one-row frame per decision would cost far more than the explanation itself.
         assert self.explainer is not None
-        pairs = self.explainer.explain(X, self.top_k)
+        pairs = self.explainer.explain(features, self.top_k)
         return [[str(f), float(c)] for f, c in pairs]
 
     def _payload(
