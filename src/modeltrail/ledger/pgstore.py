@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from ..errors import StoreError, ValidationError
-from .store import CheckpointRow, EventQuery, EventRow
+from .store import CheckpointRow, EventQuery, EventRow, event_query_sql
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Query parameters that belong to modeltrail, not to libpq.
@@ -235,30 +235,7 @@ class PostgresStore:
 
     def query_events(self, q: EventQuery) -> Iterator[EventRow]:
         """Event rows matching the filters."""
-        where: list[str] = []
-        args: list[Any] = []
-        if q.type_like is not None:
-            where.append("type LIKE %s ESCAPE '\\'")
-            args.append(q.type_like)
-        for col, val in (("subject", q.subject), ("system", q.system)):
-            if val is not None:
-                where.append(f"{col} = %s")
-                args.append(val)
-        if q.since_ts is not None:
-            where.append("ts >= %s")
-            args.append(q.since_ts)
-        if q.until_ts is not None:
-            where.append("ts <= %s")
-            args.append(q.until_ts)
-        if q.after_seq is not None:
-            where.append("seq > %s")
-            args.append(q.after_seq)
-        sql = f"SELECT {_EVENT_COLS} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC" if q.descending else " ORDER BY seq"
-        if q.limit is not None:
-            sql += f" LIMIT {int(q.limit)}"
+        sql, args = event_query_sql(q, _EVENT_COLS, "%s")
         for r in self._q(sql, args):
             yield _row(r)
 

@@ -69,6 +69,32 @@ class EventQuery:
     descending: bool = False
 
 
+def event_query_sql(q: EventQuery, columns: str, mark: str) -> tuple[str, list[Any]]:
+    """The SELECT for an :class:`EventQuery` in either backend (``mark`` is its placeholder)."""
+    where: list[str] = []
+    args: list[Any] = []
+    if q.type_like is not None:
+        where.append(f"type LIKE {mark} ESCAPE '\\'")
+        args.append(q.type_like)
+    for clause, value in (
+        (f"subject = {mark}", q.subject),
+        (f"system = {mark}", q.system),
+        (f"ts >= {mark}", q.since_ts),
+        (f"ts <= {mark}", q.until_ts),
+        (f"seq > {mark}", q.after_seq),
+    ):
+        if value is not None:
+            where.append(clause)
+            args.append(value)
+    sql = f"SELECT {columns} FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY seq DESC" if q.descending else " ORDER BY seq"
+    if q.limit is not None:
+        sql += f" LIMIT {int(q.limit)}"
+    return sql, args
+
+
 class AppendTxn(Protocol):
     """The exclusive append transaction: the log size is stable while it is open."""
 
@@ -309,32 +335,7 @@ class SqliteStore:
 
     def query_events(self, q: EventQuery) -> Iterator[EventRow]:
         """Event rows matching the filters."""
-        where: list[str] = []
-        args: list[Any] = []
-        if q.type_like is not None:
-            where.append("type LIKE ? ESCAPE '\\'")
-            args.append(q.type_like)
-        if q.subject is not None:
-            where.append("subject = ?")
-            args.append(q.subject)
-        if q.system is not None:
-            where.append("system = ?")
-            args.append(q.system)
-        if q.since_ts is not None:
-            where.append("ts >= ?")
-            args.append(q.since_ts)
-        if q.until_ts is not None:
-            where.append("ts <= ?")
-            args.append(q.until_ts)
-        if q.after_seq is not None:
-            where.append("seq > ?")
-            args.append(q.after_seq)
-        sql = f"SELECT {_EVENT_COLS} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC" if q.descending else " ORDER BY seq"
-        if q.limit is not None:
-            sql += f" LIMIT {int(q.limit)}"
+        sql, args = event_query_sql(q, _EVENT_COLS, "?")
         cur = self._conn().execute(sql, args)
         while rows := cur.fetchmany(5_000):
             yield from (_row(r) for r in rows)
