@@ -176,3 +176,24 @@ def test_frontier_reports_completed_subtrees(leaves: list[bytes]) -> None:
     subtrees = merkle.Frontier.subtrees(len(leaves))
     g = merkle.Frontier(len(leaves), [perfect(lv, ix) for lv, ix in subtrees])
     assert g.root() == f.root()
+
+
+@settings(max_examples=300, deadline=None)
+@given(leaf_lists, st.data())
+def test_frontier_extend_equals_appending_one_by_one(leaves: list[bytes], data: st.DataObject) -> None:
+    # The batch path (level-wise hashing) must build the same tree and report the same nodes as
+    # appending leaf by leaf, wherever the batch starts and however it is split.
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(leaves)), max_size=4)))
+    min_level = data.draw(st.integers(1, 4))
+    one, many = merkle.Frontier(), merkle.Frontier()
+    done_one: list[tuple[int, int, bytes]] = []
+    done_many: list[tuple[int, int, bytes]] = []
+    for h in leaves:
+        one.append(h, done_one)
+    start = 0
+    for end in [*cuts, len(leaves)]:
+        many.extend(leaves[start:end], done_many, min_level)
+        assert many.size == end and many.root() == _naive_mth(leaves[:end])
+        start = end
+    assert many.root() == one.root() and many.size == one.size
+    assert sorted(done_many) == sorted(x for x in done_one if x[0] >= min_level)

@@ -32,6 +32,7 @@ from .events import (
     prepare,
 )
 from .ledger import merkle
+from .ledger.gcpause import gc_paused
 from .ledger.log import Log
 from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
 from .ledger.store import CheckpointRow, EventQuery, EventRow, LedgerStore, SqliteStore
@@ -229,9 +230,15 @@ class Trail:
     def record_many(self, events: Iterable[EventInput | Mapping[str, Any]]) -> list[Receipt]:
         """Append a batch atomically: either every event is recorded, or (on any invalid event) none."""
         prepared = []
-        for i, e in enumerate(events):
-            ev = e if isinstance(e, EventInput) else _event_input_from_mapping(e, f"events[{i}].")
-            prepared.append(prepare(ev, max_payload_bytes=self.config.max_payload_bytes, where=f"events[{i}]."))
+        limit = self.config.max_payload_bytes
+        with gc_paused():
+            for i, e in enumerate(events):
+                ev = e if isinstance(e, EventInput) else _event_input_from_mapping(e, f"events[{i}].")
+                try:
+                    prepared.append(prepare(ev, max_payload_bytes=limit))
+                except ValidationError as exc:
+                    # The batch position goes into the field path only on failure (no string per event).
+                    raise ValidationError(exc.reason, field=f"events[{i}]." + (exc.field or "")) from None
         receipts = self.log.append(prepared)
         self._after_append(len(receipts))
         return receipts

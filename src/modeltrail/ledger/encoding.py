@@ -27,6 +27,7 @@ from ..errors import ValidationError
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _ORJSON_OPTS = orjson.OPT_SORT_KEYS
+_INFINITIES = (math.inf, -math.inf)
 
 
 class _Bad(Exception):
@@ -100,9 +101,18 @@ def _walk(value: Any, depth: int) -> bool:
                     raise e
                 if any(ord(c) > 0xFFFF for c in k):
                     fast = False
+            # The common scalars are checked inline: a call per value is most of the walk's cost.
             tv = type(v)
             if tv is str:
                 if v.isascii() or _utf8_ok(v):
+                    continue
+            elif tv is int:
+                if -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
+                    continue
+            elif tv is float:
+                if v == v and v not in _INFINITIES:
+                    if v.is_integer() or not 1e-4 <= (-v if v < 0 else v) < 1e16:
+                        fast = False
                     continue
             elif tv is bool or v is None:
                 continue

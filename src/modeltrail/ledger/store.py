@@ -43,6 +43,10 @@ class EventRow(NamedTuple):
     leaf_hash: bytes
 
 
+# An event row as it is written: EventRow's fields as a plain tuple (the append path builds millions).
+RowTuple = tuple[int, str, str, str, str | None, str, bytes, bytes]
+
+
 @dataclass(frozen=True, slots=True)
 class CheckpointRow:
     """A stored signed checkpoint."""
@@ -107,7 +111,7 @@ class AppendTxn(Protocol):
     def nodes(self, ids: Sequence[int]) -> dict[int, bytes]:
         """Stored interior nodes by id, as seen inside the transaction."""
 
-    def insert(self, events: Sequence[EventRow], nodes: Sequence[tuple[int, bytes]]) -> None:
+    def insert(self, events: Sequence[RowTuple], nodes: Sequence[tuple[int, bytes]]) -> None:
         """Insert event rows and interior nodes; they become durable when the transaction commits."""
 
 
@@ -214,8 +218,8 @@ class _SqliteTxn:
     def nodes(self, ids: Sequence[int]) -> dict[int, bytes]:
         return _nodes(self._conn, ids)
 
-    def insert(self, events: Sequence[EventRow], nodes: Sequence[tuple[int, bytes]]) -> None:
-        # EventRow is a tuple in column order, so rows go to SQLite as they are.
+    def insert(self, events: Sequence[RowTuple], nodes: Sequence[tuple[int, bytes]]) -> None:
+        # Rows are tuples in column order, so they go to SQLite as they are.
         self._conn.executemany(f"INSERT INTO events ({_EVENT_COLS}) VALUES (?,?,?,?,?,?,?,?)", events)
         if nodes:
             self._conn.executemany("INSERT INTO nodes (id, hash) VALUES (?, ?)", nodes)
