@@ -47,7 +47,7 @@ def test_matches_rfc8785(value: object) -> None:
         got = encoding.canonical(value)
     except ValidationError:
         # Only lone surrogates may be rejected from this strategy.
-        assert not _valid_unicode(json.dumps(value, ensure_ascii=False, allow_nan=False)) or True
+        assert not _valid_unicode(json.dumps(value, ensure_ascii=False, allow_nan=False))
         return
     assert got.encode() == rfc8785.dumps(value)
 
@@ -71,6 +71,21 @@ def test_matches_rfc8785(value: object) -> None:
 )
 def test_float_edge_cases(value: float) -> None:
     assert encoding.canonical({"x": value}).encode() == rfc8785.dumps({"x": value})
+    assert encoding.es_number(value) == rfc8785.dumps(value).decode()
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_es_number_matches_the_reference_for_every_float(value: float) -> None:
+    # es_number lays out repr()'s digits as ECMAScript does; the reference encoder is the judge.
+    assert encoding.es_number(value) == rfc8785.dumps(value).decode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, max_value=1e-4, min_value=-1e-4), min_size=1))
+def test_documents_with_small_floats_take_the_fragment_path_exactly(values: list[float]) -> None:
+    doc = {"scores": values, "nested": {"p": values[0], "label": "x"}}
+    assert encoding.canonical_bytes(doc) == rfc8785.dumps(doc)
 
 
 def test_non_bmp_key_order_uses_utf16() -> None:

@@ -50,6 +50,25 @@ def test_enqueue_is_acknowledged_only_when_durable(trail: Trail) -> None:
         assert lg.failed == 1
 
 
+def test_writer_stamps_commit_time_and_switch_interval_is_restored(trail: Trail) -> None:
+    from modeltrail.runtime.logger import WRITE_SWITCH_INTERVAL
+
+    before = sys.getswitchinterval()
+    assert before > WRITE_SWITCH_INTERVAL
+    with DecisionLogger(trail, flush_interval=0.001) as a:
+        assert sys.getswitchinterval() == pytest.approx(WRITE_SWITCH_INTERVAL)
+        with DecisionLogger(trail, flush_interval=0.001) as b:
+            t0 = time.perf_counter()
+            p = b.submit(_ev(1))
+            p.durable(10)
+            assert p.done_at is not None and t0 <= p.done_at <= time.perf_counter()
+        assert sys.getswitchinterval() == pytest.approx(WRITE_SWITCH_INTERVAL), "logger a is still open"
+        assert a.submit(_ev(2)).durable(10).seq >= 1
+    assert sys.getswitchinterval() == before
+    with DecisionLogger(trail, boost_writer=False):
+        assert sys.getswitchinterval() == before
+
+
 class _Gate:
     """An append function that blocks until released (a stalled disk)."""
 

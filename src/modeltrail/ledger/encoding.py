@@ -4,7 +4,9 @@ The ``rfc8785`` library is the reference encoder. It is pure Python, so the hot 
 whenever its output is provably byte-identical to JCS: object keys all in the Basic Multilingual Plane
 (``orjson`` sorts by UTF-8 bytes, i.e. by code point; JCS sorts by UTF-16 unit; the two agree on the
 BMP), and no float whose shortest round-trip form differs from ECMAScript's ``Number.toString`` — that
-is, integral floats, and magnitudes outside ``[1e-4, 1e16)`` where the exponent notations differ.
+is, integral floats, and magnitudes outside ``[1e-4, 1e16)`` where the exponent notations differ. Such
+floats (a model's probability of 3e-05 is common) are formatted by :func:`es_number` and passed to
+``orjson`` as ready fragments; only keys outside the BMP fall back to ``rfc8785``.
 String escaping is identical (only ``"``, ``\\`` and control characters are escaped). Property tests
 check the fast path against ``rfc8785`` on random documents.
 
@@ -152,8 +154,74 @@ def canonical_bytes(value: Any, path: str = "value") -> bytes:
     if _check(value, path):
         out: bytes = orjson.dumps(value, option=_ORJSON_OPTS)
         return out
-    slow: bytes = rfc8785.dumps(value)
-    return slow
+    try:
+        # Floats orjson would format differently go in as pre-formatted JSON fragments.
+        fixed: bytes = orjson.dumps(_with_es_floats(value), option=_ORJSON_OPTS)
+        return fixed
+    except _NeedsReference:
+        slow: bytes = rfc8785.dumps(value)
+        return slow
+
+
+class _NeedsReference(Exception):
+    """Internal: a key outside the BMP, where orjson's key order differs from JCS's UTF-16 order."""
+
+
+def es_number(x: float) -> str:
+    """A finite float as ECMAScript's ``Number.prototype.toString`` writes it (RFC 8785 §3.2.2.3).
+
+    Written here because no maintained library exposes just this: ``rfc8785`` formats whole
+    documents in pure Python, and orjson's float format differs outside ``[1e-4, 1e16)`` and for
+    integral values. Python's ``repr`` already gives the shortest round-trip digits (as ECMAScript
+    requires); only their layout differs.
+    """
+    if x == 0:
+        return "0"
+    r = repr(x)
+    sign = ""
+    if r[0] == "-":
+        sign, r = "-", r[1:]
+    mantissa, _, exp_text = r.partition("e")
+    int_part, _, frac_part = mantissa.partition(".")
+    all_digits = int_part + frac_part
+    digits = all_digits.lstrip("0")
+    # The value is 0.<digits> x 10^n.
+    n = len(int_part) + (int(exp_text) if exp_text else 0) - (len(all_digits) - len(digits))
+    digits = digits.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        text = (digits if k == 1 else digits[0] + "." + digits[1:]) + ("e+" if e >= 0 else "e-") + str(abs(e))
+    return sign + text
+
+
+def _with_es_floats(value: Any) -> Any:
+    """A copy of a validated value whose floats are orjson fragments in ECMAScript form."""
+    t = type(value)
+    if t is float or (t is not bool and isinstance(value, float)):
+        return orjson.Fragment(es_number(float(value)).encode())
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is dict or isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not k.isascii() and any(ord(c) > 0xFFFF for c in k):
+                raise _NeedsReference
+            out[k] = _with_es_floats(v)
+        return out
+    if t is list or t is tuple:
+        return [_with_es_floats(v) for v in value]
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
 
 
 def canonical(value: Any, path: str = "value") -> str:

@@ -49,11 +49,12 @@ Entry = EventInput | PreparedEvent | Draft
 class PendingDecision:
     """One enqueued event: becomes durable (with a :class:`Receipt`) or failed, exactly once."""
 
-    __slots__ = ("_done", "_error", "_logger", "_receipt", "decision_id")
+    __slots__ = ("_done", "_done_at", "_error", "_logger", "_receipt", "decision_id")
 
     def __init__(self, logger: DecisionLogger, decision_id: str | None = None) -> None:
         self._logger = logger
         self._done = False
+        self._done_at: float | None = None
         self._receipt: Receipt | None = None
         self._error: BaseException | None = None
         self.decision_id = decision_id
@@ -66,6 +67,11 @@ class PendingDecision:
     def done(self) -> bool:
         """Whether the writer has finished with this entry (durable or failed)."""
         return self._done
+
+    @property
+    def done_at(self) -> float | None:
+        """``time.perf_counter()`` when the writer finished with this entry (its commit returned), or None."""
+        return self._done_at
 
     def durable(self, timeout: float | None = None) -> Receipt:
         """Wait until the event is durable and return its ledger receipt.
@@ -87,37 +93,45 @@ class PendingDecision:
 
 _live: weakref.WeakSet[DecisionLogger] = weakref.WeakSet()
 
-# While a writer appends, the interpreter's GIL switch interval is lowered (see _FastSwitching).
-WRITE_SWITCH_INTERVAL = 0.00005
+# While a decision logger is open, the interpreter's GIL switch interval is at most this (see _FastSwitching).
+WRITE_SWITCH_INTERVAL = 0.00002
 
 
 class _FastSwitching:
-    """Lower ``sys.setswitchinterval`` while any writer is inside a ledger append, then restore it.
+    """Lower ``sys.setswitchinterval`` while any decision logger is open, then restore it.
 
-    SQLite releases the GIL around every row it steps, and a busy request thread then keeps the GIL for a
-    whole switch interval (5 ms by default) before the writer gets it back: with a 1,000-row batch that
-    convoy stretches one commit to seconds. A 50 µs interval while the append runs bounds each hand-over;
-    request threads see at most that much extra jitter, and only during a commit.
+    The writer thread gives up the GIL at every lock wait, fsync and SQLite step, and each time it
+    wants it back a busy request thread keeps it for a whole switch interval (5 ms by default). Over
+    the dozen hand-overs of one batch that convoy stretched durability from 25 ms to 0.6-3 s
+    (``bench/runtime.py``). With 20 µs the writer keeps up (durable p99 about 30-40 ms) and requests see
+    little extra jitter (added latency p99 about 70 µs); measured request throughput did not change.
+    The interval is only lowered, never raised, and it is restored when the last logger closes unless
+    someone else changed it meanwhile.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._depth = 0
-        self._saved = sys.getswitchinterval()
+        self._saved: float | None = None
+        self._ours: float | None = None
 
     def __enter__(self) -> None:
         with self._lock:
             if self._depth == 0:
-                self._saved = sys.getswitchinterval()
-                if self._saved > WRITE_SWITCH_INTERVAL:
+                current = sys.getswitchinterval()
+                if current > WRITE_SWITCH_INTERVAL:
                     sys.setswitchinterval(WRITE_SWITCH_INTERVAL)
+                    # Read back: the interpreter stores whole microseconds, so the value may differ.
+                    self._saved, self._ours = current, sys.getswitchinterval()
             self._depth += 1
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
             self._depth -= 1
-            if self._depth == 0:
-                sys.setswitchinterval(self._saved)
+            if self._depth == 0 and self._saved is not None:
+                if sys.getswitchinterval() == self._ours:
+                    sys.setswitchinterval(self._saved)
+                self._saved = self._ours = None
 
 
 _fast_switching = _FastSwitching()
@@ -156,7 +170,7 @@ class DecisionLogger:
     ) -> None:
         """Start the writer thread for ``trail``.
 
-        ``boost_writer`` lowers the GIL switch interval while a batch is appended (see
+        ``boost_writer`` lowers the GIL switch interval to 20 µs while the logger is open (see
         :class:`_FastSwitching`); without it, CPU-bound request threads can delay durability by seconds.
         """
         if capacity < 1:
@@ -196,6 +210,10 @@ class DecisionLogger:
         self.failed = 0
         self._append = _appender(trail)
         self._thread = threading.Thread(target=self._run, name="modeltrail-decision-writer", daemon=True)
+        self._boosted = False
+        if boost_writer:
+            _fast_switching.__enter__()
+            self._boosted = True
         self._thread.start()
         _live.add(self)
 
@@ -293,6 +311,9 @@ class DecisionLogger:
         self._thread.join(timeout)
         self._closed = not self._thread.is_alive()
         _live.discard(self)
+        if self._closed and self._boosted:
+            self._boosted = False
+            _fast_switching.__exit__()
         with self._done_cond:
             failure, self._failure = self._failure, None
         if failure is not None:
@@ -374,11 +395,7 @@ class DecisionLogger:
         failure: BaseException | None = None
         if prepared:
             try:
-                if self.boost_writer:
-                    with _fast_switching:
-                        receipts = self._append(prepared)
-                else:
-                    receipts = self._append(prepared)
+                receipts = self._append(prepared)
             except Exception as exc:
                 failure = exc if isinstance(exc, ModeltrailError) else StoreError(f"ledger write failed: {exc}")
                 if failure is not exc:
@@ -387,8 +404,10 @@ class DecisionLogger:
                     p._error = failure
                     p._done = True
             else:
+                done_at = time.perf_counter()
                 for p, r in zip(owners, receipts, strict=True):
                     p._receipt = r
+                    p._done_at = done_at
                     p._done = True
         with self._done_cond:
             if failure is None:
