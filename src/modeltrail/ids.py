@@ -9,6 +9,7 @@ method 1), so two calls never return the same or a smaller id.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import threading
@@ -21,32 +22,59 @@ _last_ms = -1
 _counter = 0
 
 
-def uuid7() -> uuid.UUID:
-    """A new, time-ordered UUIDv7."""
+def _stamps(n: int) -> tuple[int, list[int]]:
+    """Reserve ``n`` consecutive (millisecond, counter) slots; returns the start ms and the counters.
+
+    Counters that overflow 12 bits roll into the next millisecond, so the slots are
+    ``(ms + c // 4096, c % 4096)`` for the returned values ``c``.
+    """
     global _last_ms, _counter
     with _lock:
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
-            # Same (or a clock step back): keep the last timestamp and bump the counter.
+            # Same (or a clock step back): keep the last timestamp and count on from the counter.
             ms = _last_ms
-            _counter += 1
-            if _counter > 0xFFF:
-                # 4096 ids in one millisecond: borrow the next millisecond rather than repeat.
-                ms += 1
-                _counter = secrets.randbits(8)
+            first = _counter + 1
         else:
             # A fresh millisecond starts the counter at a small random value (room left to count up).
-            _counter = secrets.randbits(8)
-        _last_ms = ms
-        rand_a = _counter
-    rand_b = secrets.randbits(62)
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
-    return uuid.UUID(int=value)
+            first = secrets.randbits(8)
+        counters = list(range(first, first + n))
+        last = counters[-1]
+        if last > 0xFFF:
+            # More than 4096 ids in one millisecond: borrow the following milliseconds rather than repeat.
+            _last_ms, _counter = ms + (last >> 12), last & 0xFFF
+        else:
+            _last_ms, _counter = ms, last
+    return ms, counters
+
+
+def _compose(ms: int, counter: int, rand_b: int) -> int:
+    ms += counter >> 12
+    return (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (counter & 0xFFF) << 64 | 0b10 << 62 | rand_b
+
+
+def uuid7() -> uuid.UUID:
+    """A new, time-ordered UUIDv7."""
+    ms, (counter,) = _stamps(1)
+    return uuid.UUID(int=_compose(ms, counter, secrets.randbits(62)))
 
 
 def new_id() -> str:
     """A new UUIDv7 as 32 lower-case hex characters (the form used in event subjects: ``run:<id>``)."""
-    return uuid7().hex
+    ms, (counter,) = _stamps(1)
+    return f"{_compose(ms, counter, secrets.randbits(62)):032x}"
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` new UUIDv7 hex ids in increasing order: one clock read and one random draw for the lot."""
+    if n <= 0:
+        return []
+    ms, counters = _stamps(n)
+    rand = os.urandom(8 * n)
+    mask = (1 << 62) - 1
+    from_bytes = int.from_bytes
+    values = [_compose(ms, c, from_bytes(rand[8 * i : 8 * i + 8], "big") & mask) for i, c in enumerate(counters)]
+    return [f"{v:032x}" for v in values]
 
 
 def is_id(text: str) -> bool:
@@ -59,4 +87,4 @@ def id_time_ms(text: str) -> int:
     return int(text[:12], 16)
 
 
-__all__ = ["id_time_ms", "is_id", "new_id", "uuid7"]
+__all__ = ["id_time_ms", "is_id", "new_id", "new_ids", "uuid7"]
