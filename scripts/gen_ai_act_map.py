@@ -46,8 +46,8 @@ EVIDENCE: dict[str, Serves] = {
     # --- the ledger and its cryptography -------------------------------------------------------------
     "ledger.inference_events": Serves(
         "every guarded decision is an `inference.decision` event (model version, env, inputs after the data "
-        "policy, output, score, confidence, route); ground truth as `inference.label` (`modeltrail label`); "
-        "`modeltrail log --type 'inference.*'`"
+        "policy, output, score, confidence, route and the review rules that fired); ground truth as "
+        "`inference.label` (`modeltrail label`); `modeltrail log --type 'inference.*'`"
     ),
     "ledger.model_events": Serves(
         "`model.registered`, `gate.evaluated`, `model.approved`, `model.deployed`, `model.suspended`, "
@@ -76,7 +76,8 @@ EVIDENCE: dict[str, Serves] = {
     ),
     "crypto.keys": Serves(
         "signing, pseudonym and per-subject data keys kept apart from the ledger (`keys/`, mode 0600); "
-        "`modeltrail key rotate` (`key.rotated`); library `SubjectKeyStore.shred` deletes a subject's key",
+        "`modeltrail key rotate` (`key.rotated`; needs `roles.keys`, default `admin`; refusals recorded as "
+        "`key.rotation_refused`); library `SubjectKeyStore.shred` deletes a subject's key",
         "no KMS plug-in",
     ),
     "crypto.pseudonymise": Serves(
@@ -154,7 +155,7 @@ EVIDENCE: dict[str, Serves] = {
         "sampled; fallback)"
     ),
     "policy.roles": Serves(
-        "`roles:` and `users:` sections (suspend, resume, reveal, break glass; approvers)"
+        "`roles:` and `users:` sections (suspend, resume, reveal, break glass, tokens, keys; approvers)"
     ),
     "policy.data_governance": Serves(
         "`data_policy:` section (keep, drop, pseudonymise or seal each input field) and "

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import modeltrail
-from modeltrail.lineage import get_run, load_model, metric_history, models_trained_on, upstream
+from modeltrail.lineage import get_dataset, get_run, load_model, metric_history, models_trained_on, upstream
 from modeltrail.trail import Trail
 
 mlflow = pytest.importorskip("mlflow")
@@ -88,6 +88,23 @@ def test_import_run_and_model_version(trail: Trail, store: tuple[str, str]) -> N
     )
     assert {e.type for e in trail.events("model.*", subject=mv.ref)} == {"model.registered", "model.imported"}
     assert [d["role"] for d in mv.datasets] == ["train"]
+    # MLflow's dataset digest (8 hex: a truncated MD5) is recorded as logged and is the whole ref suffix.
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    mlflow_run = client.get_run(mlflow_run_id)
+    digest = mlflow_run.inputs.dataset_inputs[0].dataset.digest
+    assert len(digest) == 8 and mv.datasets[0]["ref"] == f"dataset:german-credit@{digest}"
+    ds = get_dataset(trail, mv.datasets[0]["ref"])
+    assert (ds.content_hash, ds.hash_method) == (digest, "mlflow-digest")
+    if int(mlflow.__version__.split(".")[0]) >= 3:
+        # MLflow 3: the version is backed by a logged model; its id is recorded (in the run's link too).
+        [logged] = mlflow_run.outputs.model_outputs
+        assert logged.model_id.startswith("m-")
+        assert mv.imported["mlflow_model_id"] == logged.model_id
+        assert info.link["logged_models"] == [{"model_id": logged.model_id, "step": logged.step}]
+        [ev] = trail.events("model.imported", subject=mv.ref)
+        assert ev.payload["mlflow_model_id"] == logged.model_id
+    else:
+        assert mv.imported["mlflow_model_id"] is None and "logged_models" not in info.link
     assert upstream(trail, "credit@1").refs("run") == [info.ref]
     assert [str(m) for m in models_trained_on(trail, "german-credit")] == ["credit@1"]
     folder = Path(load_model(trail, mv))
@@ -112,3 +129,33 @@ def test_cli_import(trail: Trail, store: tuple[str, str]) -> None:
     run_id = res.output.split()[1]
     assert get_run(trail, run_id).link["run_id"] == mlflow_run_id  # type: ignore[index]
     assert res.output.strip().endswith("model credit@1")
+
+
+def test_logged_model_id_fallbacks() -> None:
+    """How the logged model behind a version is found, down to MLflow 2 (no logged models: None)."""
+    from types import SimpleNamespace as NS
+
+    from modeltrail.integrations.mlflow import _logged_model_id
+
+    def client(outputs: list[str] | None, names: dict[str, str] | None = None, fail: bool = False) -> NS:
+        def get_run(run_id: str) -> NS:
+            if fail:
+                raise RuntimeError("no such run")
+            if outputs is None:  # MLflow 2: runs have no outputs
+                return NS(info=NS(run_id=run_id))
+            return NS(outputs=NS(model_outputs=[NS(model_id=m, step=0) for m in outputs]))
+
+        return NS(get_run=get_run, get_logged_model=lambda m: NS(name=(names or {})[m]))
+
+    mlflow2 = NS(run_id="r1", source="runs:/r1/model")  # no model_id attribute at all
+    assert _logged_model_id(client(None), mlflow2) is None
+    assert _logged_model_id(client(None), NS(run_id="r1", source="s", model_id="m-1")) == "m-1"
+    assert _logged_model_id(client(None, fail=True), NS(run_id="r1", source="models:/m-abc12", model_id=None)) == (
+        "m-abc12"
+    )
+    assert _logged_model_id(client(["m-1"]), NS(run_id="r1", source="/tmp/x", model_id=None)) == "m-1"
+    two = client(["m-1", "m-2"], {"m-1": "model", "m-2": "challenger"})
+    assert _logged_model_id(two, NS(run_id="r1", source="runs:/r1/challenger", model_id=None)) == "m-2"
+    assert _logged_model_id(two, NS(run_id="r1", source="/elsewhere", model_id=None)) is None
+    assert _logged_model_id(client(["m-1"], fail=True), NS(run_id="r1", source="x", model_id=None)) is None
+    assert _logged_model_id(client(["m-1"]), NS(run_id=None, source="x", model_id=None)) is None

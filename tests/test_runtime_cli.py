@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 from click.testing import CliRunner
 from sklearn.linear_model import LogisticRegression
 
 import modeltrail
+from modeltrail.cli import main as cli_main
 from modeltrail.cli.main import TrailContext
 from modeltrail.cli.runtime import label_cmd, reveal_cmd, review_group
 from modeltrail.events import Actor
@@ -47,6 +49,13 @@ def test_review_label_reveal_commands(tmp_path: Path) -> None:
 
     rows = [json.loads(x) for x in run(review_group, ["list", "--json"]).splitlines()]
     assert [r["decision_id"] for r in rows] == [d.decision_id for d in ds]
+    # Why each decision was routed: the rule that fired, structured and in words.
+    for r, d in zip(rows, ds, strict=True):
+        assert r["review_reasons"] == [{"rule": "confidence_below", "confidence": d.confidence, "threshold": 0.99}]
+        assert r["why"] == f"low confidence {d.confidence:.3f} < 0.99"
+    with patch.object(cli_main.console, "_width", 200):
+        table = run(review_group, ["list"])
+    assert " why " in table and table.count("low confidence") == 3
     run(review_group, ["decide", ds[0].decision_id, "--accept", "--reason", "ok", "--as", "rita"])
     out = run(review_group, ["decide", ds[1].decision_id, "--override", "0", "--reason", "no", "--as", "rita"])
     assert "overridden by rita" in out

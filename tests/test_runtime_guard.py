@@ -15,7 +15,7 @@ from modeltrail.errors import LifecycleError, PermissionDeniedError, SuspendedEr
 from modeltrail.events import Actor, EventInput, prepare
 from modeltrail.policy import parse_policy
 from modeltrail.runtime import guard, intervention_stats, label, label_csv, reveal, review, review_queue
-from modeltrail.runtime.oversight import ReviewRules, sampled
+from modeltrail.runtime.oversight import ReviewRules, describe_reason, sampled
 from modeltrail.trail import Trail
 
 POLICY = """
@@ -103,6 +103,7 @@ def test_data_policy_actions_and_no_raw_values(trail: Trail, model: LogisticRegr
         "confidence",
         "latency_us",
         "route",
+        "review_reasons",
         "explanation",
         "fallback",
     }
@@ -150,6 +151,29 @@ def test_review_rules() -> None:
     assert rules.needs_review({"age_years": 30, "age_band": "<25"}, 0.95, "x")  # segment
     assert not rules.needs_review({"age_years": 30, "age_band": "25+"}, 0.95, "x")
     assert len(rules.reasons({"age_years": 90, "age_band": "<25"}, 0.5, "x")) == 3
+    fired = rules.fired({"age_years": 90.0, "age_band": "<25"}, 0.5, "x")
+    assert fired == [
+        {"rule": "confidence_below", "confidence": 0.5, "threshold": 0.6},
+        {"rule": "outside_training_range", "field": "age_years", "range": [19, 75], "value": 90},
+        {"rule": "segment", "field": "age_band", "value": "<25"},
+    ]
+    # Values of fields not kept in clear (sealed, pseudonymised, dropped) never enter a reason.
+    hidden = rules.fired({"age_years": 90, "age_band": "<25"}, 0.9, "x", clear=())
+    assert hidden == [
+        {"rule": "outside_training_range", "field": "age_years", "range": [19, 75]},
+        {"rule": "segment", "field": "age_band"},
+    ]
+    assert [describe_reason(r) for r in fired] == [
+        "low confidence 0.500 < 0.6",
+        "age_years=90 outside training range [19, 75]",
+        "segment age_band=<25",
+    ]
+    assert describe_reason(hidden[0]) == "age_years outside training range [19, 75] (value not logged)"
+    spot_policy = parse_policy(POLICY.replace('segments: ["age_band=<25"]', "sample_rate: 1"))
+    assert spot_policy.oversight is not None
+    spot = ReviewRules(spot_policy.oversight.review_when)
+    assert spot.fired({}, 0.9, "x") == [{"rule": "sample_rate", "rate": 1}]
+    assert describe_reason(spot.fired({}, 0.9, "x")[0]) == "spot check (sample rate 1)"
     ids = [f"{i:032x}" for i in range(20_000)]
     picked = sum(sampled(i, 0.1) for i in ids)
     assert 1800 < picked < 2200 and [sampled(i, 0.1) for i in ids[:50]] == [sampled(i, 0.1) for i in ids[:50]]
@@ -164,6 +188,13 @@ def test_review_override_flow_and_stats(trail: Trail, model: LogisticRegression)
         d.durable(10)
     queue = review_queue(trail)
     assert [q.decision_id for q in queue] == [d.decision_id for d in routed]
+    # Why each was routed is in the decision event and in the queue; age_years is sealed, so no value.
+    why = [{"rule": "outside_training_range", "field": "age_years", "range": [19, 75]}]
+    assert trail.get_event(routed[0].durable().seq).payload["review_reasons"] == why
+    assert trail.get_event(auto.durable().seq).payload["review_reasons"] is None
+    assert queue[0].review_reasons == why
+    assert queue[0].why == "age_years outside training range [19, 75] (value not logged)"
+    assert queue[0].to_dict()["why"] == queue[0].why
     assert queue[0].model == "model:credit" and queue[0].status == "pending"
     with pytest.raises(PermissionDeniedError, match="human"):
         review(trail, routed[0].decision_id, actor=Actor("bot", "svc", "service"), accept=True, reason="ok")
@@ -244,7 +275,8 @@ def test_fallbacks_in_process(trail: Trail, model: LogisticRegression) -> None:
     g.switch.poll()
     d = g.decide(_row(), subject="a")
     assert (d.route, d.fallback, d.output) == ("fallback", "human_review", None)
-    assert d.decision_id in {q.decision_id for q in (d.durable(10) and review_queue(trail))}
+    queued = {q.decision_id: q for q in (d.durable(10) and review_queue(trail))}
+    assert queued[d.decision_id].why == "model suspended (fallback human_review)"
     g.register_fallback("rules", lambda row: int(float(str(row["credit_amount"])) < 5000))
     g.fallback = "rules"
     assert g.decide(_row(credit_amount=1000.0), subject="a").output == 1
@@ -281,6 +313,28 @@ def test_rebuild_equals_live(trail: Trail, model: LogisticRegression) -> None:
     assert projections.snapshot(trail) == live
     assert live["oversight_labels"][0][2] == "1"
     assert len(live["oversight_queue"]) == 3
+
+
+def test_queue_table_from_an_older_version_is_rebuilt(trail: Trail, model: LogisticRegression) -> None:
+    g = _guard(trail, model)
+    d = g.decide_many([_row(age_years=90), _row()], subjects=["s1", "s2"])[0]
+    d.durable(10)
+    assert review_queue(trail)[0].review_reasons
+    # A trail whose queue was folded by version 1 (no review_reasons column): the next query rebuilds it.
+    with trail.store.append_txn():
+        trail.store.execute("DROP TABLE oversight_queue", ())
+        trail.store.execute(
+            "CREATE TABLE oversight_queue (decision_id TEXT PRIMARY KEY, decision_seq BIGINT NOT NULL, ts TEXT NOT "
+            "NULL, system TEXT NOT NULL, model TEXT, env TEXT, route TEXT NOT NULL, fallback TEXT, output TEXT, "
+            "score DOUBLE PRECISION, confidence DOUBLE PRECISION, status TEXT NOT NULL, reviewer TEXT, "
+            "reviewer_role TEXT, review_seq BIGINT, value TEXT, reason TEXT, reviewed_ts TEXT)",
+            (),
+        )
+        trail.store.execute("UPDATE projection_cursors SET version = 1 WHERE name = 'oversight'", ())
+    [item] = review_queue(trail)
+    assert item.decision_id == d.decision_id and item.review_reasons == [
+        {"rule": "outside_training_range", "field": "age_years", "range": [19, 75]}
+    ]
 
 
 def test_batch_and_predict_api(trail: Trail, model: LogisticRegression) -> None:

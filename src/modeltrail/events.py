@@ -27,6 +27,7 @@ KNOWN_TYPES: frozenset[str] = frozenset(
     {
         "trail.initialized",
         "key.rotated",
+        "key.rotation_refused",
         "checkpoint.taken",
         "system.classified",
         "policy.registered",

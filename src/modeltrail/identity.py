@@ -56,7 +56,7 @@ class Identity:
     roles: tuple[str, ...]
     kind: str = "human"
     source: str = "config"
-    """``token``, ``env``, ``config``, ``impersonation`` or ``actor`` (built from an explicit Actor)."""
+    """``token``, ``env``, ``config``, ``impersonation``, ``os`` (the login name) or ``actor`` (an Actor)."""
     fallback_role: str = DEFAULT_ROLE
 
     @property
@@ -190,38 +190,116 @@ def _write_tokens(path: Path, tokens: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def _token_admin(trail: Trail, actor: Actor | Identity, action: str, user: str | None) -> Actor:
-    """The actor managing tokens, if the policy lets them (``roles.tokens``; without one: ``admin``).
+ADMIN_ROLE = "admin"
+"""The role that manages trail-wide things (API tokens, signing keys) when the policy names no other."""
 
-    A token carries its user's roles, so minting one is as privileged as acting as that user: a refusal
-    is recorded (``token.refused``) before it is raised.
-    """
+
+def _trail_policy(trail: Trail) -> Policy | None:
+    """The policy in force for the trail as a whole (None when there is none)."""
     from .registry.policy_store import current_policy  # the registry builds on this module
 
     try:
-        policy: Policy | None = current_policy(trail)
+        return current_policy(trail)
     except NotFoundError:
-        policy = None
-    allowed = policy.roles.tokens if policy is not None and policy.roles.tokens else ("admin",)
+        return None
+
+
+def admin_roles(policy: Policy | None, action: str) -> tuple[str, ...]:
+    """The roles that may perform the trail-wide ``action`` (``tokens`` or ``keys``).
+
+    The policy's ``roles.<action>`` when it lists any, else ``admin``: unlike the model actions, an empty
+    list does not mean "nobody", because a trail must always be able to manage its tokens and keys.
+    """
+    allowed: tuple[str, ...] = getattr(policy.roles, action, ()) if policy is not None else ()
+    return allowed or (ADMIN_ROLE,)
+
+
+def _authorise(
+    trail: Trail,
+    actor: Actor | Identity,
+    *,
+    action: str,
+    what: str,
+    refused_type: str,
+    subject: str | None,
+    payload: dict[str, Any],
+) -> Actor:
+    """The actor for a trail-wide privileged ``action``, or a recorded refusal and PermissionDeniedError.
+
+    The roles come from the policy's users (or, without a policy, from what a library caller's
+    :class:`Actor` claims); ``what`` completes "``<user> may not …``" in the refusal. A refusal is recorded
+    as ``refused_type`` (``payload`` plus ``reason``) before it is raised.
+    """
+    policy = _trail_policy(trail)
+    allowed = admin_roles(policy, action)
     claimed = actor.acting_as() if isinstance(actor, Identity) and actor.roles else actor
     try:
         ident = identity_from_actor(actor, policy)
         role = ident.role_for(allowed)
         if role is None:
             raise PermissionDeniedError(
-                f"{ident.user_id} may not {action} API tokens: that needs one of the roles {', '.join(allowed)}"
+                f"{ident.user_id} may not {what}: that needs one of the roles {', '.join(allowed)}"
             )
     except PermissionDeniedError as exc:
-        who = claimed if isinstance(claimed, Actor) else Actor(claimed.user_id, DEFAULT_ROLE)
+        who = claimed if isinstance(claimed, Actor) else Actor(claimed.user_id, DEFAULT_ROLE, claimed.kind)
         trail.record(
-            "token.refused",
+            refused_type,
             system="modeltrail",
             actor=who,
-            subject=f"user:{user}" if user else None,
-            payload={"action": action, "user": user, "reason": str(exc)},
+            subject=subject,
+            payload={**payload, "reason": str(exc)},
         )
         raise
     return ident.acting_as(role)
+
+
+def _token_admin(trail: Trail, actor: Actor | Identity, action: str, user: str | None) -> Actor:
+    """The actor managing tokens, if the policy lets them (``roles.tokens``; without one: ``admin``).
+
+    A token carries its user's roles, so minting one is as privileged as acting as that user: a refusal
+    is recorded (``token.refused``) before it is raised.
+    """
+    return _authorise(
+        trail,
+        actor,
+        action="tokens",
+        what=f"{action} API tokens",
+        refused_type="token.refused",
+        subject=f"user:{user}" if user else None,
+        payload={"action": action, "user": user},
+    )
+
+
+def key_admin(trail: Trail, actor: Actor | Identity) -> Actor:
+    """The actor rotating the trail's signing key, if the policy lets them (``roles.keys``; else ``admin``).
+
+    Mirrors token management: the roles come from the policy in force (an :class:`Actor`'s claimed role
+    is checked against the policy's users; without a policy the claim stands). A refusal is recorded as
+    ``key.rotation_refused`` before :class:`PermissionDeniedError` is raised.
+    """
+    return _authorise(
+        trail,
+        actor,
+        action="keys",
+        what="rotate the signing key",
+        refused_type="key.rotation_refused",
+        subject=None,
+        payload={"action": "rotate"},
+    )
+
+
+def local_identity(trail: Trail, *, as_user: str | None = None) -> Identity:
+    """Who manages trail-wide things (tokens, keys) from a shell: the resolved identity, else the login name.
+
+    With ``as_user``, an API token, ``$MODELTRAIL_USER`` or a configured ``user`` this is
+    :func:`resolve_identity` under the trail's policy; otherwise the operating-system login name, holding
+    no roles (so it is refused wherever a role is needed, and the refusal records who tried).
+    """
+    if as_user or os.environ.get("MODELTRAIL_TOKEN") or os.environ.get("MODELTRAIL_USER") or trail.config.user:
+        return resolve_identity(trail, _trail_policy(trail), as_user=as_user)
+    import getpass
+
+    return Identity(getpass.getuser(), (), "human", "os", DEFAULT_ROLE)
 
 
 def create_token(trail: Trail, user: str, actor: Actor | Identity, *, kind: str = "human") -> str:
@@ -340,11 +418,15 @@ def resolve_actor(
 
 
 __all__ = [
+    "ADMIN_ROLE",
     "DEFAULT_ROLE",
     "Identity",
+    "admin_roles",
     "create_token",
     "identity_for_user",
     "identity_from_actor",
+    "key_admin",
+    "local_identity",
     "resolve_actor",
     "resolve_identity",
     "revoke_token",

@@ -116,14 +116,15 @@ def catch_up(trail: Trail, names: Iterable[str] | None = None) -> int:
         db = Db(store.execute)
         db.execute(CURSOR_DDL)
         for p in projections:
-            for stmt in p.ddl:
-                db.execute(stmt)
             row = db.one("SELECT version, seq FROM projection_cursors WHERE name = ?", (p.name,))
             if row is not None and row[0] != p.version:
-                # The fold logic changed: rebuild this projection from the start.
+                # The fold logic (and perhaps the tables' columns) changed: rebuild this projection from the
+                # start, with its tables created afresh from the current DDL.
                 for t in p.tables:
-                    db.execute(f"DELETE FROM {t}")
+                    db.execute(f"DROP TABLE IF EXISTS {t}")
                 row = None
+            for stmt in p.ddl:
+                db.execute(stmt)
             after = -1 if row is None else int(row[1])
             last = after
             placeholders = ",".join("?" * len(p.types))

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from . import __version__
@@ -36,6 +36,9 @@ from .ledger.gcpause import gc_paused
 from .ledger.log import Log
 from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
 from .ledger.store import CheckpointRow, EventQuery, EventRow, LedgerStore, SqliteStore
+
+if TYPE_CHECKING:
+    from .identity import Identity
 
 DEFAULT_DIR = ".modeltrail"
 CONFIG_FILE = "config.json"
@@ -338,17 +341,31 @@ class Trail:
         cps = self.store.checkpoints()
         return StoredCheckpoint.from_row(cps[-1]) if cps else None
 
-    def rotate_key(self, actor: Actor | Mapping[str, str], *, reason: str = "scheduled rotation") -> StoredCheckpoint:
+    def rotate_key(
+        self, actor: Actor | Mapping[str, str] | Identity, *, reason: str = "scheduled rotation"
+    ) -> StoredCheckpoint:
         """Create a new signing key, record ``key.rotated`` and checkpoint with the new key.
 
-        Old checkpoints keep verifying: their verifier keys stay in ``keys/`` and in the ledger.
+        Like token management, rotation needs one of the policy's ``roles.keys`` (``admin`` when the policy
+        names none; see :func:`modeltrail.identity.key_admin`): ``actor`` is an :class:`Identity` (the CLI
+        resolves one from ``MODELTRAIL_TOKEN``, ``MODELTRAIL_USER`` or the config) or an :class:`Actor`
+        whose claimed role the policy's users must grant. A refusal is recorded as ``key.rotation_refused``
+        and raises :class:`PermissionDeniedError`; nothing else changes. Old checkpoints keep verifying:
+        their verifier keys stay in ``keys/`` and in the ledger.
         """
+        from .identity import Identity, key_admin
+
+        if not isinstance(actor, Actor | Identity):
+            if not isinstance(actor, Mapping) or "id" not in actor or "role" not in actor:
+                raise ValidationError("expected an Actor, an Identity or {id, role[, kind]}", field="actor")
+            actor = Actor(actor["id"], actor["role"], actor.get("kind", "human"))
+        who = key_admin(self, actor)
         old = self.signer()
         new = keyfiles.create_signing_key(self.keys_dir, self.origin)
         self.record(
             "key.rotated",
             system="modeltrail",
-            actor=actor,
+            actor=who,
             subject=f"key:{new.key_id_hex}",
             payload={
                 "old_verifier_key": old.verifier_key(),

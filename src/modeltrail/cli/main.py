@@ -372,15 +372,37 @@ def key_show(tc: TrailContext, show_all: bool) -> None:
 
 
 @key_group.command("rotate")
-@click.option("--actor", "actor_id", required=True, help="Who rotates the key.")
-@click.option("--role", default="admin", show_default=True)
 @click.option("--reason", default="scheduled rotation", show_default=True)
+@click.option(
+    "--as",
+    "as_user",
+    metavar="USER",
+    help="Act as USER (only when the policy sets allow_impersonation: true; tests and demos).",
+)
+@click.option("--actor", "legacy_actor", hidden=True)
+@click.option("--role", "legacy_role", hidden=True)
 @pass_ctx
 @handle_errors
-def key_rotate(tc: TrailContext, actor_id: str, role: str, reason: str) -> None:
-    """Create a new signing key; the rotation is a ledger event and old checkpoints still verify."""
-    cp = tc.trail().rotate_key(Actor(actor_id, role), reason=reason)
-    click.echo(tc.trail().signer().verifier_key())
+def key_rotate(
+    tc: TrailContext, reason: str, as_user: str | None, legacy_actor: str | None, legacy_role: str | None
+) -> None:
+    """Create a new signing key; the rotation is a ledger event and old checkpoints still verify.
+
+    Who rotates is resolved like every privileged command (API token, $MODELTRAIL_USER, the trail config,
+    or --as where the policy allows it) and needs one of the policy's roles.keys (default: admin). A
+    refusal is recorded as key.rotation_refused.
+    """
+    from ..identity import local_identity
+
+    if legacy_actor is not None or legacy_role is not None:
+        raise ValidationError(
+            "key rotate no longer takes --actor/--role: the acting identity comes from MODELTRAIL_TOKEN, "
+            "MODELTRAIL_USER or the trail config (or --as USER where the policy allows impersonation)",
+            field="--actor",
+        )
+    t = tc.trail()
+    cp = t.rotate_key(local_identity(t, as_user=as_user), reason=reason)
+    click.echo(t.signer().verifier_key())
     click.echo(cp.note, nl=False)
 
 

@@ -8,9 +8,7 @@ Exit codes follow the CLI contract: 0 success; 1 a refused action or a failed ga
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from rich.table import Table
 from .. import registry as reg
 from ..classify import NO, QUESTIONS, Question, interactive, load_answers
 from ..errors import NotFoundError, ValidationError
-from ..identity import DEFAULT_ROLE, Identity, create_token, resolve_identity, revoke_token
+from ..identity import Identity, create_token, local_identity, resolve_identity, revoke_token
 from ..policy import Policy
 from ..trail import Trail
 from .main import TrailContext, console, handle_errors, pass_ctx
@@ -455,13 +453,11 @@ def token_group() -> None:
 
 
 def _creator(trail: Trail, as_user: str | None) -> Identity:
-    """Who creates or revokes a token: the configured identity, else the operating-system login name.
+    """Who creates or revokes a token: the resolved identity, else the operating-system login name.
 
-    Whoever can write the trail's keys folder can manage tokens; the login name records who did.
+    The policy's ``roles.tokens`` (default ``admin``) decides; a refusal records who tried.
     """
-    if as_user or os.environ.get("MODELTRAIL_TOKEN") or os.environ.get("MODELTRAIL_USER") or trail.config.user:
-        return _identity(trail, None, as_user)[0]
-    return Identity(getpass.getuser(), (), "human", "os", DEFAULT_ROLE)
+    return local_identity(trail, as_user=as_user)
 
 
 @token_group.command("create")

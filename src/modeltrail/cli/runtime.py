@@ -65,19 +65,23 @@ def review_group() -> None:
     show_default=True,
 )
 @click.option("--limit", type=int, help="At most this many rows.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (with review_reasons and why).")
 @pass_ctx
 @handle_errors
 def review_list(tc: TrailContext, model: str | None, status: str, limit: int | None, as_json: bool) -> None:
-    """List decisions routed to human review (oldest first)."""
+    """List decisions routed to human review (oldest first), with why each was routed.
+
+    The why column names the review rules that fired (low confidence, an input outside the training
+    range, a policy segment, the spot check) or the kill switch's fallback.
+    """
     items = oversight.review_queue(tc.trail(), model, None if status == "all" else status, limit=limit)
     if as_json:
         for it in items:
             click.echo(json.dumps(it.to_dict(), ensure_ascii=False, separators=(",", ":")))
         return
     table = Table(box=None, header_style="bold")
-    for col in ("decision", "seq", "ts", "model", "route", "output", "confidence", "status", "reviewer"):
-        table.add_column(col)
+    for col in ("decision", "seq", "ts", "model", "route", "why", "output", "confidence", "status", "reviewer"):
+        table.add_column(col, overflow="fold")
     for it in items:
         table.add_row(
             it.decision_id,
@@ -85,6 +89,7 @@ def review_list(tc: TrailContext, model: str | None, status: str, limit: int | N
             it.ts,
             escape(it.model or ""),
             it.route + (f" ({it.fallback})" if it.fallback else ""),
+            escape(it.why),
             escape(json.dumps(it.output)),
             "" if it.confidence is None else f"{it.confidence:.3f}",
             it.status,

@@ -10,7 +10,13 @@ ledger, with a link back (tracking URI, run id, model URI):
   as a blob and summarised in ``run.started``.
 - :func:`import_mlflow_model_version` downloads the model version's artifacts (the MLflow model folder),
   stores them as a ``directory`` artifact and records ``model.registered`` + ``model.imported`` (the link
-  back) as the next modeltrail version of the model name, after importing its source run.
+  back) as the next modeltrail version of the model name, after importing its source run. With MLflow 3
+  the link names the *logged model* behind the version (``mlflow_model_id``, ``m-…``); with MLflow 2,
+  which has no logged models, it is ``null``.
+
+MLflow's dataset digests are its own short fingerprints (for pandas and NumPy data an MD5 of up to the
+first 10,000 rows, truncated to 8 hex digits); they are recorded as logged, so the dataset reference is
+``dataset:<name>@<the whole digest>``, not a modeltrail content hash.
 
 Both are idempotent: importing the same run or model version from the same tracking URI again returns
 what was imported before and records nothing. To keep the two in sync, call them from the training
@@ -24,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,6 +65,9 @@ _CONTEXT_ROLES = {
     "validation": "validation",
     "test": "test",
 }
+
+
+_LOGGED_MODEL_URI = re.compile(r"^models:/(m-[0-9a-f]+)/?$")
 
 
 def _client(tracking_uri: str, registry_uri: str | None) -> Any:
@@ -176,6 +186,9 @@ def import_mlflow_run(
         "end_time_ms": info.end_time,
     }
     link.update({out: str(data.tags[k]) for k, out in _KEEP_SYSTEM_TAGS.items() if k in data.tags})
+    logged = _run_logged_models(run)
+    if logged:
+        link["logged_models"] = logged
     if artifacts:
         link["artifacts"] = _artifact_manifest(trail, info.run_id, tracking_uri)
     repo = data.tags.get("mlflow.source.git.repoURL")
@@ -230,6 +243,56 @@ def import_mlflow_run(
         )
     trail.record_many(events)
     return get_run(trail, mt_run_id)
+
+
+def _run_logged_models(run: Any) -> list[dict[str, Any]]:
+    """MLflow 3: the logged models the run produced (``run.outputs.model_outputs``); empty with MLflow 2."""
+    outputs = getattr(getattr(run, "outputs", None), "model_outputs", None) or []
+    out: list[dict[str, Any]] = []
+    for o in outputs:
+        model_id = getattr(o, "model_id", None)
+        if model_id:
+            step = getattr(o, "step", None)
+            out.append({"model_id": str(model_id), "step": int(step) if isinstance(step, int) else None})
+    return out
+
+
+def _logged_model_id(client: Any, mlv: Any) -> str | None:
+    """The id of the MLflow 3 logged model behind registered version ``mlv``; None when there is none.
+
+    Tried in order: ``ModelVersion.model_id`` (not filled in by every tracking store), the version's
+    ``source`` when it is a logged-model URI (``models:/m-…``), and the source run's logged models
+    (``run.outputs.model_outputs``; with several, the one whose name is the artifact path of a
+    ``runs:/<run id>/<path>`` source). MLflow 2 has none of these, so the answer there is None.
+    """
+    model_id = getattr(mlv, "model_id", None)
+    if model_id:
+        return str(model_id)
+    source = str(getattr(mlv, "source", "") or "")
+    m = _LOGGED_MODEL_URI.match(source)
+    if m:
+        return m.group(1)
+    run_id = getattr(mlv, "run_id", None)
+    if not run_id:
+        return None
+    try:
+        ids: list[str] = sorted({str(o["model_id"]) for o in _run_logged_models(client.get_run(run_id))})
+    except Exception:  # an MLflow or store without logged models: the version imports without an id
+        return None
+    if len(ids) == 1:
+        return ids[0]
+    prefix = f"runs:/{run_id}/"
+    path = source[len(prefix) :].strip("/") if source.startswith(prefix) else None
+    get_logged_model = getattr(client, "get_logged_model", None)
+    if not path or get_logged_model is None:
+        return None
+    for candidate in ids:
+        try:
+            if str(get_logged_model(candidate).name) == path:
+                return candidate
+        except Exception:  # a logged model that cannot be read is not the one
+            continue
+    return None
 
 
 def _mlmodel(folder: Path) -> dict[str, Any]:
@@ -332,7 +395,7 @@ def import_mlflow_model_version(
             "flavors": flavors,
             "mlflow_tags": {str(k): str(v) for k, v in (mlv.tags or {}).items()},
             "modeltrail_run_id": None if run_info is None else run_info.run_id,
-            "mlflow_model_id": getattr(mlv, "model_id", None),
+            "mlflow_model_id": _logged_model_id(client, mlv),
         }
         return _record(
             trail,

@@ -18,7 +18,8 @@ A policy file is YAML (DESIGN §5). Top-level keys::
                     sample_rate: 0.01}
       fallback: human_review            # reject | human_review | previous_version | a callable name
     data_policy: {fields: {applicant_id: pseudonymise, telephone: drop}, default: keep}
-    roles: {suspend: [ops], resume: [model_risk], reveal: [compliance], break_glass: [cro]}
+    roles: {suspend: [ops], resume: [model_risk], reveal: [compliance], break_glass: [cro],
+            tokens: [admin], keys: [admin]}    # tokens and keys default to admin
     users: {alice: {roles: [data_scientist]}}
     allow_impersonation: false          # true only for tests and demos: permits `--as USER`
     monitoring:
@@ -72,7 +73,7 @@ DATA_ACTIONS = ("keep", "pseudonymise", "seal", "drop")
 FALLBACKS = ("reject", "human_review", "previous_version")
 """Built-in fallbacks when a model is suspended or a decision needs review; else a callable name."""
 
-ROLE_ACTIONS = ("suspend", "resume", "reveal", "break_glass", "tokens")
+ROLE_ACTIONS = ("suspend", "resume", "reveal", "break_glass", "tokens", "keys")
 """Privileged actions whose permitted roles the policy lists."""
 
 DRIFT_METRICS = ("psi", "ks", "js", "wasserstein", "chi2")
@@ -239,13 +240,18 @@ class DataPolicy:
 
 @dataclass(frozen=True)
 class Roles:
-    """Roles permitted to perform each privileged action; an empty list means nobody may."""
+    """Roles permitted to perform each privileged action.
+
+    An empty list means nobody may, except for the trail-wide ``tokens`` and ``keys``, where it means
+    ``admin`` (see :func:`modeltrail.identity.admin_roles`).
+    """
 
     suspend: tuple[str, ...] = ()
     resume: tuple[str, ...] = ()
     reveal: tuple[str, ...] = ()
     break_glass: tuple[str, ...] = ()
-    tokens: tuple[str, ...] = ()  # who may create and revoke API tokens
+    tokens: tuple[str, ...] = ()  # who may create and revoke API tokens (empty: admin)
+    keys: tuple[str, ...] = ()  # who may rotate the checkpoint signing key (empty: admin)
 
     def permits(self, action: str, roles: Collection[str]) -> bool:
         """True when any of ``roles`` may perform ``action`` (one of :data:`ROLE_ACTIONS`)."""

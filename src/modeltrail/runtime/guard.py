@@ -6,7 +6,8 @@ returns a :class:`Guard`. Each ``decide`` / ``predict`` / ``predict_proba`` call
 1. checks the kill switch (a counter comparison; see :mod:`.killswitch`) and uses the configured
    fallback while the model is suspended;
 2. calls the model and derives output, score and confidence (max class probability);
-3. applies the review rules (:class:`.oversight.ReviewRules`) to pick the route ``auto`` or ``review``;
+3. applies the review rules (:class:`.oversight.ReviewRules`) to pick the route ``auto`` or ``review``
+   and, for ``review``, records which rules fired in the event's ``review_reasons``;
 4. applies the data policy to the inputs (:mod:`.datapolicy`);
 5. enqueues an ``inference.decision`` event on the shared :class:`.logger.DecisionLogger` and returns a
    :class:`Decision` at once; ``decision.durable()`` waits for the ledger.
@@ -33,6 +34,7 @@ import numpy as np
 from ..errors import NotFoundError, SuspendedError, ValidationError
 from ..events import Actor, PreparedEvent, Receipt
 from ..ids import new_id
+from ..ledger import encoding
 from ..policy import FALLBACKS, Policy, load_policy
 from .datapolicy import DataPolicyPlan
 from .encode import DecisionEncoder, normalise
@@ -446,6 +448,13 @@ class Guard:
         # Probabilities of exactly 0 or 1 must be written as integers (JCS), tiny ones need the slow path.
         sc, ok_s = (None, True) if score is None else normalise(score, "score")
         cf, ok_c = (None, True) if conf is None else normalise(conf, "confidence")
+        # Why a human must look (only for routed decisions, so the common path pays nothing): the rules that
+        # fired, with feature values only for fields the data policy keeps in clear.
+        reasons: list[dict[str, Any]] | None = None
+        ok_r = True
+        if route == "review":
+            reasons = self.rules.fired(features, conf, did, clear=applied.kept)
+            ok_r = encoding.validate(reasons, "review_reasons")
         payload = {
             "decision_id": did,
             "model": model_ref,
@@ -457,10 +466,11 @@ class Guard:
             "confidence": cf,
             "latency_us": latency_us,
             "route": route,
+            "review_reasons": reasons,
             "explanation": explanation,
             "fallback": fallback,
         }
-        fast = applied.fast and ok and ok_s and ok_c
+        fast = applied.fast and ok and ok_s and ok_c and ok_r
         if explanation is not None:
             fast = False  # arbitrary magnitudes: let the validating encoder decide
         draft = _Draft(self._encoder, f"decision:{did}", payload, applied.sealed, fast)

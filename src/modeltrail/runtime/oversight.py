@@ -10,6 +10,9 @@ human reviewer:
 - ``sample_rate``: a deterministic spot check. Whether a decision is sampled depends only on its id
   (``SHA-256(decision id)`` read as a fraction), so an auditor can recompute which were due.
 
+The guard records the rules that fired in the decision event's ``review_reasons``
+(:meth:`ReviewRules.fired`); the review queue carries them and :func:`describe_reason` puts them in words.
+
 Reviews are ledger events linked to the decision (``refs: ["event:<seq>", "decision:<id>"]``):
 ``oversight.reviewed`` (accepted) or ``oversight.overridden`` (with the reviewer's value). Only humans
 review. ``reveal`` opens the sealed inputs of a decision for an actor whose policy user holds a
@@ -23,7 +26,7 @@ import csv
 import hashlib
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +57,38 @@ def sampled(decision_id: str, rate: float) -> bool:
     return h < rate * 2**64
 
 
+def _json_num(x: float) -> int | float:
+    """``x`` as it is written in an event: integral values as integers (JCS writes ``1.0`` as ``1``)."""
+    return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
+
+
+def describe_reason(reason: Mapping[str, Any]) -> str:
+    """One routing reason (an item of ``review_reasons``) as a short sentence for people.
+
+    Unknown rules (from another tool or a later version) are shown as their JSON-ish ``key=value`` pairs.
+    """
+    rule = reason.get("rule")
+    field = reason.get("field")
+    if rule == "confidence_below":
+        conf, threshold = reason.get("confidence"), reason.get("threshold")
+        if isinstance(conf, int | float) and not isinstance(conf, bool):
+            return f"low confidence {conf:.3f} < {threshold}"
+        return f"low confidence (< {threshold})"
+    if rule == "outside_training_range":
+        bounds = reason.get("range")
+        rng = f"[{bounds[0]}, {bounds[1]}]" if isinstance(bounds, list | tuple) and len(bounds) == 2 else "?"
+        if "value" in reason:
+            return f"{field}={reason['value']} outside training range {rng}"
+        return f"{field} outside training range {rng} (value not logged)"
+    if rule == "segment":
+        if "value" in reason:
+            return f"segment {field}={reason['value']}"
+        return f"segment on {field} (value not logged)"
+    if rule == "sample_rate":
+        return f"spot check (sample rate {reason.get('rate')})"
+    return ", ".join(f"{k}={v}" for k, v in reason.items())
+
+
 class ReviewRules:
     """Compiled ``review_when`` rules for one model (its training ranges bound in)."""
 
@@ -77,24 +112,57 @@ class ReviewRules:
         self.sample_rate = when.sample_rate or 0.0
         self.active = bool(self.confidence_below is not None or self.ranges or self.segments or self.sample_rate)
 
-    def reasons(self, features: Mapping[str, Any], confidence: float | None, decision_id: str) -> list[str]:
-        """Every rule that fires for this decision (empty: automatic)."""
-        out: list[str] = []
+    def fired(
+        self,
+        features: Mapping[str, Any],
+        confidence: float | None,
+        decision_id: str,
+        clear: Container[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every rule that fires for this decision, as the ``review_reasons`` of its event (empty: automatic).
+
+        Each reason is a dict with ``rule`` and the details:
+
+        - ``{"rule": "confidence_below", "confidence": c, "threshold": t}``;
+        - ``{"rule": "outside_training_range", "field": f, "range": [min, max], "value": v}``;
+        - ``{"rule": "segment", "field": f, "value": v}`` (the policy's segment ``f=v``);
+        - ``{"rule": "sample_rate", "rate": r}`` (the deterministic spot check).
+
+        ``clear`` names the fields whose values the event holds in clear (the data policy's ``keep``); for
+        any other field the ``value`` is left out, so a reason never carries a sealed, pseudonymised or
+        dropped value. None means every field is in clear.
+        """
+        out: list[dict[str, Any]] = []
         if not self.active:
             return out
-        if self.confidence_below is not None and confidence is not None and confidence < self.confidence_below:
-            out.append(f"confidence {confidence:.3f} < {self.confidence_below:g}")
+        c = self.confidence_below
+        if c is not None and confidence is not None and confidence < c:
+            out.append({"rule": "confidence_below", "confidence": _json_num(confidence), "threshold": _json_num(c)})
         for name, lo, hi in self.ranges:
             v = features.get(name)
             if isinstance(v, int | float) and not isinstance(v, bool) and not (lo <= v <= hi):
-                out.append(f"{name}={v} outside training range [{lo:g}, {hi:g}]")
+                r: dict[str, Any] = {
+                    "rule": "outside_training_range",
+                    "field": name,
+                    "range": [_json_num(lo), _json_num(hi)],
+                }
+                if clear is None or name in clear:
+                    r["value"] = _json_num(v)
+                out.append(r)
         for column, value in self.segments:
             v = features.get(column)
             if v is not None and str(v) == value:
-                out.append(f"segment {column}={value}")
+                seg: dict[str, Any] = {"rule": "segment", "field": column}
+                if clear is None or column in clear:
+                    seg["value"] = value
+                out.append(seg)
         if self.sample_rate and sampled(decision_id, self.sample_rate):
-            out.append(f"spot check (sample rate {self.sample_rate:g})")
+            out.append({"rule": "sample_rate", "rate": _json_num(self.sample_rate)})
         return out
+
+    def reasons(self, features: Mapping[str, Any], confidence: float | None, decision_id: str) -> list[str]:
+        """Every rule that fires for this decision, in words (empty: automatic)."""
+        return [describe_reason(r) for r in self.fired(features, confidence, decision_id)]
 
     def needs_review(self, features: Mapping[str, Any], confidence: float | None, decision_id: str) -> bool:
         """Whether any rule fires (stops at the first)."""
@@ -137,15 +205,34 @@ class ReviewItem:
     review_seq: int | None
     value: Any
     reason: str | None
+    """The reviewer's reason (None until reviewed)."""
+    review_reasons: list[dict[str, Any]] | None = None
+    """Why the guard routed the decision to review: the rules that fired (see :meth:`ReviewRules.fired`).
+
+    None for fallback and automatic decisions, and for decisions logged before reasons were recorded.
+    """
+
+    @property
+    def why(self) -> str:
+        """Why this decision is in the queue, in words (``review_reasons``, the kill switch, or a reviewer)."""
+        if self.review_reasons:
+            return "; ".join(describe_reason(r) for r in self.review_reasons)
+        if self.route == "fallback":
+            return f"model suspended (fallback {self.fallback})" if self.fallback else "model suspended"
+        if self.route == "review":
+            return "not recorded"
+        return "automatic; reviewed on a reviewer's initiative"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form."""
-        return dict(self.__dict__)
+        """JSON-safe form (the fields plus ``why``)."""
+        out = dict(self.__dict__)
+        out["why"] = self.why
+        return out
 
 
 _ITEM_COLS = (
     "decision_id, decision_seq, ts, system, model, env, route, fallback, output, score, confidence, status, "
-    "reviewer, review_seq, value, reason"
+    "reviewer, review_seq, value, reason, review_reasons"
 )
 
 
@@ -167,7 +254,14 @@ def _item(r: tuple[Any, ...]) -> ReviewItem:
         review_seq=None if r[13] is None else int(r[13]),
         value=loads(r[14]),
         reason=r[15],
+        review_reasons=_reasons(loads(r[16])),
     )
+
+
+def _reasons(value: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(value, list):
+        return None
+    return [r for r in value if isinstance(r, dict)]
 
 
 def _refresh(trail: Trail) -> None:
@@ -522,6 +616,7 @@ __all__ = [
     "ReviewItem",
     "ReviewRules",
     "decision_event",
+    "describe_reason",
     "get_review_item",
     "intervention_stats",
     "label",

@@ -2,7 +2,8 @@
 
 Only decisions a human has to look at enter ``oversight_queue``: those routed to review or handled by
 a fallback, plus any other decision a reviewer acted on. Automatic decisions (the vast majority) cost the
-fold one dictionary lookup and no SQL. Labels live in their own table, one row per decision (the latest
+fold one dictionary lookup and no SQL. Each queue row keeps the decision's ``review_reasons`` (why the
+guard routed it to review; JSON text). Labels live in their own table, one row per decision (the latest
 label wins). Folds never raise on odd payloads from other tools: such events are skipped.
 """
 
@@ -15,7 +16,7 @@ from ..events import Event
 from ..projections import Db, Projection, dumps, register
 
 NAME = "oversight"
-VERSION = 1
+VERSION = 2
 
 TABLES = ("oversight_queue", "oversight_labels")
 
@@ -24,7 +25,7 @@ DDL = (
         decision_id TEXT PRIMARY KEY, decision_seq BIGINT NOT NULL, ts TEXT NOT NULL, system TEXT NOT NULL,
         model TEXT, env TEXT, route TEXT NOT NULL, fallback TEXT, output TEXT, score DOUBLE PRECISION,
         confidence DOUBLE PRECISION, status TEXT NOT NULL, reviewer TEXT, reviewer_role TEXT,
-        review_seq BIGINT, value TEXT, reason TEXT, reviewed_ts TEXT)""",
+        review_seq BIGINT, value TEXT, reason TEXT, reviewed_ts TEXT, review_reasons TEXT)""",
     "CREATE INDEX IF NOT EXISTS oversight_queue_status ON oversight_queue (status, model, decision_seq)",
     """CREATE TABLE IF NOT EXISTS oversight_labels (
         decision_id TEXT PRIMARY KEY, label_seq BIGINT NOT NULL, actual TEXT, actor TEXT NOT NULL,
@@ -44,10 +45,18 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
 
 
+def _reasons(v: Any) -> str | None:
+    """The decision's ``review_reasons`` as JSON (None when absent or not a list of objects)."""
+    if isinstance(v, list) and all(isinstance(r, dict) for r in v):
+        return dumps(v)
+    return None
+
+
 def _insert_decision(db: Db, ev: Event, p: dict[str, Any], status: str) -> None:
     db.execute(
         "INSERT INTO oversight_queue (decision_id, decision_seq, ts, system, model, env, route, fallback, output, "
-        "score, confidence, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (decision_id) DO NOTHING",
+        "score, confidence, status, review_reasons) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT (decision_id) DO NOTHING",
         (
             p["decision_id"],
             ev.seq,
@@ -61,6 +70,7 @@ def _insert_decision(db: Db, ev: Event, p: dict[str, Any], status: str) -> None:
             _num(p.get("score")),
             _num(p.get("confidence")),
             status,
+            _reasons(p.get("review_reasons")),
         ),
     )
 
