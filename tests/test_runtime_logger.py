@@ -50,23 +50,39 @@ def test_enqueue_is_acknowledged_only_when_durable(trail: Trail) -> None:
         assert lg.failed == 1
 
 
-def test_writer_stamps_commit_time_and_switch_interval_is_restored(trail: Trail) -> None:
-    from modeltrail.runtime.logger import WRITE_SWITCH_INTERVAL
+def test_writer_stamps_commit_time(trail: Trail) -> None:
+    with DecisionLogger(trail, flush_interval=0.001) as lg:
+        t0 = time.perf_counter()
+        p = lg.submit(_ev(1))
+        p.durable(10)
+        assert p.done_at is not None and t0 <= p.done_at <= time.perf_counter()
 
-    before = sys.getswitchinterval()
-    assert before > WRITE_SWITCH_INTERVAL
-    with DecisionLogger(trail, flush_interval=0.001) as a:
-        assert sys.getswitchinterval() == pytest.approx(WRITE_SWITCH_INTERVAL)
-        with DecisionLogger(trail, flush_interval=0.001) as b:
-            t0 = time.perf_counter()
-            p = b.submit(_ev(1))
-            p.durable(10)
-            assert p.done_at is not None and t0 <= p.done_at <= time.perf_counter()
-        assert sys.getswitchinterval() == pytest.approx(WRITE_SWITCH_INTERVAL), "logger a is still open"
-        assert a.submit(_ev(2)).durable(10).seq >= 1
-    assert sys.getswitchinterval() == before
-    with DecisionLogger(trail, boost_writer=False):
-        assert sys.getswitchinterval() == before
+
+def test_switch_interval_lowered_while_open_and_restored_after_the_last_close(
+    trail: Trail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modeltrail.runtime import logger as logger_mod
+
+    # A fresh counter, so that loggers other tests left open in this process do not interfere.
+    monkeypatch.setattr(logger_mod, "_fast_switching", logger_mod._FastSwitching())
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        with DecisionLogger(trail, flush_interval=0.001) as a:
+            assert sys.getswitchinterval() == pytest.approx(logger_mod.WRITE_SWITCH_INTERVAL)
+            with DecisionLogger(trail, flush_interval=0.001):
+                pass
+            assert sys.getswitchinterval() == pytest.approx(logger_mod.WRITE_SWITCH_INTERVAL), "a is still open"
+            assert a.submit(_ev(2)).durable(10).seq >= 1
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+        with DecisionLogger(trail, boost_writer=False):
+            assert sys.getswitchinterval() == pytest.approx(0.005)
+        # A value somebody else set while a logger was open is theirs: closing does not undo it.
+        with DecisionLogger(trail, flush_interval=0.001):
+            sys.setswitchinterval(0.001)
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+    finally:
+        sys.setswitchinterval(saved)
 
 
 class _Gate:
