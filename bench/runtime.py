@@ -21,12 +21,16 @@ Prints one JSON object:
   to a file, one fsync per 1,000 decisions.
 - ``baseline_mlflow_decisions_per_s``: MLflow tracking (local SQLite store) logging each decision as a
   run with params and metrics; null when MLflow is not installed.
-- ``http_ingest_events_per_s``: measured by the HTTP server benchmark; null here.
+- ``http_ingest_events_per_s``: events per second through ``modeltrail serve`` (``bench/http_ingest.py``:
+  batches of 1,000 events POSTed to ``/v1/events`` by 4 client connections, counted when the durable
+  receipts come back); ``http_ingest`` holds that run's details. Null with ``http_ingest_note`` when the
+  ``[server]`` extra is not installed or ``--http-events 0``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -192,12 +196,28 @@ def bench_mlflow(folder: Path, model: LogisticRegression, X: np.ndarray, total: 
     return total / (time.perf_counter() - t0), None
 
 
+def bench_http_ingest(events: int) -> tuple[dict[str, Any] | None, str | None]:
+    """``bench/http_ingest.py``'s run (a real ``modeltrail serve`` process); None and why when unavailable."""
+    if events <= 0:
+        return None, "skipped (--http-events 0)"
+    for module in ("fastapi", "uvicorn", "httpx"):
+        if importlib.util.find_spec(module) is None:
+            return None, f"{module} is not installed (pip install 'modeltrail[server]')"
+    spec = importlib.util.spec_from_file_location("bench_http_ingest", Path(__file__).with_name("http_ingest.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    result: dict[str, Any] = mod.run(events=events)
+    return result, None
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run every measurement and return the result object."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--calls", type=int, default=20_000, help="single-row calls in the latency loop")
     ap.add_argument("--batch-total", type=int, default=100_000, help="decisions in the batch run")
     ap.add_argument("--mlflow-total", type=int, default=200, help="decisions logged through MLflow")
+    ap.add_argument("--http-events", type=int, default=200_000, help="events sent to the HTTP API (0: skip)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true", help="print only the JSON object")
     ap.add_argument(
@@ -230,7 +250,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["baseline_mlflow_decisions_per_s"] = None if mlflow_rate is None else round(mlflow_rate, 1)
         if note:
             out["baseline_mlflow_note"] = note
-    out["http_ingest_events_per_s"] = None
+    http, http_note = bench_http_ingest(args.http_events)
+    out["http_ingest_events_per_s"] = None if http is None else http["http_ingest_events_per_s"]
+    if http is not None:
+        out["http_ingest"] = {k: v for k, v in http.items() if k not in ("http_ingest_events_per_s", "cpus", "python")}
+    if http_note:
+        out["http_ingest_note"] = http_note
     out["features"] = N_FEATURES
     out["cpus"] = os.cpu_count()
     out["python"] = sys.version.split()[0]

@@ -75,13 +75,37 @@ class EventQuery:
     descending: bool = False
 
 
+def _like_literal(pattern: str) -> str | None:
+    """The text a LIKE pattern (``\\`` escapes) matches when it has no wildcard, else None."""
+    if "%" not in pattern and "_" not in pattern and "\\" not in pattern:
+        return pattern
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            out.append(next(chars, "\\"))
+        elif ch in "%_":
+            return None
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def event_query_sql(q: EventQuery, columns: str, mark: str) -> tuple[str, list[Any]]:
     """The SELECT for an :class:`EventQuery` in either backend (``mark`` is its placeholder)."""
     where: list[str] = []
     args: list[Any] = []
     if q.type_like is not None:
-        where.append(f"type LIKE {mark} ESCAPE '\\'")
-        args.append(q.type_like)
+        exact = _like_literal(q.type_like)
+        if exact is not None:
+            # One type (no wildcard): equality, so the (type, seq) index serves it. SQLite never uses
+            # that index for LIKE (case-insensitive, escaped), and scanned the whole table instead:
+            # "the latest policy.registered" read every event, on every request of the HTTP API.
+            where.append(f"type = {mark}")
+            args.append(exact)
+        else:
+            where.append(f"type LIKE {mark} ESCAPE '\\'")
+            args.append(q.type_like)
     for clause, value in (
         (f"subject = {mark}", q.subject),
         (f"system = {mark}", q.system),

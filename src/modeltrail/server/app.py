@@ -2,8 +2,9 @@
 
 Every route authenticates with ``Authorization: Bearer <token>`` (tokens from ``modeltrail token
 create``; only their hashes are stored) except ``/v1/health`` and the OpenAPI document. Authorisation is
-the library's: the same roles, four-eyes and kill-switch rules as the CLI. Errors are JSON with a
-message naming the field; internal errors return only an id that is logged server-side.
+the library's: the same roles, four-eyes and kill-switch rules as the CLI. Errors are JSON
+(``{"error": …, "field": …}``) with a message naming the field; internal errors return only an id that is
+logged server-side.
 """
 
 import logging
@@ -13,10 +14,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import (
@@ -29,13 +33,17 @@ from ..errors import (
     SuspendedError,
     ValidationError,
 )
-from ..events import EventInput
+from ..events import Actor, EventInput, PreparedEvent, prepare
 from ..identity import Identity, resolve_identity
+from ..ledger.gcpause import gc_paused
+from ..policy import Policy
 from ..trail import Trail, open_trail
 
 log = logging.getLogger("modeltrail.server")
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+MAX_INT = 2**63 - 1
+"""Largest sequence number, tree size or version accepted (a signed 64-bit integer, as stored)."""
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -91,15 +99,36 @@ async def _too_large(send: Send, limit: int) -> None:
 # ---------------------------------------------------------------------------------------- models
 
 
-class EventIn(BaseModel):
-    """One event to append; the actor defaults to the authenticated identity."""
+class ErrorOut(BaseModel):
+    """An error: a message and, for invalid input, the field it is about (``events[3].type``); internal
+    errors carry only an id to find the server-side log entry."""
 
-    type: str
-    system: str
-    subject: str | None = None
+    error: str
+    field: str | None = None
+    id: str | None = None
+
+
+class ActorIn(BaseModel):
+    """The actor an event claims: it must be the authenticated identity, in a role it holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    role: str | None = None
+    kind: str | None = None
+
+
+class EventIn(BaseModel):
+    """One event to append; the actor defaults to the authenticated identity in its first role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(max_length=128, pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", examples=["run.metrics"])
+    system: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$", examples=["credit-scoring"])
+    subject: str | None = Field(default=None, min_length=1, max_length=512)
     payload: dict[str, Any] = Field(default_factory=dict)
-    refs: list[str] = Field(default_factory=list)
-    actor: dict[str, str] | None = None
+    refs: list[str] = Field(default_factory=list, max_length=10_000)
+    actor: ActorIn | None = None
 
 
 class EventBatch(BaseModel):
@@ -146,7 +175,7 @@ class LabelsIn(BaseModel):
 
 
 class ReviewIn(BaseModel):
-    """A human review: accept, or override with a value; a reason is required."""
+    """A human review: ``accept: true``, or ``override`` with a (non-null) value; a reason is required."""
 
     accept: bool | None = None
     override: Any = None
@@ -158,7 +187,32 @@ class KillIn(BaseModel):
 
     env: str
     reason: str
-    version: int | None = None
+    version: int | None = Field(default=None, ge=1, le=MAX_INT)
+
+
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its ``$defs`` substituted in place (for an operation's ``openapi_extra``)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    out: dict[str, Any] = resolve(schema)
+    return out
+
+
+_EVENT_KEYS = frozenset(EventIn.model_fields)
+_ACTOR_KEYS = frozenset(ActorIn.model_fields)
+_SCALARS = (str, int, float, bool, type(None))
+Seq = Annotated[int, Path(ge=0, le=MAX_INT, description="Sequence number of an event (0-based).")]
 
 
 # ------------------------------------------------------------------------------------------ app
@@ -170,9 +224,14 @@ def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAU
         title="modeltrail",
         version=__version__,
         description="Tamper-evident audit trail for machine-learning systems: events, proofs, oversight.",
+        responses={
+            "4XX": {"model": ErrorOut, "description": "Refused: what is wrong and, for invalid input, the field"},
+            "5XX": {"model": ErrorOut, "description": "Internal error (an id to find the log entry), or 503 suspended"},
+        },
     )
-    state: dict[str, Any] = {"trail": None, "guards": {}}
+    state: dict[str, Any] = {"trail": None, "guards": {}, "policy": (None, None)}
     lock = threading.RLock()
+    bearer = HTTPBearer(auto_error=False, description="An API token from `modeltrail token create`.")
 
     def trail() -> Trail:
         with lock:
@@ -181,17 +240,27 @@ def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAU
             t: Trail = state["trail"]
             return t
 
-    def policy_or_none(system: str | None = None) -> Any:
-        from ..registry import current_policy
+    def policy_or_none() -> Policy | None:
+        """The policy in force; parsed once per registered version (a single-row read per request)."""
+        from ..registry import stored_policy
 
+        t = trail()
+        latest = next(iter(t.events("policy.registered", descending=True, limit=1)), None)
+        cached_seq, cached = state["policy"]
+        if latest is not None and cached is not None and latest.seq == cached_seq:
+            hit: Policy = cached
+            return hit
         try:
-            return current_policy(trail(), system)
+            sp = stored_policy(t)
         except NotFoundError:
             return None
+        if sp.seq is not None:
+            state["policy"] = (sp.seq, sp.policy)
+        return sp.policy
 
-    def identity(request: Request) -> Identity:
+    def identity(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Identity:
         header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+        scheme, _sep, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _Unauthorized("missing bearer token")
         try:
@@ -204,6 +273,11 @@ def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAU
     @app.exception_handler(_Unauthorized)
     async def unauthorized(_: Request, exc: _Unauthorized) -> JSONResponse:
         return JSONResponse({"error": f"authentication required: {exc}"}, 401, {"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown paths (404) and methods (405) answer in the same JSON shape as every other error.
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -241,40 +315,85 @@ def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAU
 
     # -- events -----------------------------------------------------------------------------------
 
-    @app.post("/v1/events", response_model=BatchOut)
-    async def ingest(request: Request, who: Auth) -> Response:
-        """Append a batch of events atomically (all or none); each returns once durable."""
+    def claimed_actor(claimed: Any, who: Identity, i: int) -> Actor:
+        """The actor an event names: only the caller, in a role the caller holds (fields relative to the event)."""
+        if not isinstance(claimed, dict):
+            raise ValidationError("expected an object with 'id' (and optional 'role', 'kind')", field="actor")
+        if not claimed.keys() <= _ACTOR_KEYS:
+            raise ValidationError(f"unknown keys {sorted(set(claimed) - _ACTOR_KEYS)}", field="actor")
+        if claimed.get("id") != who.user_id:
+            raise PermissionDeniedError(f"events[{i}].actor: you may only record events as {who.user_id}")
+        if claimed.get("kind") not in (None, who.kind):
+            raise PermissionDeniedError(f"events[{i}].actor.kind: {who.user_id} is a {who.kind}")
+        role = claimed.get("role")
+        if role is None or role == who.primary_role:
+            return who.acting_as()
+        if not isinstance(role, str):
+            raise ValidationError("expected a role name", field="actor.role")
         try:
-            body = orjson.loads(await request.body())
+            return who.acting_as(role)
+        except PermissionDeniedError as exc:
+            raise PermissionDeniedError(f"events[{i}].actor.role: {exc}") from None
+
+    def ingest_batch(raw: bytes, who: Identity) -> bytes:
+        """Parse, validate and append a request body (a worker thread: appends from concurrent requests
+        share a commit)."""
+        try:
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise ValidationError(f"expected a JSON object: {exc}", field="body") from None
-        if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        events = body.get("events") if type(body) is dict else None
+        if type(events) is not list:
             raise ValidationError("expected {'events': [ … ]}", field="events")
+        t = trail()
+        limit = t.config.max_payload_bytes
         actor = who.acting_as()
-        inputs = []
-        for i, e in enumerate(body["events"]):
-            if not isinstance(e, dict):
-                raise ValidationError("expected an event object", field=f"events[{i}]")
-            claimed = e.get("actor")
-            if claimed is not None and (not isinstance(claimed, dict) or claimed.get("id") != who.user_id):
-                raise PermissionDeniedError(f"events[{i}].actor: you may only record events as {who.user_id}")
-            for key in ("type", "system"):
-                if key not in e:
-                    raise ValidationError("is required", field=f"events[{i}].{key}")
-            unknown = set(e) - {"type", "system", "subject", "payload", "refs", "actor"}
-            if unknown:
-                raise ValidationError(f"unknown keys {sorted(unknown)}", field=f"events[{i}]")
-            inputs.append(EventInput(e["type"], e["system"], actor, e.get("subject"), e.get("payload"), e.get("refs")))
-        receipts = trail().record_many(inputs)
-        out = {"receipts": [{"seq": r.seq, "leaf_hash": r.leaf_hash, "ts": r.ts} for r in receipts]}
-        return Response(orjson.dumps(out), media_type="application/json")
+        prepared: list[PreparedEvent] = []
+        add = prepared.append
+        i = 0
+        try:
+            with gc_paused():
+                for i, e in enumerate(events):
+                    if type(e) is not dict:
+                        raise ValidationError("expected an event object", field="")
+                    if not e.keys() <= _EVENT_KEYS:
+                        raise ValidationError(f"unknown keys {sorted(set(e) - _EVENT_KEYS)}", field="")
+                    if "type" not in e or "system" not in e:
+                        raise ValidationError("is required", field="type" if "type" not in e else "system")
+                    claimed = e.get("actor")
+                    ev = EventInput(
+                        e["type"],
+                        e["system"],
+                        actor if claimed is None else claimed_actor(claimed, who, i),
+                        e.get("subject"),
+                        e.get("payload"),
+                        e.get("refs"),
+                    )
+                    add(prepare(ev, max_payload_bytes=limit))
+        except ValidationError as exc:
+            # Field paths are relative to the event; the batch position is added only on failure.
+            raise ValidationError(exc.reason, field=f"events[{i}]" + (f".{exc.field}" if exc.field else "")) from None
+        receipts = t.append_prepared(prepared)
+        return orjson.dumps({"receipts": [{"seq": r.seq, "leaf_hash": r.leaf_hash, "ts": r.ts} for r in receipts]})
+
+    @app.post(
+        "/v1/events",
+        response_model=BatchOut,
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _inline_schema(EventBatch)}}}
+        },
+    )
+    async def ingest(request: Request, who: Auth) -> Response:
+        """Append a batch of events atomically (all or none); returns the receipts once durable."""
+        raw = await request.body()
+        return Response(await run_in_threadpool(ingest_batch, raw, who), media_type="application/json")
 
     @app.get("/v1/events")
     def list_events(
         who: Auth,
         type: str | None = None,
         subject: str | None = None,
-        after_seq: int = -1,
+        after_seq: Annotated[int, Query(ge=-1, le=MAX_INT)] = -1,
         limit: int = 100,
     ) -> dict[str, Any]:
         """Events in seq order after ``after_seq`` (page with the last seq returned)."""
@@ -286,7 +405,7 @@ def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAU
         }
 
     @app.get("/v1/events/{seq}")
-    def get_event(seq: int, who: Auth) -> dict[str, Any]:
+    def get_event(seq: Seq, who: Auth) -> dict[str, Any]:
         """One event with its leaf hash."""
         e = trail().get_event(seq)
         return {"seq": e.seq, "leaf_hash": e.leaf_hash.hex(), "event": e.to_dict()}
@@ -308,15 +427,17 @@ def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAU
         return {"id": cp.id, "size": cp.size, "root": cp.root.hex(), "note": cp.note, "ts": cp.ts}
 
     @app.get("/v1/proofs/inclusion/{seq}")
-    def inclusion(seq: int, who: Auth, size: int | None = None) -> dict[str, Any]:
+    def inclusion(seq: Seq, who: Auth, size: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None) -> dict[str, Any]:
         """RFC 9162 inclusion proof of event ``seq`` (default: against the latest checkpoint)."""
-        if size is not None and size < 1:
-            raise ValidationError("expected a tree size of at least 1", field="size")
         result: dict[str, Any] = trail().inclusion_proof(seq, size)
         return result
 
     @app.get("/v1/proofs/consistency")
-    def consistency(old: int, who: Auth, new: int | None = None) -> dict[str, Any]:
+    def consistency(
+        old: Annotated[int, Query(ge=1, le=MAX_INT)],
+        who: Auth,
+        new: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+    ) -> dict[str, Any]:
         """RFC 9162 consistency proof between two tree sizes."""
         result: dict[str, Any] = trail().consistency_proof(old, new)
         return result
@@ -341,15 +462,33 @@ def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAU
             return g
 
     @app.post("/v1/models/{name}/{version}/predict")
-    def predict(name: str, version: int, body: PredictIn, who: Auth) -> dict[str, Any]:
+    def predict(
+        name: str, version: Annotated[int, Path(ge=1, le=MAX_INT)], body: PredictIn, who: Auth
+    ) -> dict[str, Any]:
         """Decide through the guard (data policy, review routing, kill switch); every decision is logged."""
-        g = guard_for(name, version, body.env, who)
         if body.features is not None:
-            decisions = [g.decide(body.features, subject=body.subject)]
+            rows, where = [body.features], "features"
         elif body.rows:
-            decisions = g.decide_many(body.rows, subjects=body.subjects)
+            rows, where = body.rows, "rows"
         else:
             raise ValidationError("give 'features' or a non-empty 'rows'", field="features")
+        for i, row in enumerate(rows):
+            for key, value in row.items():
+                if not isinstance(value, _SCALARS):
+                    at = f"{where}.{key}" if where == "features" else f"rows[{i}].{key}"
+                    raise ValidationError("expected a number, string, boolean or null", field=at)
+        g = guard_for(name, version, body.env, who)
+        try:
+            if body.features is not None:
+                decisions = [g.decide(body.features, subject=body.subject)]
+            else:
+                decisions = g.decide_many(rows, subjects=body.subjects)
+        except ModeltrailError:
+            raise
+        except (ValueError, TypeError) as exc:
+            # The model itself refused the input (a string where it needs a number, an unseen category …).
+            message = " ".join(str(exc).split())[:300]
+            raise ValidationError(f"the model cannot score this input: {message}", field=where) from None
         for d in decisions[-1:]:
             d.durable(timeout=30)
         return {"decisions": [orjson.loads(orjson.dumps(d.to_dict(), default=str)) for d in decisions]}
@@ -377,7 +516,8 @@ def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAU
 
         if who.kind != "human":
             raise PermissionDeniedError("reviews are made by people, not by services")
-        if (body.accept is None) == (body.override is None):
+        # Exactly one of: accept=true, or an override value (accept=false alone is not a review).
+        if (body.accept is True) == (body.override is not None):
             raise ValidationError("give either accept=true or an override value", field="accept")
         kw: dict[str, Any] = {"accept": True} if body.accept else {"override": body.override}
         r = review(trail(), decision_id, actor=who.acting_as(), reason=body.reason, **kw)
