@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from _workload import decision_payload
 
 TARGET_EVENTS_PER_S = 20_000
 
@@ -48,17 +49,7 @@ def make_batches(total: int, batch: int, seed: int) -> list[bytes]:
                     "type": "inference.decision",
                     "system": "credit-scoring",
                     "subject": f"decision:{i:012d}",
-                    "payload": {
-                        "model": "credit@3",
-                        "score": round(rng.random(), 6),
-                        "decision": "approve" if rng.random() > 0.3 else "refer",
-                        "latency_us": rng.randint(50, 900),
-                        "applicant": f"ps1:{rng.getrandbits(96):024x}",
-                        "features": {
-                            "duration_months": rng.randint(4, 72),
-                            "credit_amount": rng.randint(250, 18000),
-                        },
-                    },
+                    "payload": decision_payload(rng),
                 }
             )
         bodies.append(orjson.dumps({"events": events}))

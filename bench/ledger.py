@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _workload import decision_payload
+
 import modeltrail
 from modeltrail.events import Actor, EventInput
 from modeltrail.ledger.store import SQLITE_SCHEMA
@@ -39,17 +41,7 @@ def make_events(n: int, seed: int) -> list[EventInput]:
                 system="credit-scoring",
                 actor=ACTOR,
                 subject=f"decision:{i:012d}",
-                payload={
-                    "model": "credit@3",
-                    "score": round(rng.random(), 6),
-                    "decision": "approve" if rng.random() > 0.3 else "refer",
-                    "latency_us": rng.randint(50, 900),
-                    "applicant": f"ps1:{rng.getrandbits(96):024x}",
-                    "features": {
-                        "duration_months": rng.randint(4, 72),
-                        "credit_amount": rng.randint(250, 18000),
-                    },
-                },
+                payload=decision_payload(rng),
             )
         )
     return out
