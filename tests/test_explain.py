@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 from _credit_models import boosting, credit, logistic
 from modeltrail.errors import ValidationError
@@ -45,7 +49,8 @@ def test_permutation_report_for_boosting() -> None:
 
 
 def test_auto_without_optional_libraries_picks_linear_or_permutation() -> None:
-    # Neither shap, xgboost nor lightgbm is installed in the test environment.
+    # shap (the [explain] extra) is not installed in the test environment; a linear model never takes
+    # the native (XGBoost / LightGBM) path.
     X, y = credit()
     lin = explainability_report(logistic(), X, y, feature_names=list(X.columns))
     assert lin.body["method"] in ("linear", "shap")
@@ -119,3 +124,42 @@ def test_per_decision_cost_is_below_a_millisecond() -> None:
             explainer.explain(row, top_k=5)
         per_call = (time.perf_counter() - start) / len(rows)
         assert per_call < 1e-3, (explainer.method, per_call)
+
+
+def _native_pipeline(library: str) -> Pipeline:
+    # One-hot encoding in front of the booster: contributions of the encoded columns must be summed
+    # back onto the raw features.
+    X, y = credit()
+    cat = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    pre = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), cat)], remainder="passthrough"
+    )
+    if library == "xgboost":
+        xgboost = pytest.importorskip("xgboost")
+        est = xgboost.XGBClassifier(n_estimators=30, max_depth=3, random_state=0)
+    else:
+        lightgbm = pytest.importorskip("lightgbm")
+        est = lightgbm.LGBMClassifier(n_estimators=30, max_depth=3, random_state=0, verbose=-1)
+    return make_pipeline(pre, est).fit(X, y)
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_native_treeshap_sums_to_the_raw_margin(library: str) -> None:
+    X, y = credit()
+    model = _native_pipeline(library)
+    report = explainability_report(model, X, y, feature_names=list(X.columns))
+    assert report.body["method"] == "native"
+    assert {e["feature"] for e in report.body["importances"]} == set(X.columns)
+    assert report.metrics["explainability.features"] == len(X.columns)
+    explainer = DecisionExplainer.fit(model, X)
+    assert explainer.method == "native"
+    est = model[-1]
+    z = model[:-1].transform(X.iloc[[0, 5, 321]])
+    margins = est.predict(z, output_margin=True) if library == "xgboost" else est.predict(z, raw_score=True)
+    for row, margin in zip((0, 5, 321), margins, strict=True):
+        contrib = explainer.contributions(X.iloc[row].to_dict())
+        assert contrib.shape == (len(X.columns),)
+        # TreeSHAP is exact: contributions plus the bias give the model's raw margin for the row.
+        assert abs(contrib.sum() + explainer.base_value - float(margin)) < 1e-4
+    top = explainer.explain(X.iloc[0].to_dict(), top_k=3)
+    assert len(top) == 3 and all(name in X.columns for name, _ in top)

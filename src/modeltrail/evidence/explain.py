@@ -331,7 +331,14 @@ class DecisionExplainer:
         pre, est = _split_pipeline(model)
         mod = _module_of(est)
         if mod in ("xgboost", "lightgbm"):
-            return cls(model, names, "native", "raw margin", 0.0, {"pre": pre, "est": est})
+            # The libraries' own TreeSHAP: one column per encoded input plus the bias (the expected raw
+            # margin, the same for every row), mapped back to the raw features like the other methods.
+            sample = _native_contributions(est, pre, bg.iloc[:1])
+            cmap_native = _column_map(pre, names, sample.shape[1] - 1)
+            if cmap_native is None:
+                raise ValidationError("can not map the model's columns back to the features", field="model")
+            state_native = {"pre": pre, "est": est, "map": cmap_native}
+            return cls(model, names, "native", "raw margin", float(sample[0, -1]), state_native)
         n_out = -1
         z_bg: FloatArray | None = None
         if _is_linear(est) or _tree_arrays(est) is not None:
@@ -404,8 +411,8 @@ class DecisionExplainer:
             parts = _saabas(st["arrays"], z, st["n_out"])
             return np.asarray(np.bincount(st["map"], weights=parts, minlength=n), dtype=np.float64)
         if self.method == "native":
-            values = _native_contributions(st["est"], st["pre"], row)
-            return values[0, :n]
+            values = _native_contributions(st["est"], st["pre"], row)[0, :-1]
+            return np.asarray(np.bincount(st["map"], weights=values, minlength=n), dtype=np.float64)
         typical = st["typical"]
         frame = pd.DataFrame(
             [row.iloc[0].to_dict()] + [{**row.iloc[0].to_dict(), c: typical[c]} for c in self.feature_names]
