@@ -228,3 +228,38 @@ def test_key_rotation_keeps_old_checkpoints_verifiable(trail: modeltrail.Trail) 
     res = trail.verify()
     assert res.ok, res.problems
     assert res.checkpoints_checked >= 4
+
+
+_TYPES = [
+    "model.registered", "model.approved", "model.approval_refused", "model.deployed", "modelx.other",
+    "run.started", "run.ended", "policy.registered", "gate.evaluated", "inference.decision",
+]
+
+
+@pytest.mark.parametrize(
+    "glob", ["model.*", "model.app*", "*.registered", "Model.*", "run.?nded", "model.approval_*", "m*", "*"]
+)
+def test_type_globs_match_fnmatch_on_both_backends(tmp_path: Path, backend_url: str | None, glob: str) -> None:
+    import fnmatch
+
+    t = modeltrail.init(tmp_path / "t", url=backend_url)
+    try:
+        t.record_many([EventInput(ty, "s", ALICE, subject=f"n:{i}") for i, ty in enumerate(_TYPES * 3)])
+        got = [e.type for e in t.events(glob)]
+        # Globs are case-sensitive on both backends (SQLite's LIKE alone would not be).
+        expected = [e.type for e in t.events() if fnmatch.fnmatchcase(e.type, glob)]
+        assert got == expected and (got or glob == "Model.*")
+    finally:
+        t.close()
+
+
+def test_prefix_globs_use_the_type_index_on_sqlite(tmp_path: Path) -> None:
+    from modeltrail.ledger.store import EventQuery, event_query_sql
+
+    t = modeltrail.init(tmp_path / "t")
+    try:
+        sql, args = event_query_sql(EventQuery(type_like="model.%"), "seq", "?", binary_ranges=True)
+        plan = " ".join(str(r) for r in t.store._conn().execute("EXPLAIN QUERY PLAN " + sql, args).fetchall())
+        assert "events_type" in plan, plan
+    finally:
+        t.close()

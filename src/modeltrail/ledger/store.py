@@ -91,12 +91,35 @@ def _like_literal(pattern: str) -> str | None:
     return "".join(out)
 
 
-def event_query_sql(q: EventQuery, columns: str, mark: str) -> tuple[str, list[Any]]:
-    """The SELECT for an :class:`EventQuery` in either backend (``mark`` is its placeholder)."""
+def _like_prefix(pattern: str) -> str:
+    """The literal text before the first wildcard of a LIKE pattern (``\\`` escapes)."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            out.append(next(chars, "\\"))
+        elif ch in "%_":
+            break
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def event_query_sql(
+    q: EventQuery, columns: str, mark: str, *, binary_ranges: bool = False
+) -> tuple[str, list[Any]]:
+    """The SELECT for an :class:`EventQuery` in either backend (``mark`` is its placeholder).
+
+    ``binary_ranges``: the backend compares ``type`` byte by byte (SQLite's default BINARY collation),
+    so a pattern's literal prefix can bound an index range. PostgreSQL's default collations ignore
+    punctuation at first, so there the pattern alone filters.
+    """
     where: list[str] = []
     args: list[Any] = []
     if q.type_like is not None:
-        exact = _like_literal(q.type_like)
+        # The SQL narrows; Trail.events applies the glob itself (case-sensitive on every backend).
+        pattern = q.type_like
+        exact = _like_literal(pattern)
         if exact is not None:
             # One type (no wildcard): equality, so the (type, seq) index serves it. SQLite never uses
             # that index for LIKE (case-insensitive, escaped), and scanned the whole table instead:
@@ -104,8 +127,13 @@ def event_query_sql(q: EventQuery, columns: str, mark: str) -> tuple[str, list[A
             where.append(f"type = {mark}")
             args.append(exact)
         else:
+            prefix = _like_prefix(pattern)
+            if binary_ranges and prefix:
+                # model.* -> type >= 'model.' AND type < 'model/': an index range, then the pattern.
+                where.append(f"type >= {mark} AND type < {mark}")
+                args.extend((prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
             where.append(f"type LIKE {mark} ESCAPE '\\'")
-            args.append(q.type_like)
+            args.append(pattern)
     for clause, value in (
         (f"subject = {mark}", q.subject),
         (f"system = {mark}", q.system),
@@ -381,7 +409,7 @@ class SqliteStore:
 
     def query_events(self, q: EventQuery) -> Iterator[EventRow]:
         """Event rows matching the filters."""
-        sql, args = event_query_sql(q, _EVENT_COLS, "?")
+        sql, args = event_query_sql(q, _EVENT_COLS, "?", binary_ranges=True)
         cur = self._conn().execute(sql, args)
         while rows := cur.fetchmany(5_000):
             yield from (_row(r) for r in rows)
