@@ -496,29 +496,8 @@ def _classification_report(
                 if bin_n[b] > 0
             ],
         }
-    body.update(
-        {
-            "rows": n,
-            "positive_label": str(pos_label),
-            "threshold": threshold,
-            "bootstrap": {
-                "method": "poisson" if n_rep else "none",
-                "replicates": n_rep,
-                "requested": n_bootstrap,
-                "confidence": confidence,
-                "seed": seed,
-            },
-        }
-    )
-    return Report(
-        kind="performance",
-        schema_version=SCHEMA_VERSION,
-        subject=dict(subject or {}),
-        metrics=metrics,
-        body=body,
-        warnings=warnings,
-        created_at=utc_now(),
-    )
+    body.update({"rows": n, "positive_label": str(pos_label), "threshold": threshold})
+    return _finish(metrics, body, warnings, subject, n_rep, n_bootstrap, confidence, seed)
 
 
 def _regression_report(
@@ -570,18 +549,28 @@ def _regression_report(
         reps = [{k: stacked[f"{v}:{k}"] for k in REGRESSION_METRICS} for v in range(len(maps))]
     metrics, body = _assemble("regression", REGRESSION_METRICS, groupings, point, reps, confidence, counts)
     metrics["performance.rows"] = float(n)
-    body.update(
-        {
-            "rows": n,
-            "bootstrap": {
-                "method": "poisson" if n_rep else "none",
-                "replicates": n_rep,
-                "requested": n_bootstrap,
-                "confidence": confidence,
-                "seed": seed,
-            },
-        }
-    )
+    body["rows"] = n
+    return _finish(metrics, body, warnings, subject, n_rep, n_bootstrap, confidence, seed)
+
+
+def _finish(
+    metrics: dict[str, float],
+    body: dict[str, Any],
+    warnings: list[str],
+    subject: Mapping[str, str] | None,
+    n_rep: int,
+    n_bootstrap: int,
+    confidence: float,
+    seed: int,
+) -> Report:
+    """The report, with the bootstrap settings that produced its intervals (both report kinds)."""
+    body["bootstrap"] = {
+        "method": "poisson" if n_rep else "none",
+        "replicates": n_rep,
+        "requested": n_bootstrap,
+        "confidence": confidence,
+        "seed": seed,
+    }
     return Report(
         kind="performance",
         schema_version=SCHEMA_VERSION,
