@@ -193,6 +193,13 @@ def test_review_override_flow_and_stats(trail: Trail, model: LogisticRegression)
     assert trail.get_event(routed[0].durable().seq).payload["review_reasons"] == why
     assert trail.get_event(auto.durable().seq).payload["review_reasons"] is None
     assert queue[0].review_reasons == why
+    # The caller sees the same reasons at once, for single and batch decisions.
+    assert routed[0].review_reasons == why and auto.review_reasons is None
+    assert routed[0].to_dict()["review_reasons"] == why
+    batch = g.decide_many(
+        [_row(age_years=90), _row(duration_months=6, credit_amount=12000.0, age_years=40)], subjects=["s10", "s11"]
+    )
+    assert batch[0].review_reasons == why and batch[1].review_reasons is None
     assert queue[0].why == "age_years outside training range [19, 75] (value not logged)"
     assert queue[0].to_dict()["why"] == queue[0].why
     assert queue[0].model == "model:credit" and queue[0].status == "pending"

@@ -72,6 +72,8 @@ class Decision:
     pending: PendingDecision = field(repr=False)
     fallback: str | None = None
     explanation: list[list[Any]] | None = None
+    review_reasons: list[dict[str, Any]] | None = None
+    """For ``route="review"``: the review rules that fired (as recorded in the event)."""
 
     def durable(self, timeout: float | None = None) -> Receipt:
         """Wait until the decision's event is durable in the ledger; returns its receipt."""
@@ -89,6 +91,7 @@ class Decision:
             "latency_us": self.latency_us,
             "fallback": self.fallback,
             "explanation": self.explanation,
+            "review_reasons": self.review_reasons,
         }
 
 
@@ -452,6 +455,31 @@ class Guard:
         model_ref: str,
         latency_us: int,
     ) -> Entry:
+        """The ledger entry of one decision (see :meth:`_event`)."""
+        payload, sealed, fast = self._event(
+            did, features, subject, output, score, conf, route, fallback, explanation, model_ref, latency_us
+        )
+        return self._entry(did, payload, sealed, fast)
+
+    def _entry(self, did: str, payload: dict[str, Any], sealed: dict[str, Any], fast: bool) -> Entry:
+        draft = _Draft(self._encoder, f"decision:{did}", payload, sealed, fast)
+        return draft.to_prepared() if self._encode_on_caller else draft
+
+    def _event(
+        self,
+        did: str,
+        features: Mapping[str, Any],
+        subject: str | None,
+        output: Any,
+        score: float | None,
+        conf: float | None,
+        route: str,
+        fallback: str | None,
+        explanation: list[list[Any]] | None,
+        model_ref: str,
+        latency_us: int,
+    ) -> tuple[dict[str, Any], dict[str, Any], bool]:
+        """The decision event's payload and sealed fields, and whether the fast encoder is exact for it."""
         applied = self.data.apply(features, decision_id=did, subject=subject)
         out, ok = normalise(output, "output")
         # Probabilities of exactly 0 or 1 must be written as integers (JCS), tiny ones need the slow path.
@@ -482,8 +510,7 @@ class Guard:
         fast = applied.fast and ok and ok_s and ok_c and ok_r
         if explanation is not None:
             fast = False  # arbitrary magnitudes: let the validating encoder decide
-        draft = _Draft(self._encoder, f"decision:{did}", payload, applied.sealed, fast)
-        return draft.to_prepared() if self._encode_on_caller else draft
+        return payload, applied.sealed, fast
 
     def _log(
         self,
@@ -500,11 +527,12 @@ class Guard:
         t0: int,
     ) -> Decision:
         latency = (time.perf_counter_ns() - t0) // 1000
-        entry = self._payload(
+        payload, sealed, fast = self._event(
             did, features, subject, output, score, conf, route, fallback, explanation, model_ref, latency
         )
-        pending = self.logger.submit(entry, did)
-        return Decision(did, output, score, conf, route, model_ref, latency, pending, fallback, explanation)
+        pending = self.logger.submit(self._entry(did, payload, sealed, fast), did)
+        reasons = payload["review_reasons"]
+        return Decision(did, output, score, conf, route, model_ref, latency, pending, fallback, explanation, reasons)
 
     def _log_many(
         self,
@@ -521,30 +549,28 @@ class Guard:
         t0: int,
     ) -> list[Decision]:
         latency = (time.perf_counter_ns() - t0) // 1000
-        payload = self._payload
-        entries: list[tuple[Entry, str | None]] = [
-            (
-                payload(
-                    ids[i],
-                    dicts[i],
-                    subs[i],
-                    outs[i],
-                    scores[i],
-                    confs[i],
-                    routes[i],
-                    fallbacks[i],
-                    expl[i],
-                    model_ref,
-                    latency,
-                ),
-                ids[i],
+        event, entry = self._event, self._entry
+        events = [
+            event(
+                ids[i], dicts[i], subs[i], outs[i], scores[i], confs[i], routes[i], fallbacks[i], expl[i],
+                model_ref, latency,
             )
             for i in range(len(ids))
         ]
-        pendings = self.logger.submit_many(entries)
+        pendings = self.logger.submit_many([(entry(ids[i], *ev), ids[i]) for i, ev in enumerate(events)])
         return [
             Decision(
-                ids[i], outs[i], scores[i], confs[i], routes[i], model_ref, latency, pendings[i], fallbacks[i], expl[i]
+                ids[i],
+                outs[i],
+                scores[i],
+                confs[i],
+                routes[i],
+                model_ref,
+                latency,
+                pendings[i],
+                fallbacks[i],
+                expl[i],
+                events[i][0]["review_reasons"],
             )
             for i in range(len(ids))
         ]
