@@ -54,8 +54,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 
 @pytest.fixture
-def trail(tmp_path: Path) -> Trail:
-    t = modeltrail.init(tmp_path)
+def trail(tmp_path: Path, backend_url: str | None) -> Trail:
+    t = modeltrail.init(tmp_path, url=backend_url)  # SQLite and PostgreSQL
     yield t
     t.close()
 
