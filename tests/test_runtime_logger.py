@@ -27,8 +27,8 @@ def _ev(i: int) -> EventInput:
 
 
 @pytest.fixture()
-def trail(tmp_path: Path) -> Trail:
-    t = modeltrail.init(tmp_path)
+def trail(tmp_path: Path, backend_url: str | None) -> Trail:
+    t = modeltrail.init(tmp_path, url=backend_url)  # SQLite and PostgreSQL
     yield t
     t.close()
 
