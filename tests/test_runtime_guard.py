@@ -142,6 +142,17 @@ def test_encoder_matches_prepare_on_awkward_values(trail: Trail, model: Logistic
     assert ev.payload["input"]["np"] == 2.5 and ev.payload["input"]["i"] == 7
 
 
+def test_whole_floats_beyond_integers_are_written_as_jcs_does(trail: Trail) -> None:
+    # orjson would write 9007199254740994.0; RFC 8785 writes the number without the fraction.
+    from modeltrail.runtime.encode import normalise
+
+    big = float(2**53 + 2)
+    assert normalise(big, "x") == (big, False)
+    g = guard(trail, lambda X: np.zeros(len(X)), name="zero", system="credit-scoring", feature_names=["a"])
+    ev = trail.get_event(g.decide({"a": 1.0, "whole_big": big}).durable(10).seq)
+    assert b'"whole_big":9007199254740994,' in ev.leaf or b'"whole_big":9007199254740994}' in ev.leaf
+
+
 def test_review_rules() -> None:
     pol = parse_policy(POLICY)
     assert pol.oversight is not None

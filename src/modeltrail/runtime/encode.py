@@ -40,10 +40,12 @@ def normalise(value: Any, path: str) -> tuple[Any, bool]:
     if t is float:
         if value != value or value in (math.inf, -math.inf):
             raise ValidationError(f"{value!r} is not allowed in JSON (NaN/Infinity)", field=path)
-        if value.is_integer() and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        whole = value.is_integer()
+        if whole and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             return int(value), True
         a = value if value > 0 else -value
-        return value, 1e-4 <= a < 1e16
+        # orjson writes a whole float as "1e17" or "9007199254740994.0", JCS without the ".0".
+        return value, not whole and 1e-4 <= a < 1e16
     if t is int:
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             return value, True
