@@ -71,10 +71,33 @@ def new_ids(n: int) -> list[str]:
         return []
     ms, counters = _stamps(n)
     rand = os.urandom(8 * n)
+    if n >= _VECTOR_MIN:
+        return _compose_many(ms, counters[0], n, rand)
     mask = (1 << 62) - 1
     from_bytes = int.from_bytes
     values = [_compose(ms, c, from_bytes(rand[8 * i : 8 * i + 8], "big") & mask) for i, c in enumerate(counters)]
     return [f"{v:032x}" for v in values]
+
+
+_VECTOR_MIN = 64  # below this, NumPy's per-call overhead outweighs the per-id work it saves
+
+
+def _compose_many(ms: int, first: int, n: int, rand: bytes) -> list[str]:
+    """What :func:`_compose` gives for counters ``first .. first+n-1``, with array arithmetic.
+
+    The per-id integer arithmetic and formatting were a fifth of a batch decision's cost on the
+    calling thread; here they are a few array operations and one hex conversion for the batch.
+    """
+    import numpy as np
+
+    counter = np.arange(first, first + n, dtype=np.uint64)
+    millis = (np.uint64(ms) + (counter >> np.uint64(12))) & np.uint64(0xFFFF_FFFF_FFFF)
+    ids = np.empty((n, 2), dtype=">u8")
+    ids[:, 0] = (millis << np.uint64(16)) | np.uint64(0x7 << 12) | (counter & np.uint64(0xFFF))
+    rand_b = np.frombuffer(rand, dtype=">u8").astype(np.uint64) & np.uint64((1 << 62) - 1)
+    ids[:, 1] = rand_b | np.uint64(0b10 << 62)
+    text = ids.tobytes().hex()
+    return [text[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 def is_id(text: str) -> bool:
