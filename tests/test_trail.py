@@ -87,9 +87,7 @@ def test_record_returns_durable_receipt(trail: modeltrail.Trail) -> None:
         ({"subject": ""}, "subject"),
     ],
 )
-def test_invalid_events_rejected_and_nothing_written(
-    trail: modeltrail.Trail, kwargs: dict, field: str
-) -> None:
+def test_invalid_events_rejected_and_nothing_written(trail: modeltrail.Trail, kwargs: dict, field: str) -> None:
     args = {"type": "run.started", "system": "s", "actor": ALICE, "payload": {}}
     args.update(kwargs)
     before = trail.size()
@@ -115,9 +113,7 @@ def test_record_many_is_atomic(trail: modeltrail.Trail) -> None:
         trail.record_many([good, good, bad])
     assert err.value.field == "events[2].payload.x"
     assert trail.size() == before
-    receipts = trail.record_many(
-        [good, {"type": "run.ended", "system": "s", "actor": {"id": "a", "role": "r"}}]
-    )
+    receipts = trail.record_many([good, {"type": "run.ended", "system": "s", "actor": {"id": "a", "role": "r"}}])
     assert [r.seq for r in receipts] == [before, before + 1]
 
 
@@ -231,8 +227,16 @@ def test_key_rotation_keeps_old_checkpoints_verifiable(trail: modeltrail.Trail) 
 
 
 _TYPES = [
-    "model.registered", "model.approved", "model.approval_refused", "model.deployed", "modelx.other",
-    "run.started", "run.ended", "policy.registered", "gate.evaluated", "inference.decision",
+    "model.registered",
+    "model.approved",
+    "model.approval_refused",
+    "model.deployed",
+    "modelx.other",
+    "run.started",
+    "run.ended",
+    "policy.registered",
+    "gate.evaluated",
+    "inference.decision",
 ]
 
 
@@ -263,3 +267,37 @@ def test_prefix_globs_use_the_type_index_on_sqlite(tmp_path: Path) -> None:
         assert "events_type" in plan, plan
     finally:
         t.close()
+
+
+def test_append_prepared_receipts_are_a_lazy_view_of_the_ledger(trail: modeltrail.Trail) -> None:
+    from modeltrail.events import Receipts, prepare
+
+    actor = Actor("svc", "inference", "service")
+    events = [prepare(EventInput("inference.decision", "s", actor, f"decision:{i:032x}", {"i": i})) for i in range(7)]
+    receipts = trail.append_prepared(events)
+    assert isinstance(receipts, Receipts) and len(receipts) == 7
+    for r in receipts:
+        assert trail.get_event(r.seq).leaf_hash.hex() == r.leaf_hash and r.ts == receipts.ts
+    assert [r.seq for r in receipts] == list(range(receipts.first_seq, receipts.first_seq + 7))
+    # Slices are views with the same receipts; negative indexes and bounds behave as for a list.
+    tail = receipts[2:5]
+    assert list(tail) == list(receipts)[2:5] and tail.first_seq == receipts[2].seq
+    assert tail.hashes_hex() == "".join(r.leaf_hash for r in list(receipts)[2:5])
+    assert receipts[-1] == list(receipts)[-1] and len(receipts[5:50]) == 2 and len(receipts[6:2]) == 0
+    with pytest.raises(IndexError):
+        receipts[7]
+    with pytest.raises(ValueError):
+        receipts[::2]
+    # record_many keeps returning a plain list.
+    assert isinstance(trail.record_many([EventInput("x.y", "s", actor)]), list)
+
+
+def test_new_sqlite_ledgers_use_16k_pages(tmp_path: Path) -> None:
+    import sqlite3
+
+    from modeltrail.ledger.store import PAGE_SIZE
+
+    modeltrail.init(tmp_path).close()
+    db = next((tmp_path / ".modeltrail").glob("*.db"))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384

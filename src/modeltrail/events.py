@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from .errors import ValidationError
 from .ledger import encoding
@@ -110,6 +110,61 @@ class Receipt(NamedTuple):
     seq: int
     leaf_hash: str
     ts: str
+
+
+class Receipts(Sequence[Receipt]):
+    """The receipts of consecutive events appended in one transaction, each built when read.
+
+    Holds the first sequence number, the timestamp and the leaf hashes as one hex string: building a
+    :class:`Receipt` tuple per event cost the ledger writer about 0.4 µs per event, for receipts that
+    most callers of a batch append never look at one by one. Slicing gives another view, no copy.
+    """
+
+    __slots__ = ("_hexes", "_n", "_seq", "_start", "_ts")
+
+    def __init__(self, seq: int, ts: str, hexes: str, start: int = 0, n: int | None = None) -> None:
+        """``hexes``: the leaf hashes of events ``seq, seq+1, ...`` as 64 hex digits each."""
+        self._seq, self._ts, self._hexes, self._start = seq, ts, hexes, start
+        self._n = len(hexes) // 64 - start if n is None else n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __repr__(self) -> str:
+        return f"Receipts(seq={self.first_seq}, n={self._n}, ts={self._ts!r})"
+
+    @property
+    def first_seq(self) -> int:
+        """The sequence number of the first event (meaningless when empty)."""
+        return self._seq + self._start
+
+    @property
+    def ts(self) -> str:
+        """The ledger timestamp shared by every event of the transaction."""
+        return self._ts
+
+    def hashes_hex(self) -> str:
+        """The leaf hashes of these events, concatenated (64 hex digits each)."""
+        return self._hexes[64 * self._start : 64 * (self._start + self._n)]
+
+    @overload
+    def __getitem__(self, index: int) -> Receipt: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Receipts: ...
+
+    def __getitem__(self, index: int | slice) -> Receipt | Receipts:
+        if isinstance(index, slice):
+            lo, hi, step = index.indices(self._n)
+            if step != 1:
+                raise ValueError("Receipts slices take no step")
+            return Receipts(self._seq, self._ts, self._hexes, self._start + lo, max(0, hi - lo))
+        if index < 0:
+            index += self._n
+        if not 0 <= index < self._n:
+            raise IndexError(index)
+        k = self._start + index
+        return tuple.__new__(Receipt, (self._seq + k, self._hexes[64 * k : 64 * k + 64], self._ts))
 
 
 @dataclass(frozen=True, slots=True)

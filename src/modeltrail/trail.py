@@ -242,12 +242,15 @@ class Trail:
                 except ValidationError as exc:
                     # The batch position goes into the field path only on failure (no string per event).
                     raise ValidationError(exc.reason, field=f"events[{i}]." + (exc.field or "")) from None
-        receipts = self.log.append(prepared)
+        receipts = list(self.log.append(prepared))
         self._after_append(len(receipts))
         return receipts
 
-    def append_prepared(self, events: Sequence[PreparedEvent]) -> list[Receipt]:
-        """Append events already validated by :func:`modeltrail.events.prepare` (the serving hot path)."""
+    def append_prepared(self, events: Sequence[PreparedEvent]) -> Sequence[Receipt]:
+        """Append events already validated by :func:`modeltrail.events.prepare` (the serving hot path).
+
+        Returns the receipts as a :class:`~modeltrail.events.Receipts` sequence (built when read).
+        """
         receipts = self.log.append(events)
         self._after_append(len(receipts))
         return receipts

@@ -6,17 +6,12 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import partial
-from itertools import repeat
 
 from ..errors import ProofError, StoreError
-from ..events import PreparedEvent, Receipt, format_ts
+from ..events import PreparedEvent, Receipt, Receipts, format_ts
 from . import merkle
 from .gcpause import gc_paused
 from .store import NODE_MIN_LEVEL, AppendTxn, LedgerStore, RowTuple, node_id
-
-# Receipt is a NamedTuple; tuple.__new__ skips its Python-level constructor (a measurable cost per event).
-_new_receipt = partial(tuple.__new__, Receipt)
 
 
 class _Pending:
@@ -26,7 +21,7 @@ class _Pending:
 
     def __init__(self, events: Sequence[PreparedEvent]) -> None:
         self.events = events
-        self.receipts: list[Receipt] = []
+        self.receipts: Sequence[Receipt] = ()
         self.error: BaseException | None = None
         self.done = False
 
@@ -48,7 +43,7 @@ class Log:
 
     # -- appending -------------------------------------------------------------------------
 
-    def append(self, events: Sequence[PreparedEvent]) -> list[Receipt]:
+    def append(self, events: Sequence[PreparedEvent]) -> Sequence[Receipt]:
         """Append validated events atomically; returns their receipts once durable."""
         if not events:
             return []
@@ -64,7 +59,7 @@ class Log:
                 except BaseException as exc:
                     for p in batch:
                         p.error = exc
-                        p.receipts = []
+                        p.receipts = ()
                 finally:
                     for p in batch:
                         p.done = True
@@ -97,7 +92,7 @@ class Log:
                     (s, ts, ev.type, ev.system, ev.subject, ev.actor_id, leaf, h)  # EventRow's column order
                     for s, ev, leaf, h in zip(seqs, events, leaves, hashes, strict=True)
                 )
-                p.receipts = [_new_receipt(r) for r in zip(seqs, [h.hex() for h in hashes], repeat(ts))]
+                p.receipts = Receipts(seq, ts, b"".join(hashes).hex())
                 all_hashes.extend(hashes)
                 seq += len(events)
             completed: list[tuple[int, int, bytes]] = []

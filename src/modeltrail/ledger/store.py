@@ -105,9 +105,7 @@ def _like_prefix(pattern: str) -> str:
     return "".join(out)
 
 
-def event_query_sql(
-    q: EventQuery, columns: str, mark: str, *, binary_ranges: bool = False
-) -> tuple[str, list[Any]]:
+def event_query_sql(q: EventQuery, columns: str, mark: str, *, binary_ranges: bool = False) -> tuple[str, list[Any]]:
     """The SELECT for an :class:`EventQuery` in either backend (``mark`` is its placeholder).
 
     ``binary_ranges``: the backend compares ``type`` byte by byte (SQLite's default BINARY collation),
@@ -246,6 +244,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 """
 
 _EVENT_COLS = "seq, ts, type, system, subject, actor_id, leaf, leaf_hash"
+PAGE_SIZE = 16384  # bytes per database page of a new ledger file (see _connect)
 _ROWS_PER_INSERT = 256  # 2,048 parameters: within SQLite's limit on every version since 3.32 (32,766)
 
 
@@ -256,6 +255,12 @@ def _multi_insert(rows: int) -> str:
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    # Only takes effect while the file is still empty, i.e. for a new ledger (an existing one keeps its
+    # size). A decision event is about 1 KB: with 16 KiB pages an append writes fewer B-tree pages and
+    # WAL frames per event than with the default 4 KiB, measured +20-30% batch appends of decision
+    # events (bench/runtime.py), with proofs and verification unchanged (bench/ledger.py). The price:
+    # a lone one-event commit writes bigger WAL frames (single appends ~5,600 -> ~4,500/s).
+    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: the WAL is fsynced at every commit, so a returned append survives power loss and kill -9.
     conn.execute("PRAGMA synchronous=FULL")
