@@ -205,3 +205,25 @@ def test_sigkill_loses_no_durable_decision(tmp_path: Path) -> None:
             assert ev.payload["decision_id"] == did, f"acknowledged decision at {seq} lost"
         t.checkpoint()
         assert t.verify().ok
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_invalid_entries_of_a_batch_fail_alone_and_the_rest_keep_their_receipts(
+    tmp_path: Path, writer: str
+) -> None:
+    t = modeltrail.init(tmp_path)
+    entries = [(_ev(i) if i % 3 else EventInput("Bad Type", "s", SVC), f"{i:032x}") for i in range(10)]
+    with DecisionLogger(t, writer=writer) as lg:  # type: ignore[arg-type]
+        pend = lg.submit_many(entries)
+        lg.flush(30)
+        for i, p in enumerate(pend):
+            if i % 3:
+                assert t.get_event(p.durable().seq).payload["i"] == i
+            else:
+                with pytest.raises(ValidationError):
+                    p.durable()
+        assert lg.written == 6 and lg.failed == 4
+        assert "failed" in repr(pend[0]) and "durable" in repr(pend[1])
+        with pytest.raises(ValidationError, match="decision ids"):
+            lg.submit_events([_ev(1)], [])
+    t.close()

@@ -613,12 +613,19 @@ def open_trail(url: str | os.PathLike[str] | None = None) -> Trail:
     Without an argument, the nearest ``.modeltrail`` folder in the working directory or its parents.
     """
     folder, pg = _resolve_location(url)
+    return open_trail_folder(folder, pg)
+
+
+def open_trail_folder(folder: Path, pg_url: str | None = None) -> Trail:
+    """Open the trail whose folder (keys, blobs, configuration) is ``folder``, on ``pg_url`` if given.
+
+    For a process that must open exactly the trail another one has open (the ledger writer process).
+    """
     cfg_path = folder / CONFIG_FILE
     if not cfg_path.is_file():
         raise TrailNotFoundError(f"no trail at {folder} (create one with `modeltrail init`)")
     cfg = TrailConfig.from_dict(json.loads(cfg_path.read_text(encoding="utf-8")))
-    pg = pg or cfg.url
-    store = _open_store(folder, pg)
+    store = _open_store(folder, pg_url or cfg.url)
     return Trail(folder, store, cfg)
 
 
