@@ -39,6 +39,7 @@ from ..ids import new_id, new_ids
 from ..ledger import encoding
 from ..ledger.gcpause import gc_paused
 from ..policy import FALLBACKS, Policy, load_policy
+from .columnar import ColumnarPlan, output_json
 from .datapolicy import DataPolicyPlan
 from .encode import DecisionEncoder, normalise
 from .killswitch import KillSwitch, Suspension, kill_switch_for
@@ -273,6 +274,8 @@ class Guard:
         self._suspension: Suspension | None = None
         self._previous: _Model | None = None
         self._lock = threading.Lock()
+        self._columnar: dict[tuple[str, ...], ColumnarPlan | None] = {}
+        self._class_json: list[bytes] | None = None
 
     def __repr__(self) -> str:
         return f"Guard({self.model_ref!r}, env={self.env!r}, system={self.system!r})"
@@ -344,6 +347,13 @@ class Guard:
 
     def _decide_many(self, rows: Any, subjects: Sequence[str | None] | None) -> list[Decision]:
         t0 = time.perf_counter_ns()
+        if self._encode_on_caller and self.explainer is None and self.suspension is None:
+            numeric = self._numeric_batch(rows)
+            if numeric is not None:
+                n = numeric[0].shape[0]
+                if subjects is not None and len(subjects) != n:
+                    raise ValidationError(f"expected {n} subjects, got {len(subjects)}", field="subjects")
+                return self._decide_columnar(*numeric, subjects, t0)
         dicts = self._rows(rows)
         n = len(dicts)
         if n == 0:
@@ -378,6 +388,148 @@ class Guard:
         if self.explainer is not None:
             expl = [self._explain(d) for d in dicts]
         return self._log_many(ids, dicts, subs, out_l, score_l, conf_l, routes, [None] * n, expl, self.model_ref, t0)
+
+    def _numeric_batch(self, rows: Any) -> tuple[np.ndarray, list[str], Any] | None:
+        """``(matrix, column names, model input)`` for a numeric batch that may take the columnar path.
+
+        Only for models with ``predict_proba`` whose batch is a 2-D integer or float array, or a
+        DataFrame whose columns are all of one such kind (so every value keeps its Python type, as in
+        the general path) and in the model's order. None: the general path.
+        """
+        m = self._model
+        if m.proba is None:
+            return None
+        if isinstance(rows, np.ndarray):
+            if rows.ndim != 2 or rows.dtype.kind not in "iuf" or rows.shape[0] == 0:
+                return None
+            names = m.names or [f"x{i}" for i in range(rows.shape[1])]
+            if len(names) != rows.shape[1]:
+                return None
+            m.names = names
+            if m.use_frame:
+                import pandas as pd
+
+                return rows, names, pd.DataFrame(rows, columns=names)
+            return rows, names, rows
+        if hasattr(rows, "to_numpy") and hasattr(rows, "columns") and hasattr(rows, "dtypes"):  # a DataFrame
+            columns = list(rows.columns)
+            if not columns or len(rows) == 0 or any(type(c) is not str for c in columns):
+                return None
+            kinds = {dt.kind for dt in rows.dtypes}
+            if len(kinds) != 1 or not kinds <= {"i", "u", "f"}:
+                return None
+            if m.names is not None and columns != m.names:
+                return None
+            X = rows.to_numpy()
+            if X.dtype.kind not in "iuf":
+                return None
+            m.names = m.names or columns
+            return X, columns, rows if m.use_frame else X
+        return None
+
+    def _columnar_plan(self, names: list[str]) -> ColumnarPlan | None:
+        key = tuple(names)
+        cache = self._columnar
+        if key not in cache:
+            try:
+                cache[key] = ColumnarPlan(names, self.data, self._encoder, env=self.env, model_ref=self.model_ref)
+            except ValueError:
+                cache[key] = None
+        return cache[key]
+
+    def _decide_columnar(
+        self, X: np.ndarray, names: list[str], Xm: Any, subjects: Sequence[str | None] | None, t0: int
+    ) -> list[Decision]:
+        """``decide_many`` for a numeric batch: vectorised checks and routing, column-wise encoding.
+
+        Rows routed to review, and any batch the columnar encoder cannot write exactly, go through the
+        same per-row code as :meth:`decide` (:meth:`_event`), so the events are identical either way.
+        """
+        m = self._model
+        assert m.proba is not None
+        n = X.shape[0]
+        ids = new_ids(n)
+        P = np.asarray(m.proba(Xm))
+        idx = P.argmax(axis=1)
+        conf = P[np.arange(n), idx]
+        score = P[:, 1] if P.shape[1] == 2 else conf
+        conf_l: list[float | None] = conf.tolist()
+        score_l: list[float | None] = score.tolist() if P.shape[1] == 2 else list(conf_l)
+        classes = m.classes
+        idx_l: list[int] = idx.tolist()
+        out_l: list[Any] = [classes[i] for i in idx_l] if classes is not None else idx_l
+        rules = self.rules
+        routes: list[Route] = ["auto"] * n
+        review_rows: list[int] = []
+        dicts: dict[int, dict[str, Any]] = {}
+        if rules.active:
+            for i in np.flatnonzero(rules.candidates(X, names, conf, ids)).tolist():
+                d = dicts[i] = dict(zip(names, X[i].tolist(), strict=True))
+                if rules.needs_review(d, conf_l[i], ids[i]):
+                    routes[i] = "review"
+                    review_rows.append(i)
+        subs: Sequence[str | None] = subjects if subjects is not None else [None] * n
+        latency = (time.perf_counter_ns() - t0) // 1000
+        plan = self._columnar_plan(names)
+        out_json = self._outputs_json(idx_l)
+        prepared: list[Entry] | None = None
+        if plan is not None and out_json is not None:
+            if review_rows:
+                auto = [i for i in range(n) if routes[i] == "auto"]
+                encoded = plan.encode(X, ids, out_json, conf, score, latency, auto)
+                if encoded is not None:
+                    prepared = [None] * n  # type: ignore[list-item]
+                    for i, ev in zip(auto, encoded, strict=True):
+                        prepared[i] = ev
+            else:
+                prepared = plan.encode(X, ids, out_json, conf, score, latency)  # type: ignore[assignment]
+        reasons: list[list[dict[str, Any]] | None] = [None] * n
+        if prepared is None:
+            # The general encoder for every row (it raises the precise error, if there is one).
+            all_rows = [dicts.get(i) or dict(zip(names, r, strict=True)) for i, r in enumerate(X.tolist())]
+            return self._log_many(
+                ids, all_rows, subs, out_l, score_l, conf_l, routes, [None] * n, [None] * n, self.model_ref, t0
+            )
+        model_ref = self.model_ref
+        for i in review_rows:
+            payload, sealed, fast = self._event(
+                ids[i], dicts[i], subs[i], out_l[i], score_l[i], conf_l[i], "review", None, None, model_ref, latency
+            )
+            prepared[i] = self._entry(ids[i], payload, sealed, fast)
+            reasons[i] = payload["review_reasons"]
+        pendings = self.logger.submit_events(prepared, ids)
+        return [
+            Decision(
+                ids[i],
+                out_l[i],
+                score_l[i],
+                conf_l[i],
+                routes[i],
+                model_ref,
+                latency,
+                pendings[i],
+                None,
+                None,
+                reasons[i],
+            )
+            for i in range(n)
+        ]
+
+    def _outputs_json(self, idx: list[int]) -> list[bytes] | None:
+        """Each output (by class index) as canonical JSON; labels are encoded once per guard. None: general path."""
+        classes = self._model.classes
+        if classes is None:
+            return [b"%d" % i for i in idx]
+        table = self._class_json
+        if table is None:
+            try:
+                encoded = [output_json(c) for c in classes]
+            except ValidationError:
+                encoded = [None]
+            table = self._class_json = [e for e in encoded if e is not None] if None not in encoded else []
+        if not table:
+            return None
+        return [table[i] for i in idx]
 
     def predict(self, X: Any) -> Any:
         """Like the model's ``predict``: an array of outputs, one logged decision per row."""
@@ -552,8 +704,17 @@ class Guard:
         event, entry = self._event, self._entry
         events = [
             event(
-                ids[i], dicts[i], subs[i], outs[i], scores[i], confs[i], routes[i], fallbacks[i], expl[i],
-                model_ref, latency,
+                ids[i],
+                dicts[i],
+                subs[i],
+                outs[i],
+                scores[i],
+                confs[i],
+                routes[i],
+                fallbacks[i],
+                expl[i],
+                model_ref,
+                latency,
             )
             for i in range(len(ids))
         ]

@@ -26,9 +26,11 @@ import csv
 import hashlib
 import math
 import os
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..errors import LifecycleError, NotFoundError, PermissionDeniedError, ValidationError
 from ..events import Actor, Event, EventInput, Receipt
@@ -163,6 +165,43 @@ class ReviewRules:
     def reasons(self, features: Mapping[str, Any], confidence: float | None, decision_id: str) -> list[str]:
         """Every rule that fires for this decision, in words (empty: automatic)."""
         return [describe_reason(r) for r in self.fired(features, confidence, decision_id)]
+
+    def candidates(
+        self, X: np.ndarray, names: Sequence[str], confidence: np.ndarray | None, decision_ids: Sequence[str]
+    ) -> np.ndarray:
+        """Rows of the numeric batch ``X`` (columns ``names``) that a rule may route to review.
+
+        A superset, computed column by column: every row for which :meth:`needs_review` is true is in
+        it (a segment ``f=v`` can only match a number equal to ``v``), so only these rows need the exact
+        per-row check. Spot-check sampling is exact already (it depends on the id alone).
+        """
+        n = X.shape[0]
+        mask = np.zeros(n, dtype=bool)
+        if not self.active:
+            return mask
+        c = self.confidence_below
+        if c is not None and confidence is not None:
+            mask |= confidence < c
+        where = {name: j for j, name in enumerate(names)}
+        for name, lo, hi in self.ranges:
+            j = where.get(name)
+            if j is not None:
+                col = X[:, j]
+                mask |= (col < lo) | (col > hi)
+        for column, value in self.segments:
+            j = where.get(column)
+            if j is None:
+                continue
+            col = X[:, j]
+            try:
+                target: float = int(value) if col.dtype.kind in "iu" else float(value)
+            except ValueError:
+                continue  # str() of a number never equals this text
+            mask |= col == target
+        if self.sample_rate:
+            rate = self.sample_rate
+            mask |= np.fromiter((sampled(d, rate) for d in decision_ids), dtype=bool, count=n)
+        return mask
 
     def needs_review(self, features: Mapping[str, Any], confidence: float | None, decision_id: str) -> bool:
         """Whether any rule fires (stops at the first)."""
