@@ -55,12 +55,13 @@ class _Submission:
     its share of the GIL) small; each :class:`PendingDecision` reads its own slot from here.
     """
 
-    __slots__ = ("done", "done_at", "entries", "error", "errors", "prepared", "receipts")
+    __slots__ = ("done", "done_at", "entries", "error", "errors", "offset", "prepared", "receipts")
 
     def __init__(self, entries: Sequence[Entry], prepared: bool) -> None:
         self.entries = entries
         self.prepared = prepared  # every entry is a PreparedEvent: the writer skips the per-entry checks
-        self.receipts: Sequence[Receipt | None] = ()
+        self.receipts: Sequence[Receipt | None] = ()  # shared by the submissions of one write ...
+        self.offset = 0  # ... this submission's receipts start here
         self.error: BaseException | None = None  # the write of the whole transaction failed
         self.errors: dict[int, BaseException] | None = None  # entries that were invalid on their own
         self.done = False
@@ -115,7 +116,7 @@ class PendingDecision:
         failure = self._failure()
         if failure is not None:
             raise failure
-        receipt = sub.receipts[self._index]
+        receipt = sub.receipts[sub.offset + self._index]
         assert receipt is not None
         return receipt
 
@@ -387,18 +388,28 @@ class DecisionLogger:
         """Block until there is a batch to write; None when closed and drained."""
         q = self._queue
         with self._lock:
-            was_idle = not q
+            polled = False
             while not q:
                 if self._closing:
                     return None
                 self._flush_requested = False
-                self._writer_idle = True
-                self._not_empty.wait()
-                self._writer_idle = False
-            # Linger only at the start of a burst. Events that queued up while the previous batch was
-            # being written are the next group already; waiting for more then only idles the writer
-            # (it lingered 40% of the time under a steady batch load, bench/runtime.py).
-            if was_idle and self.flush_interval > 0 and self._queued < self.max_batch and not self._closing:
+                if self.flush_interval > 0:
+                    # Poll rather than be woken: a caller that wakes an idle writer pays a futex wake-up,
+                    # and the writer then takes the GIL in the middle of that caller's request (the tail
+                    # of the added latency, bench/runtime.py). Flush and close still wake it at once.
+                    self._not_empty.wait(self.flush_interval)
+                    polled = True
+                else:
+                    self._writer_idle = True
+                    self._not_empty.wait()
+                    self._writer_idle = False
+            # Linger unless a big group is waiting already. Under a batch load, what queued up during the
+            # previous write is the next group: waiting for more only idled the writer (40% of the time,
+            # bench/runtime.py). Single calls trickle in: there one fsync should cover many, or the writer
+            # commits all the time and competes with the callers for the GIL (added latency p50 16 -> 30-60 µs).
+            linger_below = max(1, self.max_batch // 10)
+            # (Events found by a poll have waited up to one interval already: no second wait for them.)
+            if not polled and self.flush_interval > 0 and self._queued < linger_below and not self._closing:
                 # Linger a little so that one fsync covers many events; a flush or close cuts it short.
                 deadline = time.monotonic() + self.flush_interval
                 self._lingering = True
@@ -494,16 +505,19 @@ class DecisionLogger:
                 sub.error = failure
                 sub.done = True
         else:
+            # A few attribute writes per submission, no per-event work: this runs while callers are
+            # serving, and every microsecond here is one they may wait for the GIL.
             done_at = time.perf_counter()
             pos = 0
             for sub, k in parts:
-                mine: Sequence[Receipt | None] = receipts[pos : pos + k]
-                pos += k
                 if sub.errors:
                     # Put the receipts back at their entries' positions (the invalid ones have none).
-                    it = iter(mine)
-                    mine = [None if i in sub.errors else next(it) for i in range(len(sub.entries))]
-                sub.receipts = mine
+                    it = iter(receipts[pos : pos + k])
+                    sub.receipts = [None if i in sub.errors else next(it) for i in range(len(sub.entries))]
+                else:
+                    sub.receipts = receipts
+                    sub.offset = pos
+                pos += k
                 sub.done_at = done_at
                 sub.done = True
         with self._done_cond:
