@@ -14,7 +14,10 @@ Prints one JSON object:
   (``thread_time_ns``), which a busy machine's scheduling noise does not inflate.
 - ``durable_ms_p50`` / ``_p99`` and ``durable_within_50ms``: time from ``decide()`` returning to the
   commit that made the decision durable (stamped by the writer), on every 20th call above.
-- ``batch_decisions_per_s``: ``decide_many`` over batches of 1,000 rows until the last is durable.
+- ``batch_decisions_per_s``: ``decide_many`` over batches of 1,000 rows (a NumPy array, so the guard's
+  columnar path) until the last is durable, with ``DecisionLogger(writer="process")``: the ledger
+  appends run in a child process. ``batch_decisions_per_s_thread_writer`` repeats it with the default
+  writer thread, which shares the GIL with the calling thread.
 - ``ledger_append_events_per_s``: the ledger's own ceiling in this run (already encoded decision events
   appended in batches of 10,000), to read the figure above against.
 - ``baseline_jsonl_decisions_per_s``: the same model call plus the same decision written as JSON lines
@@ -45,7 +48,7 @@ from sklearn.linear_model import LogisticRegression
 import modeltrail
 from modeltrail.ids import new_id
 from modeltrail.runtime import guard
-from modeltrail.runtime.logger import PendingDecision
+from modeltrail.runtime.logger import DecisionLogger, PendingDecision
 
 N_FEATURES = 20
 NAMES = [f"f{i:02d}" for i in range(N_FEATURES)]
@@ -62,9 +65,21 @@ def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def bench_latency(trail: Any, model: LogisticRegression, X: np.ndarray, calls: int, encode_on: str) -> dict[str, Any]:
+def bench_latency(
+    trail: Any, model: LogisticRegression, X: np.ndarray, calls: int, encode_on: str, writer: str = "thread"
+) -> dict[str, Any]:
     """Interleaved bare vs guarded single-row calls, plus enqueue->durable times of a sample."""
-    g = guard(trail, model, name="bench", system="bench", feature_names=NAMES, encode_on=encode_on)  # type: ignore[arg-type]
+    logger = DecisionLogger(trail, writer=writer)  # type: ignore[arg-type]
+    try:
+        return _latency_run(trail, model, X, calls, encode_on, logger)
+    finally:
+        logger.close()
+
+
+def _latency_run(
+    trail: Any, model: LogisticRegression, X: np.ndarray, calls: int, encode_on: str, logger: DecisionLogger
+) -> dict[str, Any]:
+    g = guard(trail, model, name="bench", system="bench", feature_names=NAMES, encode_on=encode_on, logger=logger)  # type: ignore[arg-type]
     rows = [dict(zip(NAMES, r, strict=True)) for r in X.tolist()]
     singles = [X[i : i + 1] for i in range(len(X))]
     proba = model.predict_proba
@@ -116,9 +131,17 @@ def bench_latency(trail: Any, model: LogisticRegression, X: np.ndarray, calls: i
     }
 
 
-def bench_batch(trail: Any, model: LogisticRegression, X: np.ndarray, total: int) -> float:
+def bench_batch(trail: Any, model: LogisticRegression, X: np.ndarray, total: int, writer: str) -> float:
     """decide_many in batches of 1,000 until the last decision is durable; decisions per second."""
-    g = guard(trail, model, name="bench-batch", system="bench", feature_names=NAMES)
+    logger = DecisionLogger(trail, writer=writer)  # type: ignore[arg-type]
+    try:
+        return _batch_run(trail, model, X, total, logger)
+    finally:
+        logger.close()
+
+
+def _batch_run(trail: Any, model: LogisticRegression, X: np.ndarray, total: int, logger: DecisionLogger) -> float:
+    g = guard(trail, model, name="bench-batch", system="bench", feature_names=NAMES, logger=logger)
     g.decide_many(X[:1000])[-1].durable(30)
     t0 = time.perf_counter()
     done = 0
@@ -215,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run every measurement and return the result object."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--calls", type=int, default=20_000, help="single-row calls in the latency loop")
-    ap.add_argument("--batch-total", type=int, default=100_000, help="decisions in the batch run")
+    ap.add_argument("--batch-total", type=int, default=300_000, help="decisions in the batch run")
     ap.add_argument("--mlflow-total", type=int, default=200, help="decisions logged through MLflow")
     ap.add_argument("--http-events", type=int, default=200_000, help="events sent to the HTTP API (0: skip)")
     ap.add_argument("--seed", type=int, default=7)
@@ -238,12 +261,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         lat_default = bench_latency(trail, model, X, args.calls, "caller")  # the guard's default
         lat_writer = bench_latency(trail, model, X, args.calls, "writer")
         out.update(lat_default)
+        lat_process = bench_latency(trail, model, X, args.calls, "caller", "process")
+        for key in ("added_latency_us_p50", "added_latency_us_p99", "added_cpu_us_p99", "durable_ms_p99"):
+            out[f"{key}_process_writer"] = lat_process[key]
         out["added_latency_us_p50_encode_on_writer"] = lat_writer["added_latency_us_p50"]
         out["added_latency_us_p99_encode_on_writer"] = lat_writer["added_latency_us_p99"]
         out["durable_ms_p99_encode_on_writer"] = lat_writer["durable_ms_p99"]
         out["gil_switch_interval_s_while_logging"] = sys.getswitchinterval()
-        out["batch_decisions_per_s"] = round(bench_batch(trail, model, X, args.batch_total))
-        out["ledger_append_events_per_s"] = round(bench_ledger_ceiling(trail, model, X, 50_000))
+        out["batch_decisions_per_s"] = round(bench_batch(trail, model, X, args.batch_total, "process"))
+        out["batch_decisions_per_s_thread_writer"] = round(bench_batch(trail, model, X, args.batch_total, "thread"))
+        out["ledger_append_events_per_s"] = round(bench_ledger_ceiling(trail, model, X, 100_000))
         trail.close()
         out["baseline_jsonl_decisions_per_s"] = round(bench_jsonl(root / "decisions.jsonl", model, X, args.batch_total))
         mlflow_rate, note = bench_mlflow(root, model, X, args.mlflow_total)
