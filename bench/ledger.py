@@ -25,7 +25,7 @@ from _workload import decision_payload
 
 import modeltrail
 from modeltrail.events import Actor, EventInput
-from modeltrail.ledger.store import SQLITE_SCHEMA
+from modeltrail.ledger.store import PAGE_SIZE, SQLITE_SCHEMA
 
 ACTOR = Actor("scoring-service", "service", "service")
 
@@ -69,6 +69,7 @@ def bench_single_append(folder: Path, events: list[EventInput]) -> float:
 
 def baseline_sqlite(path: Path, events: list[EventInput], batch: int) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # the same storage settings as a new ledger
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.executescript(SQLITE_SCHEMA)

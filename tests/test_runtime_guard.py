@@ -211,6 +211,8 @@ def test_review_override_flow_and_stats(trail: Trail, model: LogisticRegression)
         [_row(age_years=90), _row(duration_months=6, credit_amount=12000.0, age_years=40)], subjects=["s10", "s11"]
     )
     assert batch[0].review_reasons == why and batch[1].review_reasons is None
+    for d in batch:
+        d.durable(10)  # (the queue is read from the ledger: wait, or the checks below would race the writer)
     assert queue[0].why == "age_years outside training range [19, 75] (value not logged)"
     assert queue[0].to_dict()["why"] == queue[0].why
     assert queue[0].model == "model:credit" and queue[0].status == "pending"
@@ -227,13 +229,13 @@ def test_review_override_flow_and_stats(trail: Trail, model: LogisticRegression)
     assert trail.get_event(r1.seq).payload["outcome"] == "accepted"
     with pytest.raises(LifecycleError):
         review(trail, routed[0].decision_id, actor=ALICE, override=1, reason="again")
-    assert [q.decision_id for q in review_queue(trail)] == [routed[2].decision_id]
-    assert len(review_queue(trail, status=None, model="credit")) == 3
+    assert [q.decision_id for q in review_queue(trail)] == [routed[2].decision_id, batch[0].decision_id]
+    assert len(review_queue(trail, status=None, model="credit")) == 4
     # A reviewer may also override an automatic decision: it enters the table then.
     review(trail, auto.decision_id, actor=Actor("carol", "compliance"), override=1, reason="spot check")
     stats = intervention_stats(trail)
     m = stats["models"]["model:credit"]
-    assert (m["routed"], m["reviewed"], m["accepted"], m["overridden"], m["pending"]) == (3, 3, 1, 2, 1)
+    assert (m["routed"], m["reviewed"], m["accepted"], m["overridden"], m["pending"]) == (4, 3, 1, 2, 2)
     assert m["override_rate"] == pytest.approx(2 / 3)
     assert stats["reviewers"]["rita"] == {"reviewed": 2, "accepted": 1, "overridden": 1, "override_rate": 0.5}
     assert stats["total"]["overridden"] == 2

@@ -102,3 +102,25 @@ def test_latest_applicable_event_decides(tmp_path: Path) -> None:
         assert ks.poll() and ks.generation == gen + 1
         assert ks.status("credit", 3, "staging") is None and ks.status("credit", 2, "production") is not None
         assert not ks.poll()
+
+
+def test_closing_the_trail_stops_its_workers_and_writes_out_buffered_decisions(tmp_path: Path) -> None:
+    # A poller or writer left running on a closed trail used connections closed under it (a crash in
+    # SQLite, seen in CI): closing the trail stops them first.
+    import numpy as np
+
+    from modeltrail.runtime import guard
+
+    t = modeltrail.init(tmp_path)
+    g = guard(t, lambda X: np.zeros(len(X)), name="m", system="s", feature_names=["a"])
+    pending = [g.decide({"a": float(i)}) for i in range(20)]
+    switch, logger = g.switch, g.logger
+    assert switch._thread is not None and switch._thread.is_alive()
+    t.close()
+    assert not switch._thread.is_alive() and logger._closed
+    assert all(p.pending.done for p in pending)
+    with modeltrail.open(tmp_path) as again:
+        ids = {e.payload["decision_id"] for e in again.events("inference.decision")}
+        assert ids == {p.decision_id for p in pending}
+        # A new guard on the reopened trail gets a fresh, running kill switch.
+        assert guard(again, lambda X: np.zeros(len(X)), name="m", system="s").switch is not switch

@@ -181,6 +181,7 @@ class Trail:
         self._since_checkpoint = 0
         self._last_checkpoint_time = time.monotonic()
         self._closed = False
+        self._close_hooks: list[Callable[[], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -194,11 +195,32 @@ class Trail:
         """The folder that contains the trail folder (where the policy file and reports usually live)."""
         return self.path.parent
 
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the trail closes, before its connections do (last registered runs first).
+
+        Background workers of this trail (the kill switch poller, the decision logger) register here: a
+        connection closed under a thread that is using it crashes SQLite, it does not raise.
+        """
+        self._close_hooks.append(fn)
+
     def close(self) -> None:
-        """Release database connections."""
+        """Stop this trail's background workers (writing out buffered decisions), then release connections.
+
+        A failure reported by a worker (decisions that could not be written) is raised after the
+        connections are closed.
+        """
         if not self._closed:
             self._closed = True
+            first: BaseException | None = None
+            hooks, self._close_hooks = self._close_hooks, []
+            for fn in reversed(hooks):
+                try:
+                    fn()
+                except Exception as exc:  # every worker is stopped even if one reports a failure
+                    first = first or exc
             self.store.close()
+            if first is not None:
+                raise first
 
     def __enter__(self) -> Trail:
         return self

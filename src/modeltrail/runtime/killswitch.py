@@ -170,7 +170,16 @@ def kill_switch_for(trail: Trail, *, poll_interval: float = DEFAULT_POLL_INTERVA
         if ks is None:
             ks = KillSwitch(trail, poll_interval=poll_interval)
             _shared[trail] = ks
+            trail.on_close(lambda: _retire(trail, ks))
         return ks
+
+
+def _retire(trail: Trail, ks: KillSwitch) -> None:
+    # The trail is closing: stop polling it (before its connections close) and forget this switch.
+    ks.stop()
+    with _shared_lock:
+        if _shared.get(trail) is ks:
+            del _shared[trail]
 
 
 def notify(trail: Trail) -> None:

@@ -257,6 +257,9 @@ class DecisionLogger:
             self._boosted = True
         self._thread.start()
         _live.add(self)
+        # Closing the trail first writes out what is buffered here (and stops the writer before the
+        # connections it uses are closed under it).
+        trail.on_close(self.close)
 
     # -- enqueueing ----------------------------------------------------------------------------
 
