@@ -55,10 +55,11 @@ class _Submission:
     its share of the GIL) small; each :class:`PendingDecision` reads its own slot from here.
     """
 
-    __slots__ = ("done", "done_at", "entries", "error", "errors", "offset", "prepared", "receipts")
+    __slots__ = ("done", "done_at", "entries", "error", "errors", "offset", "open", "prepared", "receipts")
 
-    def __init__(self, entries: Sequence[Entry], prepared: bool) -> None:
+    def __init__(self, entries: Sequence[Entry], prepared: bool, open: bool = False) -> None:
         self.entries = entries
+        self.open = open  # single submits may still join it (until the writer takes it)
         self.prepared = prepared  # every entry is a PreparedEvent: the writer skips the per-entry checks
         self.receipts: Sequence[Receipt | None] = ()  # shared by the submissions of one write ...
         self.offset = 0  # ... this submission's receipts start here
@@ -264,10 +265,35 @@ class DecisionLogger:
     # -- enqueueing ----------------------------------------------------------------------------
 
     def submit(self, entry: Entry, decision_id: str | None = None) -> PendingDecision:
-        """Enqueue one event; returns at once (unless the buffer is full, see the class docstring)."""
-        sub = _Submission((entry,), type(entry) is PreparedEvent)
-        self._enqueue(sub, 1)
-        return PendingDecision(self, sub, 0, decision_id)
+        """Enqueue one event; returns at once (unless the buffer is full, see the class docstring).
+
+        Single events join one open submission until the writer takes it, so that completing them
+        costs the writer one step per group rather than one per event: that work shares the GIL with
+        the callers and showed up in the tail of their latency (bench/runtime.py).
+        """
+        prepared = type(entry) is PreparedEvent
+        with self._lock:
+            self._refuse_if_unavailable()
+            if self._queued + 1 > self.capacity:
+                self._wait_for_room(1)
+            q = self._queue
+            tail = q[-1] if q else None
+            if tail is not None and tail.open and len(tail.entries) < self.max_batch:
+                entries: list[Entry] = tail.entries  # type: ignore[assignment]  # open ones hold a list
+                index = len(entries)
+                entries.append(entry)
+                if not prepared:
+                    tail.prepared = False
+                sub = tail
+            else:
+                sub = _Submission([entry], prepared, open=True)
+                q.append(sub)
+                index = 0
+            self._queued += 1
+            self._enqueued += 1
+            if self._writer_idle or (self._lingering and self._queued >= self.max_batch):
+                self._not_empty.notify()
+        return PendingDecision(self, sub, index, decision_id)
 
     def submit_many(self, entries: Sequence[tuple[Entry, str | None]]) -> list[PendingDecision]:
         """Enqueue several events in order under one lock; all or (buffer full, closed) none."""
@@ -287,12 +313,16 @@ class DecisionLogger:
         self._enqueue(sub, n)
         return [PendingDecision(self, sub, i, did) for i, did in enumerate(decision_ids)]
 
+    def _refuse_if_unavailable(self) -> None:
+        """Called with the lock held: refuse new events once closing, or when the writer process died."""
+        if self._closing:
+            raise StoreError("the decision logger is closed; nothing was logged")
+        if self._process is not None and self._process.failure is not None:
+            raise StoreError(f"decision logging is unavailable: {self._process.failure}; nothing was logged")
+
     def _enqueue(self, sub: _Submission, n: int) -> None:
         with self._lock:
-            if self._closing:
-                raise StoreError("the decision logger is closed; nothing was logged")
-            if self._process is not None and self._process.failure is not None:
-                raise StoreError(f"decision logging is unavailable: {self._process.failure}; nothing was logged")
+            self._refuse_if_unavailable()
             if self._queued + n > self.capacity:
                 self._wait_for_room(n)
             self._queue.append(sub)
@@ -424,9 +454,11 @@ class DecisionLogger:
                 self._lingering = False
             # Whole submissions, up to max_batch events (a bigger submission goes alone).
             batch = [q.popleft()]
+            batch[0].open = False
             size = len(batch[0].entries)
             while q and size + len(q[0].entries) <= self.max_batch:
                 sub = q.popleft()
+                sub.open = False
                 batch.append(sub)
                 size += len(sub.entries)
             self._queued -= size
