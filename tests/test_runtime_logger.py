@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import modeltrail
+from _acked import acknowledged, assert_all_recorded
 from modeltrail.errors import BufferFullError, StoreError, ValidationError
 from modeltrail.events import EventInput, PreparedEvent, Receipt
 from modeltrail.runtime import DecisionLogger
@@ -194,17 +195,8 @@ def test_sigkill_loses_no_durable_decision(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         reader.join(10)
-        for line in lines:
-            parts = line.decode().split()
-            if len(parts) == 2 and line.endswith(b"\n"):
-                acked[int(parts[0])] = parts[1]
-    assert len(acked) > 5
-    with modeltrail.open(tmp_path) as t:
-        for seq, did in acked.items():
-            ev = t.get_event(seq)
-            assert ev.payload["decision_id"] == did, f"acknowledged decision at {seq} lost"
-        t.checkpoint()
-        assert t.verify().ok
+        acked.update(acknowledged(lines))
+    assert_all_recorded(tmp_path, acked)
 
 
 @pytest.mark.parametrize("writer", ["thread", "process"])

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
 import modeltrail
+from _acked import acknowledged, assert_all_recorded
 from modeltrail.errors import StoreError, ValidationError
 from modeltrail.events import EventInput, PreparedEvent, prepare
 from modeltrail.runtime import DecisionLogger, guard
@@ -178,17 +179,7 @@ def test_sigkill_of_the_serving_process_loses_no_acknowledged_decision(tmp_path:
         time.sleep(0.05)
     else:
         pytest.fail("the writer process outlived its parent")
-    acked = {}
-    for line in lines[1:]:
-        parts = line.decode().split()
-        if len(parts) == 2 and line.endswith(b"\n"):
-            acked[int(parts[0])] = parts[1]
-    assert len(acked) > 5
-    with modeltrail.open(tmp_path) as t:
-        for seq, did in acked.items():
-            assert t.get_event(seq).payload["decision_id"] == did, f"acknowledged decision at {seq} lost"
-        t.checkpoint()
-        assert t.verify().ok
+    assert_all_recorded(tmp_path, acknowledged(lines[1:]))
 
 
 def test_prepared_event_identity() -> None:
