@@ -187,3 +187,25 @@ def test_prepared_event_identity() -> None:
     ev = prepare(EventInput("x.y", "s", SVC, "decision:1", {"a": [1, 2.5, "é"]}))
     (back,) = decode_request(encode_request([ev]))
     assert isinstance(back, PreparedEvent) and back.leaf(3, "2026-01-01T00:00:00Z") == ev.leaf(3, "2026-01-01T00:00:00Z")
+
+
+def test_waiters_read_the_answers_and_commit_times_come_from_the_child(tmp_path: Path) -> None:
+    # No thread in the serving process waits for the child's answers: a caller waiting for durability
+    # reads them itself, so it learns of the commit at once and not at the writer's next tick.
+    t = modeltrail.init(tmp_path)
+    try:
+        with DecisionLogger(t, writer="process", flush_interval=0.01) as lg:
+            assert lg.flush_interval == 0.01
+            assert not any(th.name == "modeltrail-ledger-receiver" for th in threading.enumerate())
+            started = time.perf_counter()
+            p = lg.submit(EventInput("x.y", "s", SVC, None, {"k": 1}))
+            receipt = p.durable(10)
+            returned = time.perf_counter()
+            assert p.done_at is not None and started <= p.done_at <= returned
+            assert t.get_event(receipt.seq).leaf_hash.hex() == receipt.leaf_hash
+            many = lg.submit_many([(EventInput("x.y", "s", SVC, None, {"k": i}), None) for i in range(300)])
+            lg.flush(10)
+            assert all(q.done for q in many) and many[-1].durable().seq == receipt.seq + 300
+        assert DecisionLogger(t, writer="process").flush_interval == 0.035  # then closed with the trail
+    finally:
+        t.close()

@@ -14,8 +14,10 @@ both ends ours; no pickle is read by either side):
   ``{"g": [[type, system, actor_id, end, count], ...], "s": [subject or null, ...]}``), then the
   events' ``head`` bytes joined by NUL, then their ``mid`` bytes joined by NUL. Canonical JSON never
   holds a raw NUL byte (control characters are escaped), so the separator is unambiguous.
-- reply: JSON ``{"seq": first seq, "ts": ledger timestamp, "h": leaf hashes as one hex string}`` or
-  ``{"error": message, "kind": "store" | "validation"}``; one reply per request, in order.
+- reply: JSON ``{"seq": first seq, "ts": ledger timestamp, "n": events, "c": commit time}`` or
+  ``{"error": message, "kind": "store" | "validation"}``; one reply per request, in order. The parent
+  derives each receipt's leaf hash from the event it sent (:class:`SentReceipts`), so answers stay a few
+  dozen bytes and can never fill the socket while the parent is sending.
 
 The child appends everything that is waiting in the pipe in one transaction (one fsync) and answers
 each request only after that commit: a receipt in the parent is as durable as one from the thread
@@ -24,24 +26,26 @@ writer. If the parent dies, the child commits what it had received, and exits on
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from multiprocessing.connection import Connection
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import orjson
 
 from ..errors import ModeltrailError, StoreError, ValidationError
-from ..events import PreparedEvent, Receipt, Receipts
+from ..events import PreparedEvent, Receipt
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -52,7 +56,6 @@ _new = tuple.__new__
 _group_key = itemgetter(0, 1, 3, 6)  # type, system, actor_id, end
 _subject, _head, _mid = itemgetter(2), itemgetter(4), itemgetter(5)
 Done = Callable[[Sequence[Receipt] | None, BaseException | None], None]
-_Waiting = tuple[int, Done | None]  # events in the request, its callback (None: the stop request)
 
 
 def encode_request(events: Sequence[PreparedEvent]) -> bytes:
@@ -98,11 +101,49 @@ def decode_request(data: bytes) -> list[PreparedEvent]:
     return events
 
 
-def _receipts(reply: dict[str, Any], n: int) -> Receipts:
-    seq, ts, hexes = int(reply["seq"]), str(reply["ts"]), str(reply["h"])
-    if len(hexes) != 64 * n:
-        raise StoreError(f"the ledger writer process answered {len(hexes) // 64} receipts for {n} events")
-    return Receipts(seq, ts, hexes)
+class SentReceipts(Sequence[Receipt]):
+    """Receipts of events the child appended, derived from the events themselves when read.
+
+    The child answers with the first sequence number and the timestamp only; the leaf, and so its
+    hash, follow from the event's bytes, which the parent still holds. ``committed_at`` is the child's
+    ``time.perf_counter()`` at the commit (one clock for the whole machine on Linux).
+    """
+
+    __slots__ = ("_events", "_seq", "_ts", "committed_at")
+
+    def __init__(self, events: Sequence[PreparedEvent], seq: int, ts: str, committed_at: float | None) -> None:
+        self._events, self._seq, self._ts, self.committed_at = events, seq, ts, committed_at
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @overload
+    def __getitem__(self, index: int) -> Receipt: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> SentReceipts: ...
+
+    def __getitem__(self, index: int | slice) -> Receipt | SentReceipts:
+        if isinstance(index, slice):
+            lo, hi, step = index.indices(len(self._events))
+            if step != 1:
+                raise ValueError("SentReceipts slices take no step")
+            return SentReceipts(self._events[lo:hi], self._seq + lo, self._ts, self.committed_at)
+        n = len(self._events)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(index)
+        seq = self._seq + index
+        leaf = self._events[index].leaf(seq, self._ts)
+        return _new(Receipt, (seq, hashlib.sha256(b"\x00" + leaf).hexdigest(), self._ts))
+
+
+def _receipts(reply: dict[str, Any], events: Sequence[PreparedEvent]) -> SentReceipts:
+    if int(reply["n"]) != len(events):
+        raise StoreError(f"the ledger writer process answered for {reply['n']} events, {len(events)} were sent")
+    committed = reply.get("c")
+    return SentReceipts(events, int(reply["seq"]), str(reply["ts"]), float(committed) if committed else None)
 
 
 # ----------------------------------------------------------------------------------------- child
@@ -158,7 +199,7 @@ def _append_requests(trail: Trail, conn: Connection, requests: list[bytes]) -> N
             receipts = trail.append_prepared(batch)
         except Exception as exc:  # every request of the failed transaction gets the error
             failure = exc
-    run = receipts if isinstance(receipts, Receipts) else _as_run(receipts)
+    committed = time.perf_counter()
     i = 0
     for d in decoded:
         if isinstance(d, BaseException):
@@ -168,25 +209,25 @@ def _append_requests(trail: Trail, conn: Connection, requests: list[bytes]) -> N
             kind = "validation" if isinstance(failure, ValidationError) else "store"
             conn.send_bytes(orjson.dumps({"error": str(failure), "kind": kind}))
             continue
-        mine = run[i : i + len(d)]
+        # The answer stays small (the parent derives the leaf hashes from the events it sent): a big
+        # answer could fill the socket while the parent is busy sending, and nobody would read it.
+        first = receipts[i].seq if d else 0
+        ts = receipts[i].ts if d else ""
+        conn.send_bytes(orjson.dumps({"seq": first, "ts": ts, "n": len(d), "c": committed}))
         i += len(d)
-        conn.send_bytes(orjson.dumps({"seq": mine.first_seq, "ts": mine.ts, "h": mine.hashes_hex()}))
-
-
-def _as_run(receipts: Sequence[Receipt]) -> Receipts:
-    if not receipts:
-        return Receipts(0, "", "")
-    return Receipts(receipts[0].seq, receipts[0].ts, "".join([r.leaf_hash for r in receipts]))
 
 
 # ---------------------------------------------------------------------------------------- parent
 
 
 class WriterProcess:
-    """The parent's handle on the child: send events, get completions back on a receiver thread.
+    """The parent's handle on the child: send events, read the answers, complete the callers.
 
-    ``send`` blocks only while ``max_in_flight`` requests are unanswered (two: the child commits one
-    while the next travels). ``done(receipts, error)`` is called on the receiver thread, in order.
+    No thread of its own waits for answers: every thread that wakes in the serving process takes the
+    GIL from the request threads for a moment, and those moments made the tail of their latency
+    (bench/runtime.py). Answers are read by :meth:`pump`, which the logger's writer calls at each of
+    its ticks and before each send, and which callers waiting for durability call themselves.
+    ``done(receipts, error)`` is called in order, by whichever thread reads the answer.
     """
 
     def __init__(self, trail: Trail, *, max_in_flight: int = 2, start_timeout: float = 60.0) -> None:
@@ -226,12 +267,11 @@ class WriterProcess:
         if "error" in hello:
             self._proc.wait(5)
             raise StoreError(str(hello["error"]))
-        self._slots = threading.BoundedSemaphore(max_in_flight)
-        self._in_flight: deque[_Waiting] = deque()
-        self._lock = threading.Lock()
+        self._max_in_flight = max_in_flight
+        self._in_flight: deque[tuple[Sequence[PreparedEvent], Done | None]] = deque()
+        self._lock = threading.Lock()  # guards _in_flight and _dead
+        self._recv_lock = threading.Lock()  # one reader of answers at a time, so they complete in order
         self._dead: BaseException | None = None
-        self._receiver = threading.Thread(target=self._receive, name="modeltrail-ledger-receiver", daemon=True)
-        self._receiver.start()
 
     @property
     def failure(self) -> BaseException | None:
@@ -243,22 +283,67 @@ class WriterProcess:
         """The child's process id."""
         return self._proc.pid
 
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not answered yet."""
+        return len(self._in_flight)
+
     def send(self, events: Sequence[PreparedEvent], done: Done) -> None:
         """Send ``events`` for appending; ``done`` is called once with receipts or an error."""
         data = encode_request(events)
-        self._slots.acquire()
+        while len(self._in_flight) >= self._max_in_flight and self._dead is None:
+            self.pump(timeout=1.0)  # the child is behind: wait for an answer before sending more
         with self._lock:
-            if self._dead is not None:
-                self._slots.release()
-                done(None, self._dead)
-                return
-            self._in_flight.append((len(events), done))
-            try:
-                self._conn.send_bytes(data)
-            except (OSError, ValueError) as exc:
-                self._in_flight.pop()
-                self._slots.release()
-                done(None, self._died(exc))
+            dead = self._dead
+            if dead is None:
+                self._in_flight.append((events, done))
+                try:
+                    self._conn.send_bytes(data)
+                except (OSError, ValueError) as exc:
+                    self._in_flight.pop()
+                    dead = self._died(exc)
+        if dead is not None:
+            done(None, dead)
+
+    def pump(self, timeout: float = 0.0) -> None:
+        """Read the answers that have arrived (waiting up to ``timeout`` for a first one) and complete them."""
+        if not (self._recv_lock.acquire(True, timeout) if timeout > 0 else self._recv_lock.acquire(False)):
+            return
+        try:
+            wait = timeout
+            while self._in_flight:
+                try:
+                    if not self._conn.poll(wait):
+                        return
+                    data = self._conn.recv_bytes()
+                except (EOFError, OSError) as exc:
+                    self._fail_all(exc)
+                    return
+                wait = 0.0
+                with self._lock:
+                    events, done = self._in_flight.popleft()
+                if done is None:  # the answer to the stop request
+                    continue
+                try:
+                    reply = orjson.loads(data)
+                    if "error" in reply:
+                        cls = ValidationError if reply.get("kind") == "validation" else StoreError
+                        done(None, cls(str(reply["error"])))
+                    else:
+                        done(_receipts(reply, events), None)
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ModeltrailError) as exc:
+                    done(None, StoreError(f"unreadable answer from the ledger writer process: {exc}"))
+        finally:
+            self._recv_lock.release()
+
+    def _fail_all(self, cause: BaseException) -> None:
+        with self._lock:
+            err = self._died(cause)
+            waiting = list(self._in_flight)
+            self._in_flight.clear()
+        for _, done in waiting:
+            if done is not None:
+                done(None, err)
 
     def _died(self, cause: BaseException | None) -> BaseException:
         if self._dead is None:
@@ -272,55 +357,25 @@ class WriterProcess:
             self._dead = err
         return self._dead
 
-    def _receive(self) -> None:
-        conn = self._conn
-        while True:
-            try:
-                data = conn.recv_bytes()
-            except (EOFError, OSError) as exc:
-                with self._lock:
-                    err = self._died(exc)
-                    waiting = list(self._in_flight)
-                    self._in_flight.clear()
-                for _, done in waiting:
-                    self._slots.release()
-                    if done is not None:
-                        done(None, err)
-                return
-            with self._lock:
-                n, done = self._in_flight.popleft()
-            self._slots.release()
-            if done is None:  # the answer to the stop request
-                return
-            try:
-                reply = orjson.loads(data)
-                if "error" in reply:
-                    cls = ValidationError if reply.get("kind") == "validation" else StoreError
-                    done(None, cls(str(reply["error"])))
-                else:
-                    done(_receipts(reply, n), None)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ModeltrailError) as exc:
-                done(None, StoreError(f"unreadable answer from the ledger writer process: {exc}"))
-
-    def close(self, timeout: float | None = 30.0) -> None:
-        """Let the child answer what it has, commit, and exit; then release the pipe."""
-        self._slots.acquire()
+    def close(self, timeout: float = 30.0) -> None:
+        """Read every answer still due, let the child commit and exit, then release the socket."""
+        deadline = time.monotonic() + timeout
         with self._lock:
             if self._dead is None:
-                self._in_flight.append((0, None))
+                self._in_flight.append(((), None))
                 try:
                     self._conn.send_bytes(b"")
                 except (OSError, ValueError):
                     self._in_flight.pop()
-                    self._slots.release()
-            else:
-                self._slots.release()
-        self._receiver.join(timeout)
+        while self._in_flight and self._dead is None and time.monotonic() < deadline:
+            self.pump(timeout=0.5)
         try:
-            self._proc.wait(timeout)
+            self._proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait(5)
+        if self._in_flight:  # unanswered at the deadline: they were not confirmed
+            self._fail_all(StoreError("the ledger writer process did not answer before closing"))
         try:
             self._conn.close()
         except OSError:
