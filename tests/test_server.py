@@ -160,3 +160,30 @@ def test_openapi_is_published_and_current(served: dict[str, Any]) -> None:
     assert "/v1/events" in spec["paths"] and "/v1/models/{name}/{version}/predict" in spec["paths"]
     doc = Path(__file__).parent.parent / "docs" / "openapi.json"
     assert json.loads(doc.read_text()) == fastapi_app(served["app"]).openapi(), "run scripts/export_openapi.py"
+
+
+def test_predictions_can_be_logged_through_the_process_writer(tmp_path: Path) -> None:
+    # `modeltrail serve --decision-writer process`: the same answers, the decisions logged by a child.
+    folder = tmp_path / "demo"
+    result = run_demo(folder, decisions=20)
+    with modeltrail.open(folder) as t:
+        token = create_token(t, "scoring-api", CAROL, kind="service")
+    app = create_app(str(folder), decision_writer="process")
+    client = TestClient(app, raise_server_exceptions=False)
+    name, version = result.deployed.removeprefix("model:").split("@")
+    rows = modeltrail.demo.load_german_credit().drop(columns=["credit_risk"]).iloc[:5].to_dict("records")
+    for i, row in enumerate(rows):
+        row["applicant_id"] = f"APP-{i:06d}"
+    r = client.post(
+        f"/v1/models/{name}/{version}/predict",
+        json={"rows": rows, "subjects": [f"applicant:APP-{i:06d}" for i in range(5)]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text
+    ids = [d["decision_id"] for d in r.json()["decisions"]]
+    assert len(ids) == 5
+    with modeltrail.open(folder) as t:
+        logged = {e.payload["decision_id"] for e in t.events("inference.decision", since=None)}
+    assert set(ids) <= logged
+    with pytest.raises(modeltrail.errors.ValidationError):
+        create_app(str(folder), decision_writer="fork")  # type: ignore[arg-type]

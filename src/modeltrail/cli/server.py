@@ -18,9 +18,16 @@ from .main import TrailContext, handle_errors, pass_ctx
     show_default=True,
     help="Largest request body in bytes (larger ones get 413).",
 )
+@click.option(
+    "--decision-writer",
+    type=click.Choice(["thread", "process"]),
+    default="thread",
+    show_default=True,
+    help="How predictions' decisions reach the ledger: a writer thread, or a child process (smaller latency tail).",
+)
 @pass_ctx
 @handle_errors
-def serve_cmd(tc: TrailContext, host: str, port: int, max_body: int) -> None:
+def serve_cmd(tc: TrailContext, host: str, port: int, max_body: int, decision_writer: str) -> None:
     """Serve the HTTP API (events, predictions, labels, review, kill switch, proofs); OpenAPI at /docs."""
     try:
         import uvicorn
@@ -30,7 +37,7 @@ def serve_cmd(tc: TrailContext, host: str, port: int, max_body: int) -> None:
         raise ModeltrailError(
             f"the HTTP API needs the server extra: pip install 'modeltrail[server]' ({exc})"
         ) from None
-    app = create_app(tc.location, max_body_bytes=max_body)
+    app = create_app(tc.location, max_body_bytes=max_body, decision_writer=decision_writer)  # type: ignore[arg-type]
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

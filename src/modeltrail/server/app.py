@@ -11,7 +11,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -218,8 +218,19 @@ Seq = Annotated[int, Path(ge=0, le=MAX_INT, description="Sequence number of an e
 # ------------------------------------------------------------------------------------------ app
 
 
-def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> Any:
-    """Build the ASGI app serving the trail at ``trail_location`` (default: as ``modeltrail.open``)."""
+def create_app(
+    trail_location: str | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    decision_writer: Literal["thread", "process"] = "thread",
+) -> Any:
+    """Build the ASGI app serving the trail at ``trail_location`` (default: as ``modeltrail.open``).
+
+    ``decision_writer`` chooses how the predictions' decisions reach the ledger: the logger's writer
+    thread, or a child process (``DecisionLogger(writer="process")``, smaller latency tail).
+    """
+    if decision_writer not in ("thread", "process"):
+        raise ValidationError(f"expected 'thread' or 'process', got {decision_writer!r}", field="decision_writer")
     app = FastAPI(
         title="modeltrail",
         version=__version__,
@@ -229,7 +240,7 @@ def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAU
             "5XX": {"model": ErrorOut, "description": "Internal error (an id to find the log entry), or 503 suspended"},
         },
     )
-    state: dict[str, Any] = {"trail": None, "guards": {}, "policy": (None, None)}
+    state: dict[str, Any] = {"trail": None, "guards": {}, "policy": (None, None), "logger": None}
     lock = threading.RLock()
     bearer = HTTPBearer(auto_error=False, description="An API token from `modeltrail token create`.")
 
@@ -457,7 +468,11 @@ def create_app(trail_location: str | None = None, *, max_body_bytes: int = DEFAU
         with lock:
             g = state["guards"].get(key)
             if g is None:
-                g = guard(trail(), f"{name}@{version}", env=env, actor=who.acting_as())
+                if decision_writer == "process" and state["logger"] is None:
+                    from ..runtime.logger import DecisionLogger
+
+                    state["logger"] = DecisionLogger(trail(), writer="process")  # closed with the trail
+                g = guard(trail(), f"{name}@{version}", env=env, actor=who.acting_as(), logger=state["logger"])
                 state["guards"][key] = g
             return g
 
