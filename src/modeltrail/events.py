@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,12 +113,48 @@ class Receipt(NamedTuple):
     ts: str
 
 
-class Receipts(Sequence[Receipt]):
-    """The receipts of consecutive events appended in one transaction, each built when read.
+class LazyReceipts(Sequence[Receipt]):
+    """Receipts of consecutive events appended in one transaction, each built only when read.
 
-    Holds the first sequence number, the timestamp and the leaf hashes as one hex string: building a
-    :class:`Receipt` tuple per event cost the ledger writer about 0.4 µs per event, for receipts that
-    most callers of a batch append never look at one by one. Slicing gives another view, no copy.
+    Subclasses say how to build the receipt at a position (:meth:`_at`) and how to take a sub-range
+    (:meth:`_range`); indexing, negative indexes and slices (views, no copy) are shared here.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def _at(self, index: int) -> Receipt:
+        """The receipt at ``index`` (0 <= index < len(self))."""
+
+    @abstractmethod
+    def _range(self, lo: int, hi: int) -> LazyReceipts:
+        """The receipts ``lo`` to ``hi`` (0 <= lo <= hi <= len(self)) as a view."""
+
+    @overload
+    def __getitem__(self, index: int) -> Receipt: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> LazyReceipts: ...
+
+    def __getitem__(self, index: int | slice) -> Receipt | LazyReceipts:
+        n = len(self)
+        if isinstance(index, slice):
+            lo, hi, step = index.indices(n)
+            if step != 1:
+                raise ValueError("receipt slices take no step")
+            return self._range(lo, max(lo, hi))
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(index)
+        return self._at(index)
+
+
+class Receipts(LazyReceipts):
+    """Receipts of one transaction from the first sequence number, the timestamp and the leaf hashes.
+
+    Building a :class:`Receipt` tuple per event cost the ledger writer about 0.4 µs per event, for
+    receipts that most callers of a batch append never look at one by one.
     """
 
     __slots__ = ("_hexes", "_n", "_seq", "_start", "_ts")
@@ -147,24 +184,12 @@ class Receipts(Sequence[Receipt]):
         """The leaf hashes of these events, concatenated (64 hex digits each)."""
         return self._hexes[64 * self._start : 64 * (self._start + self._n)]
 
-    @overload
-    def __getitem__(self, index: int) -> Receipt: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Receipts: ...
-
-    def __getitem__(self, index: int | slice) -> Receipt | Receipts:
-        if isinstance(index, slice):
-            lo, hi, step = index.indices(self._n)
-            if step != 1:
-                raise ValueError("Receipts slices take no step")
-            return Receipts(self._seq, self._ts, self._hexes, self._start + lo, max(0, hi - lo))
-        if index < 0:
-            index += self._n
-        if not 0 <= index < self._n:
-            raise IndexError(index)
+    def _at(self, index: int) -> Receipt:
         k = self._start + index
         return tuple.__new__(Receipt, (self._seq + k, self._hexes[64 * k : 64 * k + 64], self._ts))
+
+    def _range(self, lo: int, hi: int) -> Receipts:
+        return Receipts(self._seq, self._ts, self._hexes, self._start + lo, hi - lo)
 
 
 @dataclass(frozen=True, slots=True)

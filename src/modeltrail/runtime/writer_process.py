@@ -40,12 +40,12 @@ from itertools import groupby
 from multiprocessing.connection import Connection
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..errors import ModeltrailError, StoreError, ValidationError
-from ..events import PreparedEvent, Receipt
+from ..events import LazyReceipts, PreparedEvent, Receipt
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -101,7 +101,7 @@ def decode_request(data: bytes) -> list[PreparedEvent]:
     return events
 
 
-class SentReceipts(Sequence[Receipt]):
+class SentReceipts(LazyReceipts):
     """Receipts of events the child appended, derived from the events themselves when read.
 
     The child answers with the first sequence number and the timestamp only; the leaf, and so its
@@ -117,26 +117,13 @@ class SentReceipts(Sequence[Receipt]):
     def __len__(self) -> int:
         return len(self._events)
 
-    @overload
-    def __getitem__(self, index: int) -> Receipt: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> SentReceipts: ...
-
-    def __getitem__(self, index: int | slice) -> Receipt | SentReceipts:
-        if isinstance(index, slice):
-            lo, hi, step = index.indices(len(self._events))
-            if step != 1:
-                raise ValueError("SentReceipts slices take no step")
-            return SentReceipts(self._events[lo:hi], self._seq + lo, self._ts, self.committed_at)
-        n = len(self._events)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(index)
+    def _at(self, index: int) -> Receipt:
         seq = self._seq + index
         leaf = self._events[index].leaf(seq, self._ts)
         return _new(Receipt, (seq, hashlib.sha256(b"\x00" + leaf).hexdigest(), self._ts))
+
+    def _range(self, lo: int, hi: int) -> SentReceipts:
+        return SentReceipts(self._events[lo:hi], self._seq + lo, self._ts, self.committed_at)
 
 
 def _receipts(reply: dict[str, Any], events: Sequence[PreparedEvent]) -> SentReceipts:
