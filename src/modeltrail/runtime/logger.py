@@ -389,7 +389,10 @@ class DecisionLogger:
                 proc.pump(timeout=step)
             else:
                 with self._done_cond:
-                    self._done_cond.wait_for(predicate, step)
+                    # One wait, not wait_for: a notify after a send must end it, so that this thread
+                    # starts reading the child's answer (the predicate is still false then).
+                    if not predicate():
+                        self._done_cond.wait(step)
         return True
 
     def flush(self, timeout: float | None = None) -> None:
@@ -552,6 +555,8 @@ class DecisionLogger:
             self._finish(parts, [], None, invalid, total)
         elif self._process is not None:
             self._process.send(prepared, lambda receipts, exc: self._finish(parts, receipts, exc, invalid, total))
+            with self._done_cond:
+                self._done_cond.notify_all()  # waiters (only they wake) start reading the answer now
         else:
             try:
                 receipts = self._append(prepared)
