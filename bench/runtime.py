@@ -26,6 +26,9 @@ Prints one JSON object:
   to a file, one fsync per 1,000 decisions.
 - ``baseline_mlflow_decisions_per_s``: MLflow tracking (local SQLite store) logging each decision as a
   run with params and metrics; null when MLflow is not installed.
+- ``ratio_batch_vs_jsonl`` / ``ratio_batch_vs_ledger_ceiling``: ``batch_decisions_per_s`` over the
+  JSON-lines baseline and over the ledger's ceiling, both from this run: machines of one kind differ
+  by a third in speed from day to day, and these ratios move far less than the absolute figures.
 - ``http_ingest_events_per_s``: events per second through ``modeltrail serve`` (``bench/http_ingest.py``:
   batches of 1,000 events POSTed to ``/v1/events`` by 4 client connections, counted when the durable
   receipts come back); ``http_ingest`` holds that run's details. Null with ``http_ingest_note`` when the
@@ -275,6 +278,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["ledger_append_events_per_s"] = round(bench_ledger_ceiling(trail, model, X, 100_000))
         trail.close()
         out["baseline_jsonl_decisions_per_s"] = round(bench_jsonl(root / "decisions.jsonl", model, X, args.batch_total))
+        out["ratio_batch_vs_jsonl"] = round(out["batch_decisions_per_s"] / out["baseline_jsonl_decisions_per_s"], 2)
+        out["ratio_batch_vs_ledger_ceiling"] = round(
+            out["batch_decisions_per_s"] / out["ledger_append_events_per_s"], 2
+        )
         mlflow_rate, note = bench_mlflow(root, model, X, args.mlflow_total)
         out["baseline_mlflow_decisions_per_s"] = None if mlflow_rate is None else round(mlflow_rate, 1)
         if note:

@@ -47,7 +47,7 @@ def test_request_round_trip(specs: list[tuple[str, str, str | None, tuple[str, s
         prepare(EventInput(t, s, {"id": a, "role": r, "kind": "service"}, subj, payload))
         for t, s, subj, (a, r), payload in specs
     ]
-    assert decode_request(encode_request(events)) == events
+    assert list(decode_request(encode_request(events))) == events
 
 
 def test_malformed_requests_are_refused() -> None:

@@ -6,9 +6,10 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 
 from ..errors import ProofError, StoreError
-from ..events import PreparedEvent, Receipt, Receipts, format_ts
+from ..events import EventParts, PreparedBatch, PreparedEvent, Receipt, Receipts, format_ts
 from . import merkle
 from .gcpause import gc_paused
 from .store import NODE_MIN_LEVEL, AppendTxn, LedgerStore, RowTuple, node_id
@@ -82,19 +83,43 @@ class Log:
             # Per-batch list comprehensions rather than one loop over events: this is the ledger's
             # hottest code, and it halves the interpreter work per event.
             for p in batch:
-                events = p.events
-                seqs = range(seq, seq + len(events))
-                leaves = [
-                    b"%s%d%s%s%s" % (ev.head, s, ev.mid, quoted_ts, ev.end) for ev, s in zip(events, seqs, strict=True)
-                ]
-                hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
-                rows.extend(
-                    (s, ts, ev.type, ev.system, ev.subject, ev.actor_id, leaf, h)  # EventRow's column order
-                    for s, ev, leaf, h in zip(seqs, events, leaves, hashes, strict=True)
-                )
-                p.receipts = Receipts(seq, ts, b"".join(hashes).hex())
-                all_hashes.extend(hashes)
-                seq += len(events)
+                first = seq
+                start = len(all_hashes)
+                for events in p.events.parts if type(p.events) is EventParts else (p.events,):
+                    seqs = range(seq, seq + len(events))
+                    if type(events) is PreparedBatch:
+                        # Column-wise: the constant fields are repeated, not read from a tuple per event.
+                        end = events.end
+                        leaves = [
+                            b"%s%d%s%s%s" % (h, s, m, quoted_ts, end)
+                            for h, s, m in zip(events.heads, seqs, events.mids, strict=True)
+                        ]
+                        hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
+                        rows.extend(
+                            zip(
+                                seqs,
+                                repeat(ts),
+                                repeat(events.type),
+                                repeat(events.system),
+                                events.subjects,
+                                repeat(events.actor_id),
+                                leaves,
+                                hashes,
+                            )
+                        )
+                    else:
+                        leaves = [
+                            b"%s%d%s%s%s" % (ev.head, s, ev.mid, quoted_ts, ev.end)
+                            for ev, s in zip(events, seqs, strict=True)
+                        ]
+                        hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
+                        rows.extend(
+                            (s, ts, ev.type, ev.system, ev.subject, ev.actor_id, leaf, h)  # EventRow's column order
+                            for s, ev, leaf, h in zip(seqs, events, leaves, hashes, strict=True)
+                        )
+                    all_hashes.extend(hashes)
+                    seq += len(events)
+                p.receipts = Receipts(first, ts, b"".join(all_hashes[start:]).hex())
             completed: list[tuple[int, int, bytes]] = []
             work.extend(all_hashes, completed, NODE_MIN_LEVEL)
             nodes = [(node_id(lv, ix), h) for lv, ix, h in completed]

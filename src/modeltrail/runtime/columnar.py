@@ -31,13 +31,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..events import PreparedEvent
+from ..events import PreparedBatch
 from ..ledger import encoding
 from .datapolicy import DROP, KEEP, DataPolicyPlan
 from .encode import DecisionEncoder, normalise
 
 MAX_SAFE_INTEGER = encoding.MAX_SAFE_INTEGER
-_new_prepared = tuple.__new__
 
 
 def _literal(b: bytes) -> bytes:
@@ -162,7 +161,7 @@ class ColumnarPlan:
         score: np.ndarray,
         latency_us: int,
         rows: Sequence[int] | None = None,
-    ) -> list[PreparedEvent] | None:
+    ) -> PreparedBatch | None:
         """The events of ``rows`` (default: all) of the batch ``X`` (its columns in the guard's order).
 
         ``outputs`` holds each row's output already as canonical JSON. Returns None when a value needs
@@ -175,7 +174,7 @@ class ColumnarPlan:
             outputs = [outputs[i] for i in rows]
         n = len(ids)
         if n == 0:
-            return []
+            return PreparedBatch(self._type, self.system, self.actor_id, self._end, [], [], [])
         cols = [confidence, *(X[:, j] for j in self.columns), score]
         tokens = number_tokens(cols)
         if tokens is None:
@@ -189,11 +188,16 @@ class ColumnarPlan:
         limit = self.max_payload + self._overhead
         if max(map(len, heads)) > limit:
             return None  # the general path raises the precise error
-        mid, typ, system, actor, end = self._mid, self._type, self.system, self.actor_id, self._end
-        return [
-            _new_prepared(PreparedEvent, (typ, system, "decision:" + did, actor, head, mid % ib, end))
-            for did, ib, head in zip(ids, id_bytes, heads, strict=True)
-        ]
+        mid = self._mid
+        return PreparedBatch(
+            self._type,
+            self.system,
+            self.actor_id,
+            self._end,
+            heads,
+            [mid % ib for ib in id_bytes],
+            ["decision:" + did for did in ids],
+        )
 
 
 def output_json(value: Any) -> bytes | None:

@@ -472,17 +472,20 @@ class Guard:
         latency = (time.perf_counter_ns() - t0) // 1000
         plan = self._columnar_plan(names)
         out_json = self._outputs_json(idx_l)
-        prepared: list[Entry] | None = None
+        prepared: Sequence[Entry] | None = None
+        mixed: list[Entry] = []
         if plan is not None and out_json is not None:
             if review_rows:
                 auto = [i for i in range(n) if routes[i] == "auto"]
                 encoded = plan.encode(X, ids, out_json, conf, score, latency, auto)
                 if encoded is not None:
-                    prepared = [None] * n  # type: ignore[list-item]
+                    # Review rows get their events below, in their places among the auto rows.
+                    mixed = [None] * n  # type: ignore[list-item]
                     for i, ev in zip(auto, encoded, strict=True):
-                        prepared[i] = ev
+                        mixed[i] = ev
+                    prepared = mixed
             else:
-                prepared = plan.encode(X, ids, out_json, conf, score, latency)  # type: ignore[assignment]
+                prepared = plan.encode(X, ids, out_json, conf, score, latency)
         reasons: list[list[dict[str, Any]] | None] = [None] * n
         if prepared is None:
             # The general encoder for every row (it raises the precise error, if there is one).
@@ -495,7 +498,7 @@ class Guard:
             payload, sealed, fast = self._event(
                 ids[i], dicts[i], subs[i], out_l[i], score_l[i], conf_l[i], "review", None, None, model_ref, latency
             )
-            prepared[i] = self._entry(ids[i], payload, sealed, fast)
+            mixed[i] = self._entry(ids[i], payload, sealed, fast)
             reasons[i] = payload["review_reasons"]
         pendings = self.logger.submit_events(prepared, ids)
         return [

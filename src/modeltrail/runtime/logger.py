@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ..errors import BufferFullError, ModeltrailError, StoreError, ValidationError
-from ..events import EventInput, PreparedEvent, Receipt, prepare
+from ..events import EventInput, EventParts, PreparedBatch, PreparedEvent, Receipt, prepare
 from .writer_process import WriterProcess
 
 if TYPE_CHECKING:
@@ -320,7 +320,7 @@ class DecisionLogger:
             raise BufferFullError(f"a batch of {n} events does not fit a buffer of capacity {self.capacity}")
         if n == 0:
             return []
-        sub = _Submission(events, all(type(e) is PreparedEvent for e in events))
+        sub = _Submission(events, type(events) is PreparedBatch or all(type(e) is PreparedEvent for e in events))
         self._enqueue(sub, n)
         return [PendingDecision(self, sub, i, did) for i, did in enumerate(decision_ids)]
 
@@ -521,7 +521,9 @@ class DecisionLogger:
                 self._process.close()
 
     def _write(self, batch: list[_Submission]) -> None:
-        prepared: list[PreparedEvent] = []
+        # The submissions' events are appended as parts of one sequence, not copied into one list: a
+        # PreparedBatch (the guard's batches) stays column-wise down to the ledger.
+        chunks: list[Sequence[PreparedEvent]] = []
         parts: list[tuple[_Submission, int]] = []
         invalid = 0
         total = 0
@@ -529,9 +531,10 @@ class DecisionLogger:
             entries = sub.entries
             total += len(entries)
             if sub.prepared:
-                prepared += entries  # type: ignore[arg-type]  # checked when submitted
+                chunks.append(entries)  # type: ignore[arg-type]  # checked when submitted
                 parts.append((sub, len(entries)))
                 continue
+            prepared: list[PreparedEvent] = []
             valid = 0
             for i, entry in enumerate(entries):
                 try:
@@ -550,16 +553,18 @@ class DecisionLogger:
                     continue
                 prepared.append(ev)
                 valid += 1
+            chunks.append(prepared)
             parts.append((sub, valid))
-        if not prepared:
+        events: Sequence[PreparedEvent] = chunks[0] if len(chunks) == 1 else EventParts(chunks)
+        if not events:
             self._finish(parts, [], None, invalid, total)
         elif self._process is not None:
-            self._process.send(prepared, lambda receipts, exc: self._finish(parts, receipts, exc, invalid, total))
+            self._process.send(events, lambda receipts, exc: self._finish(parts, receipts, exc, invalid, total))
             with self._done_cond:
                 self._done_cond.notify_all()  # waiters (only they wake) start reading the answer now
         else:
             try:
-                receipts = self._append(prepared)
+                receipts = self._append(events)
             except Exception as exc:
                 self._finish(parts, None, exc, invalid, total)
             else:

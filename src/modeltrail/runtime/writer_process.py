@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import ModeltrailError, StoreError, ValidationError
-from ..events import LazyReceipts, PreparedEvent, Receipt
+from ..events import EventParts, LazyReceipts, PreparedBatch, PreparedEvent, Receipt
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -60,16 +60,32 @@ Done = Callable[[Sequence[Receipt] | None, BaseException | None], None]
 
 def encode_request(events: Sequence[PreparedEvent]) -> bytes:
     """One append request for ``events`` (see the module docstring)."""
-    # map/itemgetter and groupby run in C: this is on the serving process's GIL (see WriterProcess).
-    groups = [[t, s, a, end.decode("utf-8"), sum(1 for _ in g)] for (t, s, a, end), g in groupby(events, _group_key)]
-    meta = orjson.dumps({"g": groups, "s": list(map(_subject, events))})
-    heads = b"\x00".join(map(_head, events))
-    mids = b"\x00".join(map(_mid, events))
-    return _HEADER.pack(len(meta), len(heads), len(mids)) + meta + heads + mids
+    parts = events.parts if type(events) is EventParts else (events,)
+    groups: list[list[Any]] = []
+    subjects: list[str | None] = []
+    heads: list[bytes] = []
+    mids: list[bytes] = []
+    for part in parts:
+        if type(part) is PreparedBatch:
+            # Already column-wise: one group, and the columns are joined as they are.
+            groups.append([part.type, part.system, part.actor_id, part.end.decode("utf-8"), len(part)])
+            subjects += part.subjects
+            heads += part.heads
+            mids += part.mids
+            continue
+        # map/itemgetter and groupby run in C: this is on the serving process's GIL (see WriterProcess).
+        groups += [[t, s, a, end.decode("utf-8"), sum(1 for _ in g)] for (t, s, a, end), g in groupby(part, _group_key)]
+        subjects += map(_subject, part)
+        heads += map(_head, part)
+        mids += map(_mid, part)
+    meta = orjson.dumps({"g": groups, "s": subjects})
+    joined_heads = b"\x00".join(heads)
+    joined_mids = b"\x00".join(mids)
+    return b"".join((_HEADER.pack(len(meta), len(joined_heads), len(joined_mids)), meta, joined_heads, joined_mids))
 
 
-def decode_request(data: bytes) -> list[PreparedEvent]:
-    """The events of one request; raises ValueError when it is malformed."""
+def decode_request(data: bytes) -> Sequence[PreparedEvent]:
+    """The events of one request (column-wise, one :class:`PreparedBatch` per group); ValueError when malformed."""
     if len(data) < _HEADER.size:
         raise ValueError("truncated request")
     n_meta, n_heads, n_mids = _HEADER.unpack_from(data)
@@ -86,19 +102,18 @@ def decode_request(data: bytes) -> list[PreparedEvent]:
         return []
     heads = data[b:c].split(b"\x00")
     mids = data[c:].split(b"\x00")
-    if not (len(heads) == len(mids) == len(subjects) == sum(g[4] for g in meta["g"])):
+    groups = meta["g"]
+    if not (len(heads) == len(mids) == len(subjects) == sum(g[4] for g in groups)):
         raise ValueError("request counts do not add up")
-    events: list[PreparedEvent] = []
+    parts: list[PreparedBatch] = []
     i = 0
-    for t, s, actor, end, count in meta["g"]:
-        end_b = end.encode("utf-8")
+    for t, s, actor, end, count in groups:
+        if type(count) is not int or count < 1 or not all(type(v) is str for v in (t, s, actor, end)):
+            raise ValueError("a group needs four strings and a positive count")
         j = i + count
-        events.extend(
-            _new(PreparedEvent, (t, s, subj, actor, h, m, end_b))
-            for subj, h, m in zip(subjects[i:j], heads[i:j], mids[i:j], strict=True)
-        )
+        parts.append(PreparedBatch(t, s, actor, end.encode("utf-8"), heads[i:j], mids[i:j], subjects[i:j]))
         i = j
-    return events
+    return parts[0] if len(parts) == 1 else EventParts(parts)
 
 
 class SentReceipts(LazyReceipts):
@@ -171,14 +186,23 @@ def _child_main(folder: str, pg_url: str | None, conn: Connection) -> None:
         conn.close()
 
 
+def _flat_parts(requests: list[Sequence[PreparedEvent]]) -> list[Sequence[PreparedEvent]]:
+    """The parts of several decoded requests, in order, one level deep."""
+    out: list[Sequence[PreparedEvent]] = []
+    for r in requests:
+        out += r.parts if type(r) is EventParts else [r]
+    return out
+
+
 def _append_requests(trail: Trail, conn: Connection, requests: list[bytes]) -> None:
-    decoded: list[list[PreparedEvent] | BaseException] = []
+    decoded: list[Sequence[PreparedEvent] | BaseException] = []
     for data in requests:
         try:
             decoded.append(decode_request(data))
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             decoded.append(ValidationError(f"malformed append request: {exc}"))
-    batch = [ev for d in decoded if not isinstance(d, BaseException) for ev in d]
+    good = [d for d in decoded if not isinstance(d, BaseException)]
+    batch: Sequence[PreparedEvent] = good[0] if len(good) == 1 else EventParts(_flat_parts(good))
     receipts: Sequence[Receipt] = ()
     failure: BaseException | None = None
     if batch:

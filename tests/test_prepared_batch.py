@@ -1,0 +1,156 @@
+"""PreparedBatch and EventParts: column-wise events that behave as sequences of PreparedEvent.
+
+The ledger, the writer process's wire format and the decision logger take them without turning them
+into one tuple per event; whatever form the events arrive in, the leaves must be the same bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import modeltrail
+from modeltrail.events import EventInput, EventParts, PreparedBatch, PreparedEvent, prepare
+from modeltrail.runtime.writer_process import decode_request, encode_request
+from modeltrail.trail import Trail
+
+SVC = {"id": "svc", "role": "inference", "kind": "service"}
+TS = "2026-01-01T00:00:00.000000Z"
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=10)
+_payloads = st.dictionaries(_text, st.one_of(st.integers(-1000, 1000), _text, st.none()), max_size=3)
+
+
+def _batch(payloads: list[dict[str, object]], subjects: list[str | None], type_: str = "x.y") -> PreparedBatch:
+    events = [prepare(EventInput(type_, "s", SVC, subj, p)) for p, subj in zip(payloads, subjects, strict=True)]
+    return _as_batch(events)
+
+
+def _as_batch(events: list[PreparedEvent]) -> PreparedBatch:
+    first = events[0]
+    return PreparedBatch(
+        first.type,
+        first.system,
+        first.actor_id,
+        first.end,
+        [e.head for e in events],
+        [e.mid for e in events],
+        [e.subject for e in events],
+    )
+
+
+def test_batch_indexes_and_slices_like_a_list_of_events() -> None:
+    events = [prepare(EventInput("x.y", "s", SVC, f"decision:{i}", {"i": i})) for i in range(5)]
+    batch = _as_batch(events)
+    assert len(batch) == 5
+    assert list(batch) == events
+    assert batch[0] == events[0] and batch[-1] == events[-1]
+    assert isinstance(batch[1:3], PreparedBatch) and list(batch[1:3]) == events[1:3]
+    assert list(batch[::-1]) == events[::-1]
+    with pytest.raises(IndexError):
+        batch[5]
+    assert "5 events" in repr(batch)
+
+
+def test_batch_refuses_columns_of_different_lengths() -> None:
+    ev = prepare(EventInput("x.y", "s", SVC, None, {}))
+    with pytest.raises(ValueError, match="as many"):
+        PreparedBatch(ev.type, ev.system, ev.actor_id, ev.end, [ev.head], [], [None])
+
+
+def test_parts_index_across_their_parts() -> None:
+    events = [prepare(EventInput("x.y", "s", SVC, None, {"i": i})) for i in range(7)]
+    parts = EventParts([events[:2], [], _as_batch(events[2:6]), events[6:]])
+    assert len(parts) == 7 and len(parts.parts) == 3  # the empty part is dropped
+    assert list(parts) == events
+    assert [parts[i] for i in range(-7, 7)] == events + events
+    assert list(parts[1:5]) == events[1:5]
+    for bad in (7, -8):
+        with pytest.raises(IndexError):
+            parts[bad]
+    assert len(EventParts([])) == 0 and list(EventParts([])) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["inference.decision", "x.y"]),
+            st.lists(
+                st.tuples(_payloads, st.one_of(st.none(), _text.map("decision:".__add__))), min_size=1, max_size=5
+            ),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_wire_round_trip_of_mixed_parts(
+    groups: list[tuple[str, list[tuple[dict[str, object], str | None]], bool]],
+) -> None:
+    parts: list[list[PreparedEvent] | PreparedBatch] = []
+    flat: list[PreparedEvent] = []
+    for type_, rows, columnar in groups:
+        events = [prepare(EventInput(type_, "s", SVC, subj, p)) for p, subj in rows]
+        flat += events
+        parts.append(_as_batch(events) if columnar else events)
+    back = decode_request(encode_request(EventParts(parts)))
+    assert list(back) == flat
+
+
+def test_malformed_group_is_refused() -> None:
+    ev = prepare(EventInput("x.y", "s", SVC, None, {"a": 1}))
+    good = encode_request([ev])
+    bad = good.replace(b'"x.y"', b"12345")  # the group's type is no longer a string
+    with pytest.raises(ValueError, match="four strings"):
+        decode_request(bad)
+
+
+@pytest.fixture()
+def trail(tmp_path: Path, backend_url: str | None) -> Trail:
+    t = modeltrail.init(tmp_path, url=backend_url)  # SQLite and PostgreSQL
+    yield t
+    t.close()
+
+
+def test_ledger_writes_the_same_leaves_for_every_form(trail: Trail) -> None:
+    payloads = [{"i": i, "note": "é" * (i % 3)} for i in range(9)]
+    subjects = [f"decision:{i}" if i % 2 else None for i in range(9)]
+    events = [prepare(EventInput("x.y", "s", SVC, s, p)) for p, s in zip(payloads, subjects, strict=True)]
+    start = trail.size()
+    forms: list[list[PreparedEvent] | PreparedBatch | EventParts] = [
+        events,
+        _as_batch(events),
+        EventParts([events[:3], _as_batch(events[3:7]), events[7:]]),
+    ]
+    for form in forms:
+        receipts = trail.append_prepared(form)
+        assert len(receipts) == len(events)
+        for i, r in enumerate(receipts):
+            stored = trail.store.get_event(r.seq)
+            assert stored is not None
+            assert stored.leaf == events[i].leaf(r.seq, stored.ts)
+            assert stored.subject == events[i].subject and stored.type == "x.y"
+            assert stored.leaf_hash.hex() == r.leaf_hash
+    assert trail.size() == start + 3 * len(events)
+    assert trail.verify().ok
+
+
+def test_logger_keeps_batches_whole_and_records_them(trail: Trail) -> None:
+    from modeltrail.runtime import DecisionLogger
+
+    batch = _batch([{"i": i} for i in range(50)], [f"decision:{i}" for i in range(50)])
+    single = prepare(EventInput("x.y", "s", SVC, None, {"single": True}))
+    with DecisionLogger(trail) as lg:
+        pend = lg.submit_events(batch, [f"d{i}" for i in range(50)])
+        one = lg.submit(single)
+        lg.flush(30)
+        receipts = [p.durable(5) for p in pend]
+        assert one.durable(5).seq not in {r.seq for r in receipts}
+    for i, r in enumerate(receipts):
+        stored = trail.store.get_event(r.seq)
+        assert stored is not None and stored.leaf == batch[i].leaf(r.seq, stored.ts)
+    assert trail.verify().ok
