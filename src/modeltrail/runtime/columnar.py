@@ -8,15 +8,17 @@ encoded column by column:
 1. NumPy checks the whole batch at once: finite, integers within ±(2^53-1), and which floats JCS
    writes differently from ``repr`` (whole values are written as integers; magnitudes under 1e-4 as
    ECMAScript does, through :func:`modeltrail.ledger.encoding.es_number`).
-2. One ``orjson`` call formats every number of the batch (column-major), and one split cuts that text
-   into one token per number.
-3. One ``%``-format per row places the row's tokens in a template of the event's head built once per
-   guard, with the constant parts (actor, environment, model, keys in RFC 8785 order) already encoded.
+2. ``orjson`` formats each column straight from its NumPy buffer (columns with whole or tiny values
+   go through Python numbers, with those values replaced), and one split cuts the text into one token
+   per number.
+3. The rows' tokens and the constant text between them (actor, environment, model, keys in RFC 8785
+   order, encoded once per guard) are laid into one list by slice assignment, joined once, and split
+   into one event head per row: no per-row formatting call.
 
 The bytes are identical to what :class:`.encode.DecisionEncoder` produces for the same decision; the
 tests compare both paths on random batches (hypothesis), including whole, tiny, huge and negative-zero
 values and integer columns. Written here rather than with a library because no JSON library emits a
-template-per-row canonical encoding; ``orjson`` still does all the number formatting.
+canonical encoding of many rows over one template; ``orjson`` still does all the number formatting.
 
 A batch that does not qualify (another data policy action, a non-ASCII field name, a value outside
 JSON) returns ``None`` from :meth:`ColumnarPlan.encode` and takes the general path, which raises the
@@ -39,9 +41,12 @@ from .encode import DecisionEncoder, normalise
 MAX_SAFE_INTEGER = encoding.MAX_SAFE_INTEGER
 
 
-def _literal(b: bytes) -> bytes:
-    """Constant bytes for a %-template (a literal ``%`` must be doubled)."""
-    return b.replace(b"%", b"%%")
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _array_text(col: np.ndarray) -> bytes:
+    """``a,b,c`` for a 1-D int64 or float64 array, straight from its buffer (no Python number objects)."""
+    return orjson.dumps(np.ascontiguousarray(col), option=_NUMPY)[1:-1]
 
 
 def number_tokens(columns: Sequence[np.ndarray]) -> list[bytes] | None:
@@ -50,13 +55,15 @@ def number_tokens(columns: Sequence[np.ndarray]) -> list[bytes] | None:
     Returns None when a value has no JSON form the fast path may write (NaN, infinity, an integer
     beyond ±(2^53-1)): the caller then takes the general path, which names the offending field.
     """
-    flat: list[Any] = []
+    texts: list[bytes] = []
     for col in columns:
+        if not col.size:
+            continue
         kind = col.dtype.kind
         if kind in "iu":
-            if col.size and (int(col.max()) > MAX_SAFE_INTEGER or int(col.min()) < -MAX_SAFE_INTEGER):
+            if int(col.max()) > MAX_SAFE_INTEGER or int(col.min()) < -MAX_SAFE_INTEGER:
                 return None
-            flat += col.tolist()
+            texts.append(_array_text(col.astype(np.int64, copy=False)))
             continue
         if kind != "f":
             return None
@@ -68,31 +75,38 @@ def number_tokens(columns: Sequence[np.ndarray]) -> list[bytes] | None:
         safe_whole = whole & (mag <= MAX_SAFE_INTEGER)
         if safe_whole.all():
             # Integral floats are written as integers by JCS (1169.0 -> 1169); -0.0 becomes 0 as well.
-            flat += col.astype(np.int64).tolist()
+            texts.append(_array_text(col.astype(np.int64)))
             continue
-        values = col.tolist()
-        for i in np.flatnonzero(safe_whole).tolist():
-            values[i] = int(values[i])
         # Tiny non-zero magnitudes and whole values beyond 2^53-1: repr's layout differs from ECMAScript's.
         odd = ~safe_whole & ((mag < 1e-4) | whole)
+        if not safe_whole.any() and not odd.any():
+            # The common case: orjson writes every double as repr does, which is JCS's form here.
+            texts.append(_array_text(col))
+            continue
+        values: list[Any] = col.tolist()
+        for i in np.flatnonzero(safe_whole).tolist():
+            values[i] = int(values[i])
         for i in np.flatnonzero(odd).tolist():
             values[i] = orjson.Fragment(encoding.es_number(values[i]).encode())
-        flat += values
-    if not flat:
+        texts.append(orjson.dumps(values)[1:-1])
+    if not texts:
         return []
-    # "[a,b,c]" -> [a, b, c]: one formatting call for the batch; numbers contain no ",".
-    return orjson.dumps(flat)[1:-1].split(b",")
+    # One split for the batch; numbers contain no ",".
+    return b",".join(texts).split(b",")
 
 
 class ColumnarPlan:
     """The per-guard template of an ``auto`` decision event over a fixed list of input columns."""
 
     __slots__ = (
+        "_after_latency",
+        "_before_latency",
         "_end",
-        "_head_a",
-        "_head_b",
-        "_mid",
+        "_mid_post",
+        "_mid_pre",
         "_overhead",
+        "_segments_head",
+        "_segments_tail",
         "_type",
         "actor_id",
         "columns",
@@ -131,26 +145,28 @@ class ColumnarPlan:
         self._type = encoder._type
         self._end = encoder._end
         self.max_payload = encoder.max_payload_bytes
-        input_tmpl = b",".join(_literal(encoding.json_string(n)) + b":%s" for n, _ in kept)
-        before_payload = b'{"actor":' + _literal(encoder._actor_json) + b',"payload":'
+        json_names = [encoding.json_string(n) for n, _ in kept]
+        before_payload = b'{"actor":' + encoder._actor_json + b',"payload":'
         after_payload = b',"refs":[],"sealed":{},"seq":'
-        # Payload keys in RFC 8785 order; %s: confidence, decision id, inputs..., output, score.
-        self._head_a = (
-            before_payload
-            + b'{"confidence":%s,"decision_id":"%s","env":'
-            + _literal(encoding.json_string(env))
-            + b',"explanation":null,"fallback":null,"input":{'
-            + input_tmpl
-            + b'},"latency_us":'
-        )
-        self._head_b = (
-            b',"model":'
-            + _literal(encoding.json_string(model_ref))
-            + b',"output":%s,"pseudonyms":{},"review_reasons":null,"route":"auto","score":%s}'
-            + after_payload
-        )
+        # The constant text between the values of a row, payload keys in RFC 8785 order. The values
+        # are: confidence, decision id, the inputs, output, score; the latency (one per batch) sits in
+        # the text before the output. A NUL ends each row (canonical JSON never holds a raw one).
+        env_to_input = b'","env":' + encoding.json_string(env) + b',"explanation":null,"fallback":null,"input":{'
+        self._segments_head = [before_payload + b'{"confidence":', b',"decision_id":"']
+        if json_names:
+            self._segments_head.append(env_to_input + json_names[0] + b":")
+            self._segments_head += [b"," + name + b":" for name in json_names[1:]]
+            self._before_latency = b'},"latency_us":'
+        else:
+            self._before_latency = env_to_input + b'},"latency_us":'
+        self._after_latency = b',"model":' + encoding.json_string(model_ref) + b',"output":'
+        self._segments_tail = [
+            b',"pseudonyms":{},"review_reasons":null,"route":"auto","score":',
+            b"}" + after_payload + b"\x00",
+        ]
         self._overhead = len(before_payload) + len(after_payload)
-        self._mid = b',"subject":"decision:%s","system":' + _literal(encoding.json_string(self.system)) + b',"ts":'
+        self._mid_pre = b',"subject":"decision:'
+        self._mid_post = b'","system":' + encoding.json_string(self.system) + b',"ts":'
 
     def encode(
         self,
@@ -181,23 +197,30 @@ class ColumnarPlan:
             return None
         k = len(self.columns)
         id_bytes = [i.encode("ascii") for i in ids]
-        # One flat list in the template's argument order, column-major: row i's arguments are flat[i::n].
-        flat = tokens[:n] + id_bytes + tokens[n : (k + 1) * n] + list(outputs) + tokens[(k + 1) * n :]
-        tmpl = self._head_a + b"%d" % latency_us + self._head_b
-        heads = [tmpl % tuple(flat[i::n]) for i in range(n)]
+        # Each row is its constant segments interleaved with its values. The values are laid into one
+        # list by slice assignment, joined once and split at the NULs: no per-row Python formatting.
+        values = [tokens[:n], id_bytes, *(tokens[(j + 1) * n : (j + 2) * n] for j in range(k))]
+        values += [list(outputs), tokens[(k + 1) * n :]]
+        segments = [
+            *self._segments_head,
+            self._before_latency + b"%d" % latency_us + self._after_latency,
+            *self._segments_tail,
+        ]
+        width = len(segments) + len(values)
+        parts: list[bytes] = [b""] * (n * width)
+        for p, seg in enumerate(segments):
+            parts[2 * p :: width] = [seg] * n
+        for p, column in enumerate(values):
+            parts[2 * p + 1 :: width] = column
+        heads = b"".join(parts).split(b"\x00")
+        heads.pop()  # the empty text after the last row's NUL
         limit = self.max_payload + self._overhead
         if max(map(len, heads)) > limit:
             return None  # the general path raises the precise error
-        mid = self._mid
-        return PreparedBatch(
-            self._type,
-            self.system,
-            self.actor_id,
-            self._end,
-            heads,
-            [mid % ib for ib in id_bytes],
-            ["decision:" + did for did in ids],
-        )
+        pre, post = self._mid_pre, self._mid_post
+        mids = (pre + (post + b"\x00" + pre).join(id_bytes) + post).split(b"\x00")
+        subjects: list[str | None] = ("decision:" + "\x00decision:".join(ids)).split("\x00")  # type: ignore[assignment]
+        return PreparedBatch(self._type, self.system, self.actor_id, self._end, heads, mids, subjects)
 
 
 def output_json(value: Any) -> bytes | None:
