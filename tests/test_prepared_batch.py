@@ -97,16 +97,16 @@ def test_wire_round_trip_of_mixed_parts(
         events = [prepare(EventInput(type_, "s", SVC, subj, p)) for p, subj in rows]
         flat += events
         parts.append(_as_batch(events) if columnar else events)
-    back = decode_request(encode_request(EventParts(parts)))
+    back = decode_request(*encode_request(EventParts(parts)))
     assert list(back) == flat
 
 
 def test_malformed_group_is_refused() -> None:
     ev = prepare(EventInput("x.y", "s", SVC, None, {"a": 1}))
-    good = encode_request([ev])
-    bad = good.replace(b'"x.y"', b"12345")  # the group's type is no longer a string
+    meta, heads, mids = encode_request([ev])
+    bad = meta.replace(b'"x.y"', b"12345")  # the group's type is no longer a string
     with pytest.raises(ValueError, match="four strings"):
-        decode_request(bad)
+        decode_request(bad, heads, mids)
 
 
 @pytest.fixture()

@@ -47,15 +47,24 @@ def test_request_round_trip(specs: list[tuple[str, str, str | None, tuple[str, s
         prepare(EventInput(t, s, {"id": a, "role": r, "kind": "service"}, subj, payload))
         for t, s, subj, (a, r), payload in specs
     ]
-    assert list(decode_request(encode_request(events))) == events
+    assert list(decode_request(*encode_request(events))) == events
 
 
 def test_malformed_requests_are_refused() -> None:
     ev = prepare(EventInput("x.y", "s", SVC, None, {"a": 1}))
-    good = encode_request([ev, ev])
-    for bad in (b"", good[:5], good[:-1], good + b"\x00"):
-        with pytest.raises(ValueError):
-            decode_request(bad)
+    meta, heads, mids = encode_request([ev, ev])
+    bad_requests = [
+        (b"", heads, mids),  # no meta at all
+        (meta[:5], heads, mids),  # cut-off JSON
+        (b'{"g": 1, "s": ["a"]}', heads, mids),  # groups not a list
+        (meta, heads + b"\x00" + heads, mids),  # one head too many
+        (meta, heads, mids.split(b"\x00")[0]),  # one mid too few
+        (meta, b"x", b""),  # bytes for a request without events
+    ]
+    for bad in bad_requests:
+        with pytest.raises((ValueError, KeyError, TypeError)):
+            decode_request(*bad)
+    assert decode_request(b'{"g": [], "s": []}', b"", b"") == []
 
 
 @pytest.fixture()
@@ -185,8 +194,10 @@ def test_sigkill_of_the_serving_process_loses_no_acknowledged_decision(tmp_path:
 def test_prepared_event_identity() -> None:
     # The child rebuilds PreparedEvent tuples: equal fields mean equal leaves.
     ev = prepare(EventInput("x.y", "s", SVC, "decision:1", {"a": [1, 2.5, "é"]}))
-    (back,) = decode_request(encode_request([ev]))
-    assert isinstance(back, PreparedEvent) and back.leaf(3, "2026-01-01T00:00:00Z") == ev.leaf(3, "2026-01-01T00:00:00Z")
+    (back,) = decode_request(*encode_request([ev]))
+    assert isinstance(back, PreparedEvent) and back.leaf(3, "2026-01-01T00:00:00Z") == ev.leaf(
+        3, "2026-01-01T00:00:00Z"
+    )
 
 
 def test_waiters_read_the_answers_and_commit_times_come_from_the_child(tmp_path: Path) -> None:
