@@ -154,3 +154,20 @@ def test_logger_keeps_batches_whole_and_records_them(trail: Trail) -> None:
         stored = trail.store.get_event(r.seq)
         assert stored is not None and stored.leaf == batch[i].leaf(r.seq, stored.ts)
     assert trail.verify().ok
+
+
+def test_event_rows_fill_by_column_or_by_row() -> None:
+    from modeltrail.ledger.store import EventRows
+
+    rows = EventRows(3)
+    rows.set_rows(0, [(0, "t", "x.y", "s", None, "a", b"leaf0", b"h0")])
+    for column, values in enumerate(
+        [range(1, 3), ["t"] * 2, ["x.y"] * 2, ["s"] * 2, ["d:1", None], ["a"] * 2, [b"leaf1", b"leaf2"], [b"h1", b"h2"]]
+    ):
+        rows.set_column(column, 1, values)
+    assert len(rows) == 3
+    assert list(rows) == [
+        (0, "t", "x.y", "s", None, "a", b"leaf0", b"h0"),
+        (1, "t", "x.y", "s", "d:1", "a", b"leaf1", b"h1"),
+        (2, "t", "x.y", "s", None, "a", b"leaf2", b"h2"),
+    ]

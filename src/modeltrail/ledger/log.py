@@ -6,13 +6,13 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from itertools import repeat
+from typing import Any
 
 from ..errors import ProofError, StoreError
 from ..events import EventParts, PreparedBatch, PreparedEvent, Receipt, Receipts, format_ts
 from . import merkle
 from .gcpause import gc_paused
-from .store import NODE_MIN_LEVEL, AppendTxn, LedgerStore, RowTuple, node_id
+from .store import NODE_MIN_LEVEL, AppendTxn, EventRows, LedgerStore, node_id
 
 
 class _Pending:
@@ -76,7 +76,7 @@ class Log:
             if txn.last_ts is not None and ts < txn.last_ts:
                 ts = txn.last_ts  # the clock stepped back: keep timestamps monotonic in seq order
             quoted_ts = b'"%s"' % ts.encode()
-            rows: list[RowTuple] = []
+            rows = EventRows(sum(len(p.events) for p in batch))
             all_hashes: list[bytes] = []
             seq = txn.size
             sha256 = hashlib.sha256
@@ -86,7 +86,9 @@ class Log:
                 first = seq
                 start = len(all_hashes)
                 for events in p.events.parts if type(p.events) is EventParts else (p.events,):
-                    seqs = range(seq, seq + len(events))
+                    n = len(events)
+                    row = seq - txn.size
+                    seqs = range(seq, seq + n)
                     if type(events) is PreparedBatch:
                         # Column-wise: the constant fields are repeated, not read from a tuple per event.
                         end = events.end
@@ -95,30 +97,26 @@ class Log:
                             for h, s, m in zip(events.heads, seqs, events.mids, strict=True)
                         ]
                         hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
-                        rows.extend(
-                            zip(
-                                seqs,
-                                repeat(ts),
-                                repeat(events.type),
-                                repeat(events.system),
-                                events.subjects,
-                                repeat(events.actor_id),
-                                leaves,
-                                hashes,
-                            )
-                        )
+                        # Columns in EventRow's order: seq, ts, type, system, subject, actor_id, leaf, leaf_hash.
+                        columns: list[Sequence[Any]] = [seqs, [ts] * n, [events.type] * n, [events.system] * n]
+                        columns += [events.subjects, [events.actor_id] * n, leaves, hashes]
+                        for column, values in enumerate(columns):
+                            rows.set_column(column, row, values)
                     else:
                         leaves = [
                             b"%s%d%s%s%s" % (ev.head, s, ev.mid, quoted_ts, ev.end)
                             for ev, s in zip(events, seqs, strict=True)
                         ]
                         hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
-                        rows.extend(
-                            (s, ts, ev.type, ev.system, ev.subject, ev.actor_id, leaf, h)  # EventRow's column order
-                            for s, ev, leaf, h in zip(seqs, events, leaves, hashes, strict=True)
+                        rows.set_rows(
+                            row,
+                            [
+                                (s, ts, ev.type, ev.system, ev.subject, ev.actor_id, leaf, h)  # EventRow's column order
+                                for s, ev, leaf, h in zip(seqs, events, leaves, hashes, strict=True)
+                            ],
                         )
                     all_hashes.extend(hashes)
-                    seq += len(events)
+                    seq += n
                 p.receipts = Receipts(first, ts, b"".join(all_hashes[start:]).hex())
             completed: list[tuple[int, int, bytes]] = []
             work.extend(all_hashes, completed, NODE_MIN_LEVEL)

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from ..errors import StoreError, ValidationError
-from .store import CheckpointRow, EventQuery, EventRow, RowTuple, event_query_sql
+from .store import CheckpointRow, EventQuery, EventRow, EventRows, event_query_sql
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Query parameters that belong to modeltrail, not to libpq.
@@ -91,7 +91,7 @@ class _PgTxn:
     def nodes(self, ids: Sequence[int]) -> dict[int, bytes]:
         return _nodes(self._conn, ids)
 
-    def insert(self, events: Sequence[RowTuple], nodes: Sequence[tuple[int, bytes]]) -> None:
+    def insert(self, events: EventRows, nodes: Sequence[tuple[int, bytes]]) -> None:
         with self._conn.cursor() as cur:
             with cur.copy(f"COPY events ({_EVENT_COLS}) FROM STDIN (FORMAT BINARY)") as cp:
                 cp.set_types(["int8", "text", "text", "text", "text", "text", "bytea", "bytea"])
