@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+import modeltrail
+from modeltrail.trail import Trail
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -68,3 +72,11 @@ def backend_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         yield None
         return
     yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture()
+def trail(tmp_path: Path, backend_url: str | None) -> Iterator[Trail]:
+    """A fresh trail on each backend (SQLite, then PostgreSQL); closed after the test."""
+    t = modeltrail.init(tmp_path, url=backend_url)
+    yield t
+    t.close()

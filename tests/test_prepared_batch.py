@@ -6,13 +6,10 @@ into one tuple per event; whatever form the events arrive in, the leaves must be
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import modeltrail
 from modeltrail.events import EventInput, EventParts, PreparedBatch, PreparedEvent, prepare
 from modeltrail.runtime.writer_process import decode_request, encode_request
 from modeltrail.trail import Trail
@@ -107,13 +104,6 @@ def test_malformed_group_is_refused() -> None:
     bad = meta.replace(b'"x.y"', b"12345")  # the group's type is no longer a string
     with pytest.raises(ValueError, match="four strings"):
         decode_request(bad, heads, mids)
-
-
-@pytest.fixture()
-def trail(tmp_path: Path, backend_url: str | None) -> Trail:
-    t = modeltrail.init(tmp_path, url=backend_url)  # SQLite and PostgreSQL
-    yield t
-    t.close()
 
 
 def test_ledger_writes_the_same_leaves_for_every_form(trail: Trail) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,13 +77,6 @@ def test_number_tokens_refuse_what_has_no_json_form() -> None:
     assert number_tokens([np.array([2**53], dtype=np.int64)]) is None
     assert number_tokens([np.array([True])]) is None
     assert number_tokens([np.array([-(2**53) + 1, 7], dtype=np.int64)]) == [b"-9007199254740991", b"7"]
-
-
-@pytest.fixture()
-def trail(tmp_path: Path, backend_url: str | None) -> Trail:
-    t = modeltrail.init(tmp_path, url=backend_url)  # SQLite and PostgreSQL
-    yield t
-    t.close()
 
 
 @pytest.fixture(scope="module")

@@ -38,13 +38,6 @@ ALICE = Actor("rita", "reviewer", "human")
 
 
 @pytest.fixture()
-def trail(tmp_path: Path, backend_url: str | None) -> Trail:
-    t = modeltrail.init(tmp_path, url=backend_url)  # SQLite and PostgreSQL
-    yield t
-    t.close()
-
-
-@pytest.fixture()
 def model() -> LogisticRegression:
     rng = np.random.default_rng(1)
     X = np.column_stack([rng.integers(6, 60, 400), rng.integers(500, 15000, 400), rng.integers(19, 75, 400)])

@@ -27,13 +27,6 @@ def _ev(i: int) -> EventInput:
     return EventInput("inference.decision", "s", SVC, f"decision:{i:032x}", {"i": i}, None, None)
 
 
-@pytest.fixture()
-def trail(tmp_path: Path, backend_url: str | None) -> Trail:
-    t = modeltrail.init(tmp_path, url=backend_url)  # SQLite and PostgreSQL
-    yield t
-    t.close()
-
-
 def test_enqueue_is_acknowledged_only_when_durable(trail: Trail) -> None:
     with DecisionLogger(trail, flush_interval=0.005) as lg:
         pend = [lg.submit(_ev(i), f"{i:032x}") for i in range(500)]
@@ -200,9 +193,7 @@ def test_sigkill_loses_no_durable_decision(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("writer", ["thread", "process"])
-def test_invalid_entries_of_a_batch_fail_alone_and_the_rest_keep_their_receipts(
-    tmp_path: Path, writer: str
-) -> None:
+def test_invalid_entries_of_a_batch_fail_alone_and_the_rest_keep_their_receipts(tmp_path: Path, writer: str) -> None:
     t = modeltrail.init(tmp_path)
     entries = [(_ev(i) if i % 3 else EventInput("Bad Type", "s", SVC), f"{i:032x}") for i in range(10)]
     with DecisionLogger(t, writer=writer) as lg:  # type: ignore[arg-type]

@@ -67,13 +67,6 @@ def test_malformed_requests_are_refused() -> None:
     assert decode_request(b'{"g": [], "s": []}', b"", b"") == []
 
 
-@pytest.fixture()
-def trail(tmp_path: Path, backend_url: str | None) -> Trail:
-    t = modeltrail.init(tmp_path, url=backend_url)  # SQLite and PostgreSQL
-    yield t
-    t.close()
-
-
 def _model() -> tuple[LogisticRegression, np.ndarray]:
     rng = np.random.default_rng(3)
     X = rng.normal(size=(600, 5))
