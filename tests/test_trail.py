@@ -292,7 +292,7 @@ def test_append_prepared_receipts_are_a_lazy_view_of_the_ledger(trail: modeltrai
     assert isinstance(trail.record_many([EventInput("x.y", "s", actor)]), list)
 
 
-def test_new_sqlite_ledgers_use_16k_pages(tmp_path: Path) -> None:
+def test_new_sqlite_ledgers_use_32k_pages(tmp_path: Path) -> None:
     import sqlite3
 
     from modeltrail.ledger.store import PAGE_SIZE
@@ -300,4 +300,4 @@ def test_new_sqlite_ledgers_use_16k_pages(tmp_path: Path) -> None:
     modeltrail.init(tmp_path).close()
     db = next((tmp_path / ".modeltrail").glob("*.db"))
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 32768
