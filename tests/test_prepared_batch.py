@@ -69,6 +69,8 @@ def test_parts_index_across_their_parts() -> None:
         with pytest.raises(IndexError):
             parts[bad]
     assert len(EventParts([])) == 0 and list(EventParts([])) == []
+    nested = EventParts([parts, events[:1]])  # parts of parts are flattened, not nested
+    assert all(type(p) is not EventParts for p in nested.parts) and list(nested) == events + events[:1]
 
 
 @settings(max_examples=60, deadline=None)
@@ -146,11 +148,12 @@ def test_logger_keeps_batches_whole_and_records_them(trail: Trail) -> None:
     assert trail.verify().ok
 
 
-def test_event_rows_fill_by_column_or_by_row() -> None:
+def test_event_rows_fill_by_column() -> None:
     from modeltrail.ledger.store import EventRows
 
     rows = EventRows(3)
-    rows.set_rows(0, [(0, "t", "x.y", "s", None, "a", b"leaf0", b"h0")])
+    for column, value in enumerate((0, "t", "x.y", "s", None, "a", b"leaf0", b"h0")):
+        rows.set_column(column, 0, [value])
     for column, values in enumerate(
         [range(1, 3), ["t"] * 2, ["x.y"] * 2, ["s"] * 2, ["d:1", None], ["a"] * 2, [b"leaf1", b"leaf2"], [b"h1", b"h2"]]
     ):

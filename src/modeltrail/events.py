@@ -334,8 +334,13 @@ class EventParts(Sequence[PreparedEvent]):
     __slots__ = ("_ends", "parts")
 
     def __init__(self, parts: Sequence[Sequence[PreparedEvent]]) -> None:
-        """``parts``: the sequences, in append order (empty ones are skipped)."""
-        self.parts: list[Sequence[PreparedEvent]] = [p for p in parts if len(p)]
+        """``parts``: the sequences, in append order (empty ones are skipped, nested parts flattened)."""
+        self.parts: list[Sequence[PreparedEvent]] = []
+        for part in parts:
+            if type(part) is EventParts:
+                self.parts += part.parts
+            elif len(part):
+                self.parts.append(part)
         ends: list[int] = []
         total = 0
         for part in self.parts:

@@ -27,6 +27,26 @@ class _Pending:
         self.done = False
 
 
+def _columns(events: Sequence[PreparedEvent]) -> tuple[Sequence[Any], ...]:
+    """The fields of ``events`` as columns, in :class:`PreparedEvent`'s order.
+
+    A :class:`PreparedBatch` already holds the varying ones as lists and repeats the constant ones;
+    any other sequence is transposed in one C-level ``zip``, with no tuple per event built in Python.
+    """
+    if type(events) is PreparedBatch:
+        n = len(events)
+        return (
+            [events.type] * n,
+            [events.system] * n,
+            events.subjects,
+            [events.actor_id] * n,
+            events.heads,
+            events.mids,
+            [events.end] * n,
+        )
+    return tuple(zip(*events, strict=True)) if len(events) else ((),) * 7
+
+
 class Log:
     """A Merkle log of events on a :class:`LedgerStore`.
 
@@ -87,34 +107,17 @@ class Log:
                 start = len(all_hashes)
                 for events in p.events.parts if type(p.events) is EventParts else (p.events,):
                     n = len(events)
-                    row = seq - txn.size
                     seqs = range(seq, seq + n)
-                    if type(events) is PreparedBatch:
-                        # Column-wise: the constant fields are repeated, not read from a tuple per event.
-                        end = events.end
-                        leaves = [
-                            b"%s%d%s%s%s" % (h, s, m, quoted_ts, end)
-                            for h, s, m in zip(events.heads, seqs, events.mids, strict=True)
-                        ]
-                        hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
-                        # Columns in EventRow's order: seq, ts, type, system, subject, actor_id, leaf, leaf_hash.
-                        columns: list[Sequence[Any]] = [seqs, [ts] * n, [events.type] * n, [events.system] * n]
-                        columns += [events.subjects, [events.actor_id] * n, leaves, hashes]
-                        for column, values in enumerate(columns):
-                            rows.set_column(column, row, values)
-                    else:
-                        leaves = [
-                            b"%s%d%s%s%s" % (ev.head, s, ev.mid, quoted_ts, ev.end)
-                            for ev, s in zip(events, seqs, strict=True)
-                        ]
-                        hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
-                        rows.set_rows(
-                            row,
-                            [
-                                (s, ts, ev.type, ev.system, ev.subject, ev.actor_id, leaf, h)  # EventRow's column order
-                                for s, ev, leaf, h in zip(seqs, events, leaves, hashes, strict=True)
-                            ],
-                        )
+                    types, systems, subjects, actors, heads, mids, ends = _columns(events)
+                    leaves = [
+                        b"%s%d%s%s%s" % (h, s, m, quoted_ts, e)
+                        for h, s, m, e in zip(heads, seqs, mids, ends, strict=True)
+                    ]
+                    hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
+                    # EventRow's column order.
+                    columns = (seqs, [ts] * n, types, systems, subjects, actors, leaves, hashes)
+                    for column, values in enumerate(columns):
+                        rows.set_column(column, seq - txn.size, values)
                     all_hashes.extend(hashes)
                     seq += n
                 p.receipts = Receipts(first, ts, b"".join(all_hashes[start:]).hex())

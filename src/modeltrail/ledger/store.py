@@ -12,7 +12,6 @@ proof still reads O(log n) rows.
 from __future__ import annotations
 
 import functools
-import itertools
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -62,7 +61,7 @@ class EventRows:
     WIDTH = 8
 
     def __init__(self, count: int) -> None:
-        """Room for ``count`` rows; every slot must be filled (:meth:`set_column`, :meth:`set_rows`)."""
+        """Room for ``count`` rows; every slot must be filled (:meth:`set_column`)."""
         self.count = count
         self.params: list[Any] = [None] * (count * self.WIDTH)
 
@@ -73,11 +72,6 @@ class EventRows:
         """Column ``column`` of rows ``start`` .. ``start + len(values)``."""
         w = self.WIDTH
         self.params[start * w + column : (start + len(values)) * w : w] = values
-
-    def set_rows(self, start: int, rows: Sequence[RowTuple]) -> None:
-        """Whole rows from ``start`` on."""
-        w = self.WIDTH
-        self.params[start * w : (start + len(rows)) * w] = itertools.chain.from_iterable(rows)
 
     def __iter__(self) -> Iterator[RowTuple]:
         p, w = self.params, self.WIDTH

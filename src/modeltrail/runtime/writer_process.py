@@ -200,14 +200,6 @@ def _child_main(folder: str, pg_url: str | None, conn: Connection) -> None:
         conn.close()
 
 
-def _flat_parts(requests: list[Sequence[PreparedEvent]]) -> list[Sequence[PreparedEvent]]:
-    """The parts of several decoded requests, in order, one level deep."""
-    out: list[Sequence[PreparedEvent]] = []
-    for r in requests:
-        out += r.parts if type(r) is EventParts else [r]
-    return out
-
-
 def _append_requests(trail: Trail, conn: Connection, requests: list[Request]) -> None:
     decoded: list[Sequence[PreparedEvent] | BaseException] = []
     for request in requests:
@@ -216,7 +208,7 @@ def _append_requests(trail: Trail, conn: Connection, requests: list[Request]) ->
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             decoded.append(ValidationError(f"malformed append request: {exc}"))
     good = [d for d in decoded if not isinstance(d, BaseException)]
-    batch: Sequence[PreparedEvent] = good[0] if len(good) == 1 else EventParts(_flat_parts(good))
+    batch: Sequence[PreparedEvent] = good[0] if len(good) == 1 else EventParts(good)
     receipts: Sequence[Receipt] = ()
     failure: BaseException | None = None
     if batch:
