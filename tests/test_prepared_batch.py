@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modeltrail.events import EventInput, EventParts, PreparedBatch, PreparedEvent, prepare
+from modeltrail.events import BuiltBatch, EventInput, EventParts, PreparedBatch, PreparedEvent, prepare
 from modeltrail.runtime.writer_process import decode_request, encode_request
 from modeltrail.trail import Trail
 
@@ -96,16 +96,16 @@ def test_wire_round_trip_of_mixed_parts(
         events = [prepare(EventInput(type_, "s", SVC, subj, p)) for p, subj in rows]
         flat += events
         parts.append(_as_batch(events) if columnar else events)
-    back = decode_request(*encode_request(EventParts(parts)))
-    assert list(back) == flat
+    for request, _ in (encode_request(EventParts(parts)), encode_request(EventParts(parts), 5, TS)):
+        assert list(decode_request(*request)) == flat
 
 
 def test_malformed_group_is_refused() -> None:
     ev = prepare(EventInput("x.y", "s", SVC, None, {"a": 1}))
-    meta, heads, mids = encode_request([ev])
+    (meta, leaves, hashes, lens), _ = encode_request([ev], 0, "2026-12-04T10:00:00.000000Z")
     bad = meta.replace(b'"x.y"', b"12345")  # the group's type is no longer a string
     with pytest.raises(ValueError, match="four strings"):
-        decode_request(bad, heads, mids)
+        decode_request(bad, leaves, hashes, lens)
 
 
 def test_ledger_writes_the_same_leaves_for_every_form(trail: Trail) -> None:
@@ -164,3 +164,57 @@ def test_event_rows_fill_by_column() -> None:
         (1, "t", "x.y", "s", "d:1", "a", b"leaf1", b"h1"),
         (2, "t", "x.y", "s", None, "a", b"leaf2", b"h2"),
     ]
+
+
+def _built(events: list[PreparedEvent], first_seq: int, ts: str) -> BuiltBatch:
+    (back,) = [decode_request(*encode_request(events, first_seq, ts)[0])]
+    assert isinstance(back, BuiltBatch)
+    return back
+
+
+def test_built_batch_is_taken_as_built_where_it_fits(trail: Trail) -> None:
+    events = [prepare(EventInput("x.y", "s", SVC, f"decision:{i}", {"i": i})) for i in range(5)]
+    at = trail.size()
+    last_ts = trail.store.get_event(at - 1).ts  # type: ignore[union-attr]
+    ts = last_ts  # equal to the last timestamp is still in order
+    built = _built(events, at, ts)
+    receipts = trail.append_prepared(built)
+    assert [r.seq for r in receipts] == list(range(at, at + 5)) and receipts.ts == ts  # type: ignore[attr-defined]
+    for i, r in enumerate(receipts):
+        stored = trail.store.get_event(r.seq)
+        assert stored is not None and stored.ts == ts and stored.leaf == built.leaves[i]
+        assert stored.leaf_hash == built.hashes[i] and r.leaf_hash == built.hashes[i].hex()
+    assert trail.verify().ok
+
+
+@pytest.mark.parametrize("miss", ["position", "timestamp", "hash"])
+def test_built_batch_that_does_not_fit_is_rebuilt(trail: Trail, miss: str) -> None:
+    events = [prepare(EventInput("x.y", "s", SVC, None, {"i": i, "é": "ü"})) for i in range(4)]
+    at = trail.size()
+    if miss == "position":  # someone else appended in between
+        built = _built(events, at - 1, "2999-01-01T00:00:00.000000Z")
+    elif miss == "timestamp":  # built for a time before the ledger's last event
+        built = _built(events, at, "2000-01-01T00:00:00.000000Z")
+    else:  # a sender whose hashes do not match its leaves
+        built = _built(events, at, "2999-01-01T00:00:00.000000Z")
+        built.hashes[0] = b"\0" * 32
+    receipts = trail.append_prepared(built)
+    assert receipts.ts not in {"2000-01-01T00:00:00.000000Z", "2999-01-01T00:00:00.000000Z"}  # type: ignore[attr-defined]
+    for i, r in enumerate(receipts):
+        stored = trail.store.get_event(r.seq)
+        assert stored is not None and r.seq == at + i
+        assert stored.leaf == events[i].leaf(r.seq, receipts.ts)  # type: ignore[attr-defined]
+        assert stored.leaf_hash.hex() == r.leaf_hash
+    assert trail.verify().ok
+
+
+def test_built_batch_cuts_back_into_the_events_it_was_built_from() -> None:
+    events = [prepare(EventInput("x.y", "s", SVC, f"decision:{i}", {"seq": i, "ts": "x"})) for i in range(3)]
+    built = _built(events, 99, TS)
+    assert list(built) == events and list(built.rebased()) == events
+    assert built[1:].first_seq == 100 and list(built[1:]) == events[1:] and built[-1] == events[-1]
+    with pytest.raises(IndexError):
+        built[3]
+    built.leaves[1] = built.leaves[1].replace(b'"seq":100', b'"seq":7', 1)  # not the leaf of seq 100 any more
+    with pytest.raises(ValueError, match="not built for its position"):
+        built.rebased()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -19,12 +20,13 @@ from sklearn.linear_model import LogisticRegression
 import modeltrail
 from _acked import acknowledged, assert_all_recorded
 from modeltrail.errors import StoreError, ValidationError
-from modeltrail.events import EventInput, PreparedEvent, prepare
+from modeltrail.events import BuiltBatch, EventInput, EventParts, PreparedEvent, prepare
 from modeltrail.runtime import DecisionLogger, guard
 from modeltrail.runtime.writer_process import decode_request, encode_request
 from modeltrail.trail import Trail
 
 SVC = {"id": "svc", "role": "inference", "kind": "service"}
+TS = "2026-12-04T10:00:00.000000Z"
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 
@@ -40,31 +42,93 @@ _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
             st.dictionaries(_text, st.one_of(st.integers(-(2**53) + 1, 2**53 - 1), _text, st.none()), max_size=4),
         ),
         max_size=12,
-    )
+    ),
+    st.integers(0, 2**48),
 )
-def test_request_round_trip(specs: list[tuple[str, str, str | None, tuple[str, str], dict[str, object]]]) -> None:
+def test_request_round_trip(
+    specs: list[tuple[str, str, str | None, tuple[str, str], dict[str, object]]], first_seq: int
+) -> None:
     events = [
         prepare(EventInput(t, s, {"id": a, "role": r, "kind": "service"}, subj, payload))
         for t, s, subj, (a, r), payload in specs
     ]
-    assert list(decode_request(*encode_request(events))) == events
+    # The plain form: the events as they are, for the child to build.
+    plain, no_hashes = encode_request(events)
+    assert no_hashes == [] and list(decode_request(*plain)) == events
+    # The built form.
+    request, hashes = encode_request(events, first_seq, TS)
+    back = decode_request(*request)
+    # The child gets the events back (cut from the leaves) ...
+    assert list(back) == events
+    # ... and the leaves and hashes the parent built for first_seq, in BuiltBatch groups that fit there.
+    parts = back.parts if isinstance(back, EventParts) else [back] if events else []
+    assert all(isinstance(p, BuiltBatch) and p.ts == TS for p in parts)
+    leaves = [leaf for p in parts for leaf in p.leaves]  # type: ignore[attr-defined]
+    assert leaves == [ev.leaf(first_seq + i, TS) for i, ev in enumerate(events)]
+    assert hashes == [hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves]
+    assert [h for p in parts for h in p.hashes] == hashes  # type: ignore[attr-defined]
+    seq = first_seq
+    for p in parts:
+        assert p.fits(seq, TS) and not p.fits(seq + 1, TS)  # type: ignore[attr-defined]
+        seq += len(p)
 
 
 def test_malformed_requests_are_refused() -> None:
     ev = prepare(EventInput("x.y", "s", SVC, None, {"a": 1}))
-    meta, heads, mids = encode_request([ev, ev])
+    (meta, leaves, hashes, lens), _ = encode_request([ev, ev], 7, TS)
+    empty = b'{"g": [], "s": [], "seq": 0, "ts": "%s"}' % TS.encode()
     bad_requests = [
-        (b"", heads, mids),  # no meta at all
-        (meta[:5], heads, mids),  # cut-off JSON
-        (b'{"g": 1, "s": ["a"]}', heads, mids),  # groups not a list
-        (meta, heads + b"\x00" + heads, mids),  # one head too many
-        (meta, heads, mids.split(b"\x00")[0]),  # one mid too few
-        (meta, b"x", b""),  # bytes for a request without events
+        (b"", leaves, hashes, lens),  # no meta at all
+        (meta[:5], leaves, hashes, lens),  # cut-off JSON
+        (b'{"g": 1, "s": ["a"], "seq": 0, "ts": "x"}', leaves, hashes, lens),  # groups not a list
+        (meta.replace(b'"seq":7', b'"seq":-1'), leaves, hashes, lens),  # no valid position
+        (meta.replace(b'"seq":7', b'"seq":"7"'), leaves, hashes, lens),
+        (meta, leaves + b"\x00" + leaves, hashes, lens),  # one leaf too many
+        (meta, leaves, hashes[:32], lens),  # one hash too few
+        (meta, leaves, hashes + b"x", lens),  # a hash cut short
+        (meta, leaves, hashes, lens[:4]),  # one head length too few
+        (empty, b"x", b"", b""),  # bytes for a request without events
+    ]
+    (pmeta, heads, mids, _), _ = encode_request([ev, ev])
+    bad_requests += [
+        (pmeta, heads + b"\x00" + heads, mids, b""),  # one head too many
+        (pmeta, heads, mids.split(b"\x00")[0], b""),  # one mid too few
+        (pmeta, heads, mids, b"\x00\x00\x00\x00"),  # a third message that the plain form does not have
     ]
     for bad in bad_requests:
         with pytest.raises((ValueError, KeyError, TypeError)):
             decode_request(*bad)
-    assert decode_request(b'{"g": [], "s": []}', b"", b"") == []
+    assert decode_request(empty, b"", b"", b"") == []
+    assert decode_request(b'{"g": [], "s": []}', b"", b"", b"") == []
+
+
+def test_process_writer_guesses_positions_and_recovers_from_other_writers(trail: Trail) -> None:
+    # Big requests are built by the parent for the position it expects; events that other writers
+    # append in between make the guess wrong, and the child rebuilds those requests.
+    from modeltrail.runtime.writer_process import BUILD_MIN_EVENTS
+
+    model, X = _model()
+    with DecisionLogger(trail, writer="process") as lg:
+        g = guard(trail, model, name="m", system="s", logger=lg, feature_names=list("abcde"))
+        decisions = []
+        for k in range(6):
+            batch = g.decide_many(X[: BUILD_MIN_EVENTS + 10 * k])
+            decisions += batch
+            if k % 2:
+                batch[-1].durable(30)  # so that the next batch is guessed to follow this one
+                trail.record("x.other", system="s", actor=SVC, payload={"k": k})  # not through the logger
+        receipts = [d.durable(30) for d in decisions]
+    seqs = [r.seq for r in receipts]
+    assert len(set(seqs)) == len(seqs)
+    for d, r in zip(decisions, receipts, strict=True):
+        ev = trail.get_event(r.seq)
+        assert ev.leaf_hash.hex() == r.leaf_hash and ev.payload["decision_id"] == d.decision_id
+    others = list(trail.events("x.other"))
+    assert len(others) == 3
+    # At least one landed amid the decisions, so a request built after it was guessed wrong.
+    assert any(min(seqs) < e.seq < max(seqs) for e in others)
+    trail.checkpoint()
+    assert trail.verify().ok
 
 
 def _model() -> tuple[LogisticRegression, np.ndarray]:
@@ -187,7 +251,7 @@ def test_sigkill_of_the_serving_process_loses_no_acknowledged_decision(tmp_path:
 def test_prepared_event_identity() -> None:
     # The child rebuilds PreparedEvent tuples: equal fields mean equal leaves.
     ev = prepare(EventInput("x.y", "s", SVC, "decision:1", {"a": [1, 2.5, "é"]}))
-    (back,) = decode_request(*encode_request([ev]))
+    (back,) = decode_request(*encode_request([ev], 0, TS)[0])
     assert isinstance(back, PreparedEvent) and back.leaf(3, "2026-01-01T00:00:00Z") == ev.leaf(
         3, "2026-01-01T00:00:00Z"
     )

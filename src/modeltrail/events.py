@@ -9,6 +9,7 @@ it appends. The leaf bytes are the RFC 8785 canonical JSON of the whole event; s
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import json
 import re
@@ -322,6 +323,125 @@ class PreparedBatch(Sequence[PreparedEvent]):
         return _new_prepared(
             self.type, self.system, self.subjects[index], self.actor_id, self.heads[index], self.mids[index], self.end
         )
+
+
+def build_leaves(
+    heads: Sequence[bytes], mids: Sequence[bytes], end: bytes, first_seq: int, ts: str
+) -> tuple[list[bytes], list[bytes]]:
+    """The leaf bytes and RFC 9162 leaf hashes of events ``first_seq, first_seq + 1, ...`` at ``ts``.
+
+    One list comprehension per column rather than a loop over events: this is the hottest code of
+    every batch append (the ledger's and the process writer's).
+    """
+    quoted_ts = b'"%s"' % ts.encode()
+    leaves = [
+        b"%s%d%s%s%s" % (h, s, m, quoted_ts, end)
+        for h, s, m in zip(heads, range(first_seq, first_seq + len(heads)), mids, strict=True)
+    ]
+    sha256 = hashlib.sha256
+    return leaves, [sha256(b"\x00" + leaf).digest() for leaf in leaves]
+
+
+class BuiltBatch(Sequence[PreparedEvent]):
+    """Events of one type, system, actor and ``end`` whose leaves were built ahead, for a guessed place.
+
+    Building leaves and hashing them is about 1.4 µs per decision. The process writer's parent
+    (:mod:`modeltrail.runtime.writer_process`) has spare CPU while its child, which holds the ledger's
+    write lock, is the bottleneck; so the parent builds them for the position (``first_seq``) and
+    timestamp (``ts``) it expects the events to get. The ledger takes them as they are when the guess
+    holds: ``first_seq`` is the log's size and ``ts`` is not before the last timestamp. Otherwise (another
+    writer appended in between, say) it rebuilds them from :meth:`rebased`, as for any prepared event.
+    ``head_lens`` are the lengths of the events' heads, which is all it takes to cut a leaf back into
+    its parts.
+    """
+
+    __slots__ = ("actor_id", "end", "first_seq", "hashes", "head_lens", "leaves", "subjects", "system", "ts", "type")
+
+    def __init__(
+        self,
+        type: str,
+        system: str,
+        actor_id: str,
+        end: bytes,
+        subjects: list[str | None],
+        leaves: list[bytes],
+        hashes: list[bytes],
+        head_lens: Sequence[int],
+        first_seq: int,
+        ts: str,
+    ) -> None:
+        """One entry per event in ``subjects``, ``leaves``, ``hashes`` and ``head_lens`` (ValueError otherwise)."""
+        if not len(subjects) == len(leaves) == len(hashes) == len(head_lens):
+            raise ValueError("a built batch needs as many subjects, leaves, hashes and head lengths")
+        self.type, self.system, self.actor_id, self.end = type, system, actor_id, end
+        self.subjects, self.leaves, self.hashes, self.head_lens = subjects, leaves, hashes, head_lens
+        self.first_seq, self.ts = first_seq, ts
+
+    def __len__(self) -> int:
+        return len(self.leaves)
+
+    def __repr__(self) -> str:
+        return f"BuiltBatch({self.type!r}, {len(self)} events at seq {self.first_seq})"
+
+    def fits(self, seq: int, not_before: str | None) -> bool:
+        """Whether the leaves are right for appending at ``seq`` after timestamp ``not_before``.
+
+        Also re-hashes the first leaf, a cheap guard against a sender whose hashes do not match.
+        """
+        return (
+            self.first_seq == seq
+            and (not_before is None or self.ts >= not_before)
+            and bool(self.leaves)
+            and hashlib.sha256(b"\x00" + self.leaves[0]).digest() == self.hashes[0]
+        )
+
+    def rebased(self) -> PreparedBatch:
+        """The same events as a :class:`PreparedBatch`, cut from the leaves (ValueError if they do not fit)."""
+        tail = len(self.ts) + 2 + len(self.end)
+        heads: list[bytes] = []
+        mids: list[bytes] = []
+        for leaf, hl, seq in zip(
+            self.leaves, self.head_lens, range(self.first_seq, self.first_seq + len(self)), strict=True
+        ):
+            digits = b"%d" % seq
+            if (
+                leaf[hl : hl + len(digits)] != digits
+                or not leaf.endswith(self.end)
+                or len(leaf) < hl + len(digits) + tail
+            ):
+                raise ValueError(f"leaf {seq} was not built for its position")
+            heads.append(leaf[:hl])
+            mids.append(leaf[hl + len(digits) : len(leaf) - tail])
+        return PreparedBatch(self.type, self.system, self.actor_id, self.end, heads, mids, list(self.subjects))
+
+    @overload
+    def __getitem__(self, index: int) -> PreparedEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> BuiltBatch: ...
+
+    def __getitem__(self, index: int | slice) -> PreparedEvent | BuiltBatch:
+        if isinstance(index, slice):
+            lo, hi, step = index.indices(len(self))
+            if step != 1:
+                raise ValueError("a built batch slices only contiguously")
+            return BuiltBatch(
+                self.type,
+                self.system,
+                self.actor_id,
+                self.end,
+                self.subjects[lo:hi],
+                self.leaves[lo:hi],
+                self.hashes[lo:hi],
+                self.head_lens[lo:hi],
+                self.first_seq + lo,
+                self.ts,
+            )
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self[index : index + 1].rebased()[0]
 
 
 class EventParts(Sequence[PreparedEvent]):

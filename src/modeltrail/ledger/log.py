@@ -6,10 +6,10 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ProofError, StoreError
-from ..events import EventParts, PreparedBatch, PreparedEvent, Receipt, Receipts, format_ts
+from ..events import BuiltBatch, EventParts, PreparedBatch, PreparedEvent, Receipt, Receipts, format_ts
 from . import merkle
 from .gcpause import gc_paused
 from .store import NODE_MIN_LEVEL, AppendTxn, EventRows, LedgerStore, node_id
@@ -45,6 +45,18 @@ def _columns(events: Sequence[PreparedEvent]) -> tuple[Sequence[Any], ...]:
             [events.end] * n,
         )
     return tuple(zip(*events, strict=True)) if len(events) else ((),) * 7
+
+
+def _built_for(parts: Sequence[Sequence[PreparedEvent]], seq: int, not_before: str | None) -> bool:
+    """Whether every part was built ahead (:class:`BuiltBatch`), for ``seq`` onwards, at one timestamp."""
+    if not parts or type(parts[0]) is not BuiltBatch:
+        return False
+    ts = parts[0].ts
+    for part in parts:
+        if type(part) is not BuiltBatch or part.ts != ts or not part.fits(seq, not_before):
+            return False
+        seq += len(part)
+    return True
 
 
 class Log:
@@ -92,10 +104,9 @@ class Log:
         with gc_paused(), self.store.append_txn() as txn:
             frontier = self._frontier_for(txn)
             work = frontier.copy()
-            ts = format_ts(datetime.now(UTC))
-            if txn.last_ts is not None and ts < txn.last_ts:
-                ts = txn.last_ts  # the clock stepped back: keep timestamps monotonic in seq order
-            quoted_ts = b'"%s"' % ts.encode()
+            now = format_ts(datetime.now(UTC))
+            # Timestamps never decrease in seq order, even when the clock steps back.
+            floor = txn.last_ts
             rows = EventRows(sum(len(p.events) for p in batch))
             all_hashes: list[bytes] = []
             seq = txn.size
@@ -105,21 +116,38 @@ class Log:
             for p in batch:
                 first = seq
                 start = len(all_hashes)
-                for events in p.events.parts if type(p.events) is EventParts else (p.events,):
+                parts = p.events.parts if type(p.events) is EventParts else [p.events]
+                if _built_for(parts, seq, floor):
+                    ts = cast(BuiltBatch, parts[0]).ts
+                else:
+                    parts = [x.rebased() if type(x) is BuiltBatch else x for x in parts]
+                    ts = now if floor is None or now >= floor else floor
+                quoted_ts = b'"%s"' % ts.encode()
+                for events in parts:
                     n = len(events)
                     seqs = range(seq, seq + n)
-                    types, systems, subjects, actors, heads, mids, ends = _columns(events)
-                    leaves = [
-                        b"%s%d%s%s%s" % (h, s, m, quoted_ts, e)
-                        for h, s, m, e in zip(heads, seqs, mids, ends, strict=True)
-                    ]
-                    hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
+                    types: Sequence[Any]
+                    systems: Sequence[Any]
+                    subjects: Sequence[Any]
+                    actors: Sequence[Any]
+                    if type(events) is BuiltBatch:
+                        leaves, hashes = events.leaves, events.hashes
+                        types, systems, actors = [events.type] * n, [events.system] * n, [events.actor_id] * n
+                        subjects = events.subjects
+                    else:
+                        types, systems, subjects, actors, heads, mids, ends = _columns(events)
+                        leaves = [
+                            b"%s%d%s%s%s" % (h, s, m, quoted_ts, e)
+                            for h, s, m, e in zip(heads, seqs, mids, ends, strict=True)
+                        ]
+                        hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
                     # EventRow's column order.
                     columns = (seqs, [ts] * n, types, systems, subjects, actors, leaves, hashes)
                     for column, values in enumerate(columns):
                         rows.set_column(column, seq - txn.size, values)
                     all_hashes.extend(hashes)
                     seq += n
+                floor = ts
                 p.receipts = Receipts(first, ts, b"".join(all_hashes[start:]).hex())
             completed: list[tuple[int, int, bytes]] = []
             work.extend(all_hashes, completed, NODE_MIN_LEVEL)
