@@ -360,3 +360,41 @@ def test_batch_and_predict_api(trail: Trail, model: LogisticRegression) -> None:
     evs = list(trail.events("inference.decision"))
     assert len(evs) == 4 and evs[0].payload["input"] == {"duration_months": 24, "credit_amount": 4000, "age_years": 35}
     assert g.logger.written >= 4
+
+
+def test_decide_many_returns_decisions_built_when_read(trail: Trail, model: LogisticRegression) -> None:
+    from modeltrail.runtime import Decision, Decisions, PendingBatch
+
+    # A policy that keeps every field: numeric batches take the columnar path, unsure rows go to review.
+    policy = parse_policy("system: s\nrisk_tier: high\noversight:\n  review_when: {confidence_below: 0.8}\n")
+    g = guard(trail, model, name="credit", policy=policy, feature_names=FEATURES)
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.integers(6, 60, 40), rng.integers(500, 15000, 40), rng.integers(19, 75, 40)]).astype(float)
+    batch = g.decide_many(X)
+    assert isinstance(batch, Decisions) and isinstance(batch.pending, PendingBatch) and len(batch) == 40
+    P = model.predict_proba(X)
+    assert batch.outputs == P.argmax(axis=1).tolist() and batch.scores == P[:, 1].tolist()
+    items = list(batch)
+    assert all(isinstance(d, Decision) for d in items)
+    assert [d.decision_id for d in items] == list(batch.decision_ids)
+    assert batch[-1].decision_id == items[-1].decision_id and batch[0].output == items[0].output
+    routed = [d for d in items if d.route == "review"]
+    assert routed and all(d.review_reasons for d in routed)
+    assert all(d.review_reasons is None for d in items if d.route == "auto")
+    tail = batch[30:]
+    assert isinstance(tail, Decisions) and len(tail) == 10 and tail[0].decision_id == items[30].decision_id
+    assert [p.decision_id for p in batch.pending[38:]] == [d.decision_id for d in items[38:]]
+    with pytest.raises(IndexError):
+        batch[40]
+    with pytest.raises(IndexError):
+        batch.pending[-41]
+    receipts = batch.durable(30)
+    assert [r.seq for r in receipts] == [d.durable(30).seq for d in items]
+    for d, r in zip(items, receipts, strict=True):
+        assert trail.get_event(r.seq).payload["decision_id"] == d.decision_id
+    assert batch.pending.done
+    # Rows as mappings take the per-row path and give the same kind of result; an empty batch is empty.
+    rows = g.decide_many([dict(zip(FEATURES, r, strict=True)) for r in X[:3].tolist()])
+    assert isinstance(rows, Decisions) and rows.outputs == batch.outputs[:3]
+    empty = g.decide_many(X[:0])
+    assert isinstance(empty, Decisions) and len(empty) == 0 and list(empty) == [] and empty.durable() == []

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ import pandas as pd
 from .errors import ApprovalError, ModeltrailError, ValidationError
 from .events import Actor
 from .trail import Trail, init, open_trail
+
+if TYPE_CHECKING:
+    from .runtime.guard import Decision
 
 MARKER = ".modeltrail-demo"
 SYSTEM = "credit-scoring"
@@ -334,7 +337,7 @@ def run_demo(
             g = make_guard(
                 trail, passed_ref, env="production", system=SYSTEM, policy=policy, actor=SERVICE, explainer=explainer
             )
-            served = []
+            served: list[Decision] = []
             chunk = 2_000
             for i in range(0, decisions, chunk):
                 part = rows[i : i + chunk]

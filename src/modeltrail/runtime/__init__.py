@@ -1,9 +1,9 @@
 """Runtime: guarded serving with decision logging, the data policy, human oversight and the kill switch."""
 
 from .datapolicy import DataPolicyPlan
-from .guard import Decision, Guard, default_logger, guard
+from .guard import Decision, Decisions, Guard, default_logger, guard
 from .killswitch import KillSwitch, Suspension, kill_switch_for
-from .logger import DecisionLogger, PendingDecision
+from .logger import DecisionLogger, PendingBatch, PendingDecision
 from .oversight import (
     ReviewItem,
     ReviewRules,
@@ -19,8 +19,10 @@ __all__ = [
     "DataPolicyPlan",
     "Decision",
     "DecisionLogger",
+    "Decisions",
     "Guard",
     "KillSwitch",
+    "PendingBatch",
     "PendingDecision",
     "ReviewItem",
     "ReviewRules",

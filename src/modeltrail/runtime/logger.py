@@ -28,7 +28,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from ..errors import BufferFullError, ModeltrailError, StoreError, ValidationError
 from ..events import EventInput, EventParts, PreparedBatch, PreparedEvent, Receipt, prepare
@@ -121,6 +121,60 @@ class PendingDecision:
         receipt = sub.receipts[sub.offset + self._index]
         assert receipt is not None
         return receipt
+
+
+class PendingBatch(Sequence[PendingDecision]):
+    """The pending events of one batch submission; each :class:`PendingDecision` is made when read.
+
+    A batch of 1,000 decisions would otherwise allocate 1,000 objects that the cyclic garbage
+    collector tracks, and that later collections walk, whether or not anybody looks at them.
+    """
+
+    __slots__ = ("_ids", "_logger", "_start", "_stop", "_sub")
+
+    def __init__(
+        self,
+        logger: DecisionLogger,
+        sub: _Submission,
+        ids: Sequence[str | None],
+        start: int = 0,
+        stop: int | None = None,
+    ) -> None:
+        self._logger, self._sub, self._ids = logger, sub, ids
+        self._start, self._stop = start, len(ids) if stop is None else stop
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    @overload
+    def __getitem__(self, index: int) -> PendingDecision: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> PendingBatch: ...
+
+    def __getitem__(self, index: int | slice) -> PendingDecision | PendingBatch:
+        if isinstance(index, slice):
+            lo, hi, step = index.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(lo, hi, step)]  # type: ignore[return-value]
+            return PendingBatch(self._logger, self._sub, self._ids, self._start + lo, self._start + max(lo, hi))
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(index)
+        i = self._start + index
+        return PendingDecision(self._logger, self._sub, i, self._ids[i])
+
+    @property
+    def done(self) -> bool:
+        """Whether the writer has finished with the whole batch (durable or failed)."""
+        return self._sub.done
+
+    def durable(self, timeout: float | None = None) -> None:
+        """Wait until every event of the batch is durable; raises as :meth:`PendingDecision.durable` would."""
+        for pending in self:
+            pending.durable(timeout)
 
 
 _live: weakref.WeakSet[DecisionLogger] = weakref.WeakSet()
@@ -313,16 +367,19 @@ class DecisionLogger:
 
     def submit_events(self, events: Sequence[Entry], decision_ids: Sequence[str | None]) -> list[PendingDecision]:
         """Like :meth:`submit_many`, with the events and their decision ids as two parallel sequences."""
+        return list(self.submit_batch(events, decision_ids))
+
+    def submit_batch(self, events: Sequence[Entry], decision_ids: Sequence[str | None]) -> PendingBatch:
+        """Like :meth:`submit_events`, with the pending events as one :class:`PendingBatch`."""
         n = len(events)
         if len(decision_ids) != n:
             raise ValidationError(f"expected {n} decision ids, got {len(decision_ids)}", field="decision_ids")
         if n > self.capacity:
             raise BufferFullError(f"a batch of {n} events does not fit a buffer of capacity {self.capacity}")
-        if n == 0:
-            return []
         sub = _Submission(events, type(events) is PreparedBatch or all(type(e) is PreparedEvent for e in events))
-        self._enqueue(sub, n)
-        return [PendingDecision(self, sub, i, did) for i, did in enumerate(decision_ids)]
+        if n:
+            self._enqueue(sub, n)
+        return PendingBatch(self, sub, decision_ids)
 
     def _refuse_if_unavailable(self) -> None:
         """Called with the lock held: refuse new events once closing, or when the writer process died."""
@@ -638,4 +695,4 @@ def drain(pendings: Iterable[PendingDecision], timeout: float | None = None) -> 
     return out
 
 
-__all__ = ["DecisionLogger", "Draft", "Entry", "OnFull", "PendingDecision", "drain"]
+__all__ = ["DecisionLogger", "Draft", "Entry", "OnFull", "PendingBatch", "PendingDecision", "drain"]
