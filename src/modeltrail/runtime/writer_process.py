@@ -10,16 +10,29 @@ logger sends it already encoded events and gets receipts back.
 Wire format (a socket pair framed by :class:`multiprocessing.connection.Connection` byte messages,
 both ends ours; no pickle is read by either side):
 
-- request: three messages, sent back to back: ``meta`` (JSON:
-  ``{"g": [[type, system, actor_id, end, count], ...], "s": [subject or null, ...]}``), then the
-  events' ``head`` bytes joined by NUL, then their ``mid`` bytes joined by NUL. Canonical JSON never
-  holds a raw NUL byte (control characters are escaped), so the separator is unambiguous. Three
-  messages rather than one spare a copy of the whole request on each side (10 MB per 10,000
-  decisions). An empty message in place of ``meta`` asks the child to stop.
+- request: four messages, sent back to back: ``meta`` (JSON:
+  ``{"g": [[type, system, actor_id, end, count], ...], "s": [subject or null, ...]}``), then three
+  byte messages in one of two forms:
+
+  - plain: the events' ``head`` bytes joined by NUL, their ``mid`` bytes joined by NUL, and an empty
+    message. The child builds the leaves.
+  - built (``meta`` also holds ``"seq"``, the position the parent expects the first event to get,
+    and ``"ts"``): the leaf bytes joined by NUL, the 32-byte leaf hashes back to back, and the heads'
+    lengths as native unsigned 32-bit integers (both ends are on one machine). The ledger takes them
+    where the guess holds and rebuilds them otherwise (:class:`~modeltrail.events.BuiltBatch`). The
+    parent guesses the end of the last answered request plus what is in flight; other writers make it
+    wrong now and then, which costs a rebuild and nothing else.
+
+  Canonical JSON never holds a raw NUL byte (control characters are escaped), so the separator is
+  unambiguous. Separate messages rather than one spare a copy of the whole request on each side
+  (10 MB per 10,000 decisions). An empty message in place of ``meta`` asks the child to stop.
+- hello: ``{"ready": true, "size": events in the ledger, "last_ts": its last timestamp}``, once the
+  child has opened the trail.
 - reply: JSON ``{"seq": first seq, "ts": ledger timestamp, "n": events, "c": commit time}`` or
   ``{"error": message, "kind": "store" | "validation"}``; one reply per request, in order. The parent
-  derives each receipt's leaf hash from the event it sent (:class:`SentReceipts`), so answers stay a few
-  dozen bytes and can never fill the socket while the parent is sending.
+  takes each receipt's leaf hash from what it built, or derives it from the event it sent when the
+  child had to rebuild (:class:`SentReceipts`), so answers stay a few dozen bytes and can never fill
+  the socket while the parent is sending.
 
 The child appends everything that is waiting in the pipe in one transaction (one fsync) and answers
 each request only after that commit: a receipt in the parent is as durable as one from the thread
