@@ -166,6 +166,15 @@ def test_event_rows_fill_by_column() -> None:
     ]
 
 
+def _soon(seconds: int) -> str:
+    """A timestamp a little ahead of now (within what the ledger accepts as built)."""
+    from datetime import UTC, datetime, timedelta
+
+    from modeltrail.events import format_ts
+
+    return format_ts(datetime.now(UTC) + timedelta(seconds=seconds + 5))
+
+
 def _built(events: list[PreparedEvent], first_seq: int, ts: str) -> BuiltBatch:
     (back,) = [decode_request(*encode_request(events, first_seq, ts)[0])]
     assert isinstance(back, BuiltBatch)
@@ -187,7 +196,7 @@ def test_built_batch_is_taken_as_built_where_it_fits(trail: Trail) -> None:
     assert trail.verify().ok
 
 
-@pytest.mark.parametrize("miss", ["position", "timestamp", "hash"])
+@pytest.mark.parametrize("miss", ["position", "timestamp", "future", "hash"])
 def test_built_batch_that_does_not_fit_is_rebuilt(trail: Trail, miss: str) -> None:
     events = [prepare(EventInput("x.y", "s", SVC, None, {"i": i, "é": "ü"})) for i in range(4)]
     at = trail.size()
@@ -195,11 +204,13 @@ def test_built_batch_that_does_not_fit_is_rebuilt(trail: Trail, miss: str) -> No
         built = _built(events, at - 1, "2999-01-01T00:00:00.000000Z")
     elif miss == "timestamp":  # built for a time before the ledger's last event
         built = _built(events, at, "2000-01-01T00:00:00.000000Z")
-    else:  # a sender whose hashes do not match its leaves
+    elif miss == "future":  # by a clock far ahead
         built = _built(events, at, "2999-01-01T00:00:00.000000Z")
+    else:  # a sender whose hashes do not match its leaves
+        built = _built(events, at, _soon(0))
         built.hashes[0] = b"\0" * 32
     receipts = trail.append_prepared(built)
-    assert receipts.ts not in {"2000-01-01T00:00:00.000000Z", "2999-01-01T00:00:00.000000Z"}  # type: ignore[attr-defined]
+    assert receipts.ts not in {"2000-01-01T00:00:00.000000Z", "2999-01-01T00:00:00.000000Z", _soon(0)}  # type: ignore[attr-defined]
     for i, r in enumerate(receipts):
         stored = trail.store.get_event(r.seq)
         assert stored is not None and r.seq == at + i
@@ -218,3 +229,21 @@ def test_built_batch_cuts_back_into_the_events_it_was_built_from() -> None:
     built.leaves[1] = built.leaves[1].replace(b'"seq":100', b'"seq":7', 1)  # not the leaf of seq 100 any more
     with pytest.raises(ValueError, match="not built for its position"):
         built.rebased()
+
+
+def test_groups_appended_together_keep_their_own_receipts_and_timestamps(trail: Trail) -> None:
+    # The writer child appends every request waiting in the pipe in one transaction; requests built
+    # for different timestamps must each be taken as built.
+    events = [prepare(EventInput("x.y", "s", SVC, None, {"i": i})) for i in range(6)]
+    at = trail.size()
+    ts1, ts2 = _soon(1), _soon(2)
+    first, second = _built(events[:2], at, ts1), _built(events[2:5], at + 2, ts2)
+    out = trail.append_prepared_each([first, [], second, events[5:]])
+    assert [len(r) for r in out] == [2, 0, 3, 1]
+    assert out[0][0].ts == ts1 and out[2][0].ts == ts2  # taken as built, each with its own timestamp
+    assert out[3][0].ts == ts2  # a plain group after them is not stamped earlier than they are
+    assert [r.seq for rs in out for r in rs] == list(range(at, at + 6))
+    for rs, built in ((out[0], first), (out[2], second)):
+        assert [r.leaf_hash for r in rs] == [h.hex() for h in built.hashes]
+    assert trail.append_prepared_each([]) == [] and trail.append_prepared_each([[]]) == [[]]
+    assert trail.verify().ok

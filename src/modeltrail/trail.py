@@ -277,6 +277,12 @@ class Trail:
         self._after_append(len(receipts))
         return receipts
 
+    def append_prepared_each(self, groups: Sequence[Sequence[PreparedEvent]]) -> list[Sequence[Receipt]]:
+        """Several :meth:`append_prepared` calls in one transaction: the receipts of each group, in order."""
+        out = self.log.append_each(groups)
+        self._after_append(sum(len(r) for r in out))
+        return out
+
     def _after_append(self, n: int) -> None:
         with self._cp_lock:
             self._since_checkpoint += n

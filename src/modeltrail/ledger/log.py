@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from ..errors import ProofError, StoreError
@@ -47,11 +47,17 @@ def _columns(events: Sequence[PreparedEvent]) -> tuple[Sequence[Any], ...]:
     return tuple(zip(*events, strict=True)) if len(events) else ((),) * 7
 
 
-def _built_for(parts: Sequence[Sequence[PreparedEvent]], seq: int, not_before: str | None) -> bool:
+# A group built ahead is taken as built only if its timestamp is at most this far ahead of the clock.
+_MAX_AHEAD = timedelta(seconds=60)
+
+
+def _built_for(parts: Sequence[Sequence[PreparedEvent]], seq: int, not_before: str | None, latest: str) -> bool:
     """Whether every part was built ahead (:class:`BuiltBatch`), for ``seq`` onwards, at one timestamp."""
     if not parts or type(parts[0]) is not BuiltBatch:
         return False
     ts = parts[0].ts
+    if ts > latest:  # a sender's clock far ahead would hold every later timestamp back
+        return False
     for part in parts:
         if type(part) is not BuiltBatch or part.ts != ts or not part.fits(seq, not_before):
             return False
@@ -80,31 +86,47 @@ class Log:
         """Append validated events atomically; returns their receipts once durable."""
         if not events:
             return []
-        mine = _Pending(events)
-        with self._queue_lock:
-            self._queue.append(mine)
-        with self._commit_lock:
-            if not mine.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                try:
-                    self._write(batch)
-                except BaseException as exc:
-                    for p in batch:
-                        p.error = exc
-                        p.receipts = ()
-                finally:
-                    for p in batch:
-                        p.done = True
-        if mine.error is not None:
-            raise mine.error
-        return mine.receipts
+        return self.append_each([events])[0]
+
+    def append_each(self, groups: Sequence[Sequence[PreparedEvent]]) -> list[Sequence[Receipt]]:
+        """Append several groups of events in one transaction; the receipts of each group, in order.
+
+        Each group keeps its own receipts and timestamp, which is what lets groups built ahead for
+        different timestamps (:class:`~modeltrail.events.BuiltBatch`) be taken as built.
+        """
+        mine = [_Pending(events) for events in groups if events]
+        if mine:
+            with self._queue_lock:
+                self._queue += mine
+            with self._commit_lock:
+                if not mine[-1].done:  # all of them are in the same queue, so written together
+                    with self._queue_lock:
+                        batch, self._queue = self._queue, []
+                    try:
+                        self._write(batch)
+                    except BaseException as exc:
+                        for p in batch:
+                            p.error = exc
+                            p.receipts = ()
+                    finally:
+                        for p in batch:
+                            p.done = True
+            for p in mine:
+                if p.error is not None:
+                    raise p.error
+        out: list[Sequence[Receipt]] = []
+        pending = iter(mine)
+        for events in groups:
+            out.append(next(pending).receipts if events else [])
+        return out
 
     def _write(self, batch: list[_Pending]) -> None:
         with gc_paused(), self.store.append_txn() as txn:
             frontier = self._frontier_for(txn)
             work = frontier.copy()
-            now = format_ts(datetime.now(UTC))
+            clock = datetime.now(UTC)
+            now = format_ts(clock)
+            latest = format_ts(clock + _MAX_AHEAD)
             # Timestamps never decrease in seq order, even when the clock steps back.
             floor = txn.last_ts
             rows = EventRows(sum(len(p.events) for p in batch))
@@ -117,7 +139,7 @@ class Log:
                 first = seq
                 start = len(all_hashes)
                 parts = p.events.parts if type(p.events) is EventParts else [p.events]
-                if _built_for(parts, seq, floor):
+                if _built_for(parts, seq, floor, latest):
                     ts = cast(BuiltBatch, parts[0]).ts
                 else:
                     parts = [x.rebased() if type(x) is BuiltBatch else x for x in parts]

@@ -310,16 +310,16 @@ def _append_requests(trail: Trail, conn: Connection, requests: list[Request]) ->
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             decoded.append(ValidationError(f"malformed append request: {exc}"))
     good = [d for d in decoded if not isinstance(d, BaseException)]
-    batch: Sequence[PreparedEvent] = good[0] if len(good) == 1 else EventParts(good)
-    receipts: Sequence[Receipt] = ()
+    appended: list[Sequence[Receipt]] = []
     failure: BaseException | None = None
-    if batch:
+    if good:
         try:
-            receipts = trail.append_prepared(batch)
+            # One transaction, but each request keeps its own receipts and timestamp.
+            appended = trail.append_prepared_each(good)
         except Exception as exc:  # every request of the failed transaction gets the error
             failure = exc
     committed = time.perf_counter()
-    i = 0
+    answers = iter(appended)
     for d in decoded:
         if isinstance(d, BaseException):
             conn.send_bytes(orjson.dumps({"error": str(d), "kind": "validation"}))
@@ -328,12 +328,11 @@ def _append_requests(trail: Trail, conn: Connection, requests: list[Request]) ->
             kind = "validation" if isinstance(failure, ValidationError) else "store"
             conn.send_bytes(orjson.dumps({"error": str(failure), "kind": kind}))
             continue
-        # The answer stays small (the parent derives the leaf hashes from the events it sent): a big
-        # answer could fill the socket while the parent is busy sending, and nobody would read it.
-        first = receipts[i].seq if d else 0
-        ts = receipts[i].ts if d else ""
+        # The answer stays small (the parent has or derives the leaf hashes itself): a big answer
+        # could fill the socket while the parent is busy sending, and nobody would read it.
+        receipts = next(answers)
+        first, ts = (receipts[0].seq, receipts[0].ts) if receipts else (0, "")
         conn.send_bytes(orjson.dumps({"seq": first, "ts": ts, "n": len(d), "c": committed}))
-        i += len(d)
 
 
 # ---------------------------------------------------------------------------------------- parent
