@@ -109,3 +109,29 @@ def test_without_posix_fadvise_appends_work_unchanged(tmp_path: Path, monkeypatc
         assert trail.verify().ok
     finally:
         trail.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="the OS has no posix_fadvise")
+def test_a_store_drops_only_what_its_own_appends_left_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_mod, "CACHE_BEHIND_KEEP", 64 * 1024)
+    monkeypatch.setattr(store_mod, "_CACHE_BEHIND_STEP", 32 * 1024)
+    trail = modeltrail.init(tmp_path, checkpoint_every_events=10**9)
+    trail.log.store.execute("PRAGMA wal_autocheckpoint=1")
+    trail.record_many([EventInput("x.y", "s", ACTOR, None, {"blob": "z" * 2000}) for _ in range(400)])
+    trail.close()
+    size = (tmp_path / ".modeltrail" / "ledger.db").stat().st_size
+    assert size > 4 * 64 * 1024
+    # Another process (here: another store) appends one event to the big file: nothing is dropped.
+    calls: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, o, n, a: (calls.append((o, n)), real(fd, o, n, a))[1])
+    again = modeltrail.open_trail(tmp_path)
+    try:
+        again.record("x.y", system="s", actor=ACTOR, payload={"one": 1})
+        assert calls == []
+        again.log.store.execute("PRAGMA wal_autocheckpoint=1")
+        again.record_many([EventInput("x.y", "s", ACTOR, None, {"blob": "z" * 2000}) for _ in range(100)])
+        # What it appended itself is dropped once far enough behind, starting where the file was.
+        assert calls and calls[0][0] >= size - 64 * 1024 - 32 * 1024
+    finally:
+        again.close()

@@ -423,16 +423,20 @@ class SqliteStore:
         same pages back. On the 2-core VMs we benchmark on, copying into fresh page cache ran at
         0.7 GB/s against 4-7 GB/s into reused pages, and dropping behind raised appends of encoded
         decisions from 94k to 131-133k events/s (``ledger_append_events_per_s`` of bench/runtime.py,
-        2026-12-04; see docs/performance.md). Only pages more than CACHE_BEHIND_KEEP behind the end
-        and not dropped before are touched, so a range that a reader has cached again since stays
-        cached. The kernel leaves dirty pages alone. A no-op where the OS has no posix_fadvise, and
-        skipped while another thread of this store is at it.
+        2026-12-04; see docs/performance.md). Only pages that this store's own appends have left
+        more than CACHE_BEHIND_KEEP behind, and that were not dropped before, are touched: a range
+        that a reader has cached since stays cached. The kernel leaves dirty pages alone. A no-op
+        where the OS has no posix_fadvise, and skipped while another thread of this store is at it.
         """
         if not hasattr(os, "posix_fadvise") or not self._behind_lock.acquire(blocking=False):
             return
         try:
             if self._behind_fd is None:
+                # Only what this store appends is dropped: a short-lived process that records one
+                # event must not empty the cache that a long-running one reads from.
                 self._behind_fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                self._dropped_upto = max(0, os.fstat(self._behind_fd).st_size - CACHE_BEHIND_KEEP)
+                return
             end = os.fstat(self._behind_fd).st_size - CACHE_BEHIND_KEEP
             if end - self._dropped_upto >= _CACHE_BEHIND_STEP:
                 os.posix_fadvise(self._behind_fd, self._dropped_upto, end - self._dropped_upto, os.POSIX_FADV_DONTNEED)
