@@ -116,6 +116,17 @@ class Receipt(NamedTuple):
     ts: str
 
 
+def checked_index(index: int, length: int) -> int:
+    """``index`` of a sequence of ``length`` items as a position from 0; IndexError when out of range.
+
+    For the lazy sequences (receipts, batches, decisions) that build their items when read.
+    """
+    position = index + length if index < 0 else index
+    if not 0 <= position < length:
+        raise IndexError(index)
+    return position
+
+
 class LazyReceipts(Sequence[Receipt]):
     """Receipts of consecutive events appended in one transaction, each built only when read.
 
@@ -146,11 +157,7 @@ class LazyReceipts(Sequence[Receipt]):
             if step != 1:
                 raise ValueError("receipt slices take no step")
             return self._range(lo, max(lo, hi))
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(index)
-        return self._at(index)
+        return self._at(checked_index(index, n))
 
 
 class Receipts(LazyReceipts):
@@ -311,18 +318,15 @@ class PreparedBatch(Sequence[PreparedEvent]):
 
     def __getitem__(self, index: int | slice) -> PreparedEvent | PreparedBatch:
         if isinstance(index, slice):
-            return PreparedBatch(
-                self.type,
-                self.system,
-                self.actor_id,
-                self.end,
-                self.heads[index],
-                self.mids[index],
-                self.subjects[index],
-            )
+            return PreparedBatch(*_group_of(self), self.heads[index], self.mids[index], self.subjects[index])
         return _new_prepared(
             self.type, self.system, self.subjects[index], self.actor_id, self.heads[index], self.mids[index], self.end
         )
+
+
+def _group_of(batch: PreparedBatch | BuiltBatch) -> tuple[str, str, str, bytes]:
+    """What every event of a batch shares: type, system, actor id and ``end``."""
+    return batch.type, batch.system, batch.actor_id, batch.end
 
 
 def build_leaves(
@@ -412,7 +416,7 @@ class BuiltBatch(Sequence[PreparedEvent]):
                 raise ValueError(f"leaf {seq} was not built for its position")
             heads.append(leaf[:hl])
             mids.append(leaf[hl + len(digits) : len(leaf) - tail])
-        return PreparedBatch(self.type, self.system, self.actor_id, self.end, heads, mids, list(self.subjects))
+        return PreparedBatch(*_group_of(self), heads, mids, list(self.subjects))
 
     @overload
     def __getitem__(self, index: int) -> PreparedEvent: ...
@@ -426,10 +430,7 @@ class BuiltBatch(Sequence[PreparedEvent]):
             if step != 1:
                 raise ValueError("a built batch slices only contiguously")
             return BuiltBatch(
-                self.type,
-                self.system,
-                self.actor_id,
-                self.end,
+                *_group_of(self),
                 self.subjects[lo:hi],
                 self.leaves[lo:hi],
                 self.hashes[lo:hi],
@@ -437,10 +438,7 @@ class BuiltBatch(Sequence[PreparedEvent]):
                 self.first_seq + lo,
                 self.ts,
             )
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+        index = checked_index(index, len(self))
         return self[index : index + 1].rebased()[0]
 
 
@@ -483,11 +481,7 @@ class EventParts(Sequence[PreparedEvent]):
     def __getitem__(self, index: int | slice) -> PreparedEvent | Sequence[PreparedEvent]:
         if isinstance(index, slice):
             return list(itertools.islice(self, *index.indices(len(self))))
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(index)
+        index = checked_index(index, len(self))
         k = bisect.bisect_right(self._ends, index)
         return self.parts[k][index - (self._ends[k - 1] if k else 0)]
 

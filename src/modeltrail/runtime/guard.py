@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 
 from ..errors import NotFoundError, SuspendedError, ValidationError
-from ..events import Actor, PreparedEvent, Receipt
+from ..events import Actor, PreparedEvent, Receipt, checked_index
 from ..ids import new_id, new_ids
 from ..ledger import encoding
 from ..ledger.gcpause import gc_paused
@@ -153,25 +153,16 @@ class Decisions(Sequence[Decision]):
 
     def __getitem__(self, index: int | slice) -> Decision | Decisions:
         if isinstance(index, slice):
-            return Decisions(
-                self.decision_ids[index],
-                self.outputs[index],
-                self.scores[index],
-                self.confidences[index],
-                self.routes[index],
-                self.model,
-                self.latency_us,
-                self.pending[index],
-                None if self.fallbacks is None else self.fallbacks[index],
-                None if self.explanations is None else self.explanations[index],
-                None if self.review_reasons is None else self.review_reasons[index],
-            )
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(index)
-        return Decision(
+            return Decisions(*self._fields(index))
+        return Decision(*self._fields(checked_index(index, len(self))))
+
+    def _fields(self, index: int | slice) -> tuple[Any, ...]:
+        """The constructor arguments of one decision, or of a slice (Decision and Decisions take the same)."""
+
+        def pick(column: Sequence[Any] | None) -> Any:
+            return None if column is None else column[index]
+
+        return (
             self.decision_ids[index],
             self.outputs[index],
             self.scores[index],
@@ -180,9 +171,9 @@ class Decisions(Sequence[Decision]):
             self.model,
             self.latency_us,
             self.pending[index],
-            None if self.fallbacks is None else self.fallbacks[index],
-            None if self.explanations is None else self.explanations[index],
-            None if self.review_reasons is None else self.review_reasons[index],
+            pick(self.fallbacks),
+            pick(self.explanations),
+            pick(self.review_reasons),
         )
 
     def durable(self, timeout: float | None = None) -> list[Receipt]:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from ..errors import BufferFullError, ModeltrailError, StoreError, ValidationError
-from ..events import EventInput, EventParts, PreparedBatch, PreparedEvent, Receipt, prepare
+from ..events import EventInput, EventParts, PreparedBatch, PreparedEvent, Receipt, checked_index, prepare
 from .writer_process import WriterProcess
 
 if TYPE_CHECKING:
@@ -158,12 +158,7 @@ class PendingBatch(Sequence[PendingDecision]):
             if step != 1:
                 return [self[i] for i in range(lo, hi, step)]  # type: ignore[return-value]
             return PendingBatch(self._logger, self._sub, self._ids, self._start + lo, self._start + max(lo, hi))
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(index)
-        i = self._start + index
+        i = self._start + checked_index(index, len(self))
         return PendingDecision(self._logger, self._sub, i, self._ids[i])
 
     @property
