@@ -51,12 +51,12 @@ def _columns(events: Sequence[PreparedEvent]) -> tuple[Sequence[Any], ...]:
 _MAX_AHEAD = timedelta(seconds=60)
 
 
-def _built_for(parts: Sequence[Sequence[PreparedEvent]], seq: int, not_before: str | None, latest: str) -> bool:
+def _built_for(parts: Sequence[Sequence[PreparedEvent]], seq: int, not_before: str | None, clock: datetime) -> bool:
     """Whether every part was built ahead (:class:`BuiltBatch`), for ``seq`` onwards, at one timestamp."""
     if not parts or type(parts[0]) is not BuiltBatch:
         return False
     ts = parts[0].ts
-    if ts > latest:  # a sender's clock far ahead would hold every later timestamp back
+    if ts > format_ts(clock + _MAX_AHEAD):  # a sender's clock far ahead would hold every later timestamp back
         return False
     for part in parts:
         if type(part) is not BuiltBatch or part.ts != ts or not part.fits(seq, not_before):
@@ -126,7 +126,6 @@ class Log:
             work = frontier.copy()
             clock = datetime.now(UTC)
             now = format_ts(clock)
-            latest = format_ts(clock + _MAX_AHEAD)
             # Timestamps never decrease in seq order, even when the clock steps back.
             floor = txn.last_ts
             rows = EventRows(sum(len(p.events) for p in batch))
@@ -139,7 +138,7 @@ class Log:
                 first = seq
                 start = len(all_hashes)
                 parts = p.events.parts if type(p.events) is EventParts else [p.events]
-                if _built_for(parts, seq, floor, latest):
+                if _built_for(parts, seq, floor, clock):
                     ts = cast(BuiltBatch, parts[0]).ts
                 else:
                     parts = [x.rebased() if type(x) is BuiltBatch else x for x in parts]

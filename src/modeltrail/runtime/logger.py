@@ -166,11 +166,6 @@ class PendingBatch(Sequence[PendingDecision]):
         """Whether the writer has finished with the whole batch (durable or failed)."""
         return self._sub.done
 
-    def durable(self, timeout: float | None = None) -> None:
-        """Wait until every event of the batch is durable; raises as :meth:`PendingDecision.durable` would."""
-        for pending in self:
-            pending.durable(timeout)
-
 
 _live: weakref.WeakSet[DecisionLogger] = weakref.WeakSet()
 
