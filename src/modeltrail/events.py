@@ -9,7 +9,6 @@ it appends. The leaf bytes are the RFC 8785 canonical JSON of the whole event; s
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
 import json
 import re
@@ -21,8 +20,10 @@ from typing import Any, NamedTuple, overload
 
 from .errors import ValidationError
 from .ledger import encoding
+from .ledger import leaf as leaf_format
+from .ledger.leaf import build_leaves as build_leaves
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = leaf_format.FORMAT_VERSION
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 
 #: The event vocabulary (DESIGN §1) that features, documents and auditors rely on. Other well-formed
@@ -273,7 +274,7 @@ class PreparedEvent(NamedTuple):
 
     def leaf(self, seq: int, ts: str) -> bytes:
         """The canonical leaf bytes for this event at position ``seq`` with timestamp ``ts``."""
-        return b'%s%d%s"%s"%s' % (self.head, seq, self.mid, ts.encode(), self.end)
+        return leaf_format.leaf(self.head, seq, self.mid, ts, self.end)
 
 
 class PreparedBatch(Sequence[PreparedEvent]):
@@ -329,23 +330,6 @@ def _group_of(batch: PreparedBatch | BuiltBatch) -> tuple[str, str, str, bytes]:
     return batch.type, batch.system, batch.actor_id, batch.end
 
 
-def build_leaves(
-    heads: Sequence[bytes], mids: Sequence[bytes], end: bytes, first_seq: int, ts: str
-) -> tuple[list[bytes], list[bytes]]:
-    """The leaf bytes and RFC 9162 leaf hashes of events ``first_seq, first_seq + 1, ...`` at ``ts``.
-
-    One list comprehension per column rather than a loop over events: this is the hottest code of
-    every batch append (the ledger's and the process writer's).
-    """
-    quoted_ts = b'"%s"' % ts.encode()
-    leaves = [
-        b"%s%d%s%s%s" % (h, s, m, quoted_ts, end)
-        for h, s, m in zip(heads, range(first_seq, first_seq + len(heads)), mids, strict=True)
-    ]
-    sha256 = hashlib.sha256
-    return leaves, [sha256(b"\x00" + leaf).digest() for leaf in leaves]
-
-
 class BuiltBatch(Sequence[PreparedEvent]):
     """Events of one type, system, actor and ``end`` whose leaves were built ahead, for a guessed place.
 
@@ -396,7 +380,7 @@ class BuiltBatch(Sequence[PreparedEvent]):
             self.first_seq == seq
             and (not_before is None or self.ts >= not_before)
             and bool(self.leaves)
-            and hashlib.sha256(b"\x00" + self.leaves[0]).digest() == self.hashes[0]
+            and leaf_format.leaf_hash(self.leaves[0]) == self.hashes[0]
         )
 
     def rebased(self) -> PreparedBatch:
@@ -495,6 +479,7 @@ def _new_prepared(*fields: Any) -> PreparedEvent:
     return tuple.__new__(PreparedEvent, fields)
 
 
+_HEAD, _MID = leaf_format.HEAD_FORMAT, leaf_format.MID_FORMAT
 _actor_cache: dict[tuple[str, str, str], tuple[str, bytes]] = {}
 _ok_types: set[str] = set()
 _ok_systems: dict[str, bytes] = {}
@@ -630,9 +615,9 @@ def _prepare(event: EventInput, max_payload_bytes: int) -> PreparedEvent:
         system,
         subject,
         actor_id,
-        b'{"actor":%s,"payload":%s,"refs":%s,"sealed":%s,"seq":' % (actor_json, payload_json, refs_json, sealed_json),
-        b',"subject":%s,"system":%s,"ts":' % (subject_json, system_json),
-        b',"type":"%s","v":%d}' % (etype.encode(), FORMAT_VERSION),
+        _HEAD % (actor_json, payload_json, refs_json, sealed_json),
+        _MID % (subject_json, system_json),
+        leaf_format.end_bytes(etype),
     )
 
 

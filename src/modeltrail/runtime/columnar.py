@@ -11,9 +11,10 @@ encoded column by column:
 2. ``orjson`` formats each column straight from its NumPy buffer (columns with whole or tiny values
    go through Python numbers, with those values replaced), and one split cuts the text into one token
    per number.
-3. The rows' tokens and the constant text between them (actor, environment, model, keys in RFC 8785
-   order, encoded once per guard) are laid into one list by slice assignment, joined once, and split
-   into one event head per row: no per-row formatting call.
+3. The rows' tokens and the constant text between them (a template compiled once per guard by
+   :mod:`modeltrail.ledger.leaf` from the leaf's definition and :class:`.record.DecisionRecord`) are
+   laid into one list by slice assignment, joined once, and split into one event head per row: no
+   per-row formatting call.
 
 The bytes are identical to what :class:`.encode.DecisionEncoder` produces for the same decision; the
 tests compare both paths on random batches (hypothesis), including whole, tiny, huge and negative-zero
@@ -28,6 +29,7 @@ precise per-field error where there is one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -35,8 +37,10 @@ import orjson
 
 from ..events import PreparedBatch
 from ..ledger import encoding
+from ..ledger.leaf import Slot, event_template, split_event
 from .datapolicy import DROP, KEEP, DataPolicyPlan
 from .encode import DecisionEncoder, normalise
+from .record import DecisionRecord
 
 MAX_SAFE_INTEGER = encoding.MAX_SAFE_INTEGER
 
@@ -96,23 +100,24 @@ def number_tokens(columns: Sequence[np.ndarray]) -> list[bytes] | None:
 
 
 class ColumnarPlan:
-    """The per-guard template of an ``auto`` decision event over a fixed list of input columns."""
+    """The per-guard template of an ``auto`` decision event over a fixed list of input columns.
+
+    The template is compiled by :mod:`modeltrail.ledger.leaf` from the leaf's own definition and the
+    fields of :class:`.record.DecisionRecord`: the constant fields (actor, system, environment, model,
+    route ``auto``) are filled in once, the varying ones are holes.
+    """
 
     __slots__ = (
-        "_after_latency",
-        "_before_latency",
         "_end",
+        "_head",
         "_mid_post",
         "_mid_pre",
         "_overhead",
-        "_segments_head",
-        "_segments_tail",
-        "_type",
         "actor_id",
         "columns",
-        "encoder",
         "max_payload",
         "system",
+        "type",
     )
 
     def __init__(
@@ -125,48 +130,58 @@ class ColumnarPlan:
         model_ref: str,
     ) -> None:
         """Compile the template; raises ValueError when these columns cannot take the fast path."""
-        kept: list[tuple[str, int]] = []
+        kept: dict[str, int] = {}
         for j, name in enumerate(names):
             if type(name) is not str or not name.isascii():
                 raise ValueError(f"column name {name!r} needs the general encoder")
             action = data.action_for(name)
             if action == KEEP:
-                kept.append((name, j))
+                if name in kept:
+                    raise ValueError("duplicate column names")
+                kept[name] = j
             elif action != DROP:
                 raise ValueError(f"column {name!r} is {action}: per-value work")
-        if len({n for n, _ in kept}) != len(kept):
-            raise ValueError("duplicate column names")
-        # ASCII keys: plain byte order is RFC 8785's UTF-16 code unit order.
-        kept.sort()
-        self.columns = [j for _, j in kept]
-        self.encoder = encoder
-        self.system = encoder._system
-        self.actor_id = encoder._actor_id
-        self._type = encoder._type
-        self._end = encoder._end
+        # The holes of one row: confidence, decision id, the kept inputs, output, score; the latency is
+        # one per batch. Every other field of the record is a constant of the ``auto`` route.
+        spec: dict[str, Any] = {
+            "decision_id": Slot("decision_id", string=True),
+            "model": model_ref,
+            "env": env,
+            "input": {name: Slot(f"input:{j}") for name, j in kept.items()},
+            "pseudonyms": {},
+            "output": Slot("output"),
+            "score": Slot("score"),
+            "confidence": Slot("confidence"),
+            "latency_us": Slot("latency_us"),
+            "route": "auto",
+            "review_reasons": None,
+            "explanation": None,
+            "fallback": None,
+        }
+        payload = {f.name: spec.pop(f.name) for f in fields(DecisionRecord)}
+        if spec:
+            raise ValueError(f"the decision record has no fields {sorted(spec)}")
+        constant = {
+            "type": encoder.event_type,
+            "system": encoder.system,
+            "actor": encoder.actor.to_dict(),
+            "subject": Slot("subject", string=True),
+            "refs": [],
+            "sealed": {},
+        }
+        parts = split_event(event_template(payload=payload, **constant))
+        self._head = parts.head
+        self.columns = [int(n.partition(":")[2]) for n in parts.head.slots if n.startswith("input:")]
+        mid = parts.mid.segments
+        self._mid_pre, self._mid_post = mid[0] + b"decision:", mid[1]
+        self._end = parts.end.render({})
+        if self._end != encoder.end:
+            raise ValueError("the encoder's events have another end")
+        # The bytes of a head around its payload, for the payload size limit.
+        bare = split_event(event_template(payload=Slot("payload"), **constant)).head
+        self._overhead = len(bare.render({"payload": b""}))
+        self.type, self.system, self.actor_id = encoder.event_type, encoder.system, encoder.actor.id
         self.max_payload = encoder.max_payload_bytes
-        json_names = [encoding.json_string(n) for n, _ in kept]
-        before_payload = b'{"actor":' + encoder._actor_json + b',"payload":'
-        after_payload = b',"refs":[],"sealed":{},"seq":'
-        # The constant text between the values of a row, payload keys in RFC 8785 order. The values
-        # are: confidence, decision id, the inputs, output, score; the latency (one per batch) sits in
-        # the text before the output. A NUL ends each row (canonical JSON never holds a raw one).
-        env_to_input = b'","env":' + encoding.json_string(env) + b',"explanation":null,"fallback":null,"input":{'
-        self._segments_head = [before_payload + b'{"confidence":', b',"decision_id":"']
-        if json_names:
-            self._segments_head.append(env_to_input + json_names[0] + b":")
-            self._segments_head += [b"," + name + b":" for name in json_names[1:]]
-            self._before_latency = b'},"latency_us":'
-        else:
-            self._before_latency = env_to_input + b'},"latency_us":'
-        self._after_latency = b',"model":' + encoding.json_string(model_ref) + b',"output":'
-        self._segments_tail = [
-            b',"pseudonyms":{},"review_reasons":null,"route":"auto","score":',
-            b"}" + after_payload + b"\x00",
-        ]
-        self._overhead = len(before_payload) + len(after_payload)
-        self._mid_pre = b',"subject":"decision:'
-        self._mid_post = b'","system":' + encoding.json_string(self.system) + b',"ts":'
 
     def encode(
         self,
@@ -190,22 +205,26 @@ class ColumnarPlan:
             outputs = [outputs[i] for i in rows]
         n = len(ids)
         if n == 0:
-            return PreparedBatch(self._type, self.system, self.actor_id, self._end, [], [], [])
+            return PreparedBatch(self.type, self.system, self.actor_id, self._end, [], [], [])
         cols = [confidence, *(X[:, j] for j in self.columns), score]
         tokens = number_tokens(cols)
         if tokens is None:
             return None
-        k = len(self.columns)
         id_bytes = [i.encode("ascii") for i in ids]
-        # Each row is its constant segments interleaved with its values. The values are laid into one
-        # list by slice assignment, joined once and split at the NULs: no per-row Python formatting.
-        values = [tokens[:n], id_bytes, *(tokens[(j + 1) * n : (j + 2) * n] for j in range(k))]
-        values += [list(outputs), tokens[(k + 1) * n :]]
-        segments = [
-            *self._segments_head,
-            self._before_latency + b"%d" % latency_us + self._after_latency,
-            *self._segments_tail,
-        ]
+        # Each row is the template's constant segments interleaved with its values. The values are laid
+        # into one list by slice assignment, joined once and split at the NULs: no per-row formatting.
+        # A NUL ends each row (canonical JSON never holds a raw one).
+        head = self._head.fill({"latency_us": b"%d" % latency_us})
+        column_of: dict[str, Sequence[bytes]] = {
+            "confidence": tokens[:n],
+            "decision_id": id_bytes,
+            "output": outputs,
+            "score": tokens[(len(self.columns) + 1) * n :],
+        }
+        for k, j in enumerate(self.columns):
+            column_of[f"input:{j}"] = tokens[(k + 1) * n : (k + 2) * n]
+        values = [column_of[name] for name in head.slots]
+        segments = [*head.segments[:-1], head.segments[-1] + b"\x00"]
         width = len(segments) + len(values)
         parts: list[bytes] = [b""] * (n * width)
         for p, seg in enumerate(segments):
@@ -220,7 +239,7 @@ class ColumnarPlan:
         pre, post = self._mid_pre, self._mid_post
         mids = (pre + (post + b"\x00" + pre).join(id_bytes) + post).split(b"\x00")
         subjects: list[str | None] = ("decision:" + "\x00decision:".join(ids)).split("\x00")  # type: ignore[assignment]
-        return PreparedBatch(self._type, self.system, self.actor_id, self._end, heads, mids, subjects)
+        return PreparedBatch(self.type, self.system, self.actor_id, self._end, heads, mids, subjects)
 
 
 def output_json(value: Any) -> bytes | None:

@@ -23,6 +23,7 @@ import orjson
 from ..errors import ValidationError
 from ..events import DEFAULT_MAX_PAYLOAD_BYTES, Actor, EventInput, PreparedEvent, prepare
 from ..ledger import encoding
+from ..ledger.leaf import Slot, event_template, split_event
 
 MAX_SAFE_INTEGER = encoding.MAX_SAFE_INTEGER
 
@@ -85,7 +86,7 @@ class DecisionEncoder:
     call for the payload plus byte concatenation.
     """
 
-    __slots__ = ("_actor_id", "_actor_json", "_end", "_system", "_system_json", "_type", "max_payload_bytes")
+    __slots__ = ("_head", "_mid", "actor", "end", "event_type", "max_payload_bytes", "system")
 
     def __init__(
         self,
@@ -96,14 +97,18 @@ class DecisionEncoder:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         """Validate ``system``, ``actor`` and the type once, through the ledger's own ``prepare``."""
-        probe = prepare(EventInput(event_type, system, actor, "decision:probe", {}, None, None))
+        prepare(EventInput(event_type, system, actor, "decision:probe", {}, None, None))
         self.max_payload_bytes = max_payload_bytes
-        self._type = event_type
-        self._system = system
-        self._actor_id = actor.id
-        self._actor_json = encoding.canonical_bytes(actor.to_dict(), "actor")
-        self._system_json = encoding.json_string(system)
-        self._end = probe.end
+        self.event_type = event_type
+        self.system = system
+        self.actor = actor
+        # The leaf template with the constant fields filled in (the subject is a short ASCII reference).
+        parts = split_event(
+            event_template(type=event_type, system=system, actor=actor.to_dict(), subject=Slot("subject", string=True))
+        )
+        assert parts.head.slots == ["payload", "refs", "sealed"] and parts.mid.slots == ["subject"]
+        self._head, self._mid = parts.head.format(), parts.mid.format()
+        self.end = parts.end.render({})
 
     def encode(
         self,
@@ -127,14 +132,13 @@ class DecisionEncoder:
         sealed_json = b"{}" if not sealed else _dumps(sealed, option=_OPTS)
         refs_json = b"[]" if not refs else _dumps(list(refs))
         return PreparedEvent(
-            self._type,
-            self._system,
+            self.event_type,
+            self.system,
             subject,
-            self._actor_id,
-            b'{"actor":%s,"payload":%s,"refs":%s,"sealed":%s,"seq":'
-            % (self._actor_json, payload_json, refs_json, sealed_json),
-            b',"subject":"%s","system":%s,"ts":' % (subject.encode(), self._system_json),
-            self._end,
+            self.actor.id,
+            self._head % (payload_json, refs_json, sealed_json),
+            self._mid % subject.encode(),
+            self.end,
         )
 
 

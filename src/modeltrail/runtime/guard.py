@@ -45,6 +45,7 @@ from .encode import DecisionEncoder, normalise
 from .killswitch import KillSwitch, Suspension, kill_switch_for
 from .logger import DecisionLogger, Entry, PendingDecision
 from .oversight import ReviewRules
+from .record import DecisionRecord
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -729,21 +730,21 @@ class Guard:
         if route == "review":
             reasons = self.rules.fired(features, conf, did, clear=applied.kept)
             ok_r = encoding.validate(reasons, "review_reasons")
-        payload = {
-            "decision_id": did,
-            "model": model_ref,
-            "env": self.env,
-            "input": applied.kept,
-            "pseudonyms": applied.pseudonyms,
-            "output": out,
-            "score": sc,
-            "confidence": cf,
-            "latency_us": latency_us,
-            "route": route,
-            "review_reasons": reasons,
-            "explanation": explanation,
-            "fallback": fallback,
-        }
+        payload = DecisionRecord(
+            decision_id=did,
+            model=model_ref,
+            env=self.env,
+            input=applied.kept,
+            pseudonyms=applied.pseudonyms,
+            output=out,
+            score=sc,
+            confidence=cf,
+            latency_us=latency_us,
+            route=route,
+            review_reasons=reasons,
+            explanation=explanation,
+            fallback=fallback,
+        ).payload()
         fast = applied.fast and ok and ok_s and ok_c and ok_r
         if explanation is not None:
             fast = False  # arbitrary magnitudes: let the validating encoder decide
