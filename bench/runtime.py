@@ -173,7 +173,7 @@ def bench_ledger_ceiling(trail: Any, model: LogisticRegression, X: np.ndarray, t
         events.append(g._payload(new_id(), row, None, int(p > 0.5), p, max(p, 1 - p), "auto", None, None, "m", 40))
     t0 = time.perf_counter()
     for i in range(0, total, 10_000):
-        trail.log.append(events[i : i + 10_000])
+        trail.append_prepared(events[i : i + 10_000])
     return total / (time.perf_counter() - t0)
 
 

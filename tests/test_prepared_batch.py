@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modeltrail.events import BuiltBatch, EventInput, EventParts, PreparedBatch, PreparedEvent, prepare
+from modeltrail.events import EventInput, PreparedEvent, prepare
+from modeltrail.runtime._batches import BuiltBatch, EventParts, PreparedBatch
 from modeltrail.runtime.writer_process import decode_request, encode_request
 from modeltrail.trail import Trail
 
@@ -222,13 +223,13 @@ def test_built_batch_that_does_not_fit_is_rebuilt(trail: Trail, miss: str) -> No
 def test_built_batch_cuts_back_into_the_events_it_was_built_from() -> None:
     events = [prepare(EventInput("x.y", "s", SVC, f"decision:{i}", {"seq": i, "ts": "x"})) for i in range(3)]
     built = _built(events, 99, TS)
-    assert list(built) == events and list(built.rebased()) == events
+    assert list(built) == events and list(built.unbuilt()) == events
     assert built[1:].first_seq == 100 and list(built[1:]) == events[1:] and built[-1] == events[-1]
     with pytest.raises(IndexError):
         built[3]
     built.leaves[1] = built.leaves[1].replace(b'"seq":100', b'"seq":7', 1)  # not the leaf of seq 100 any more
     with pytest.raises(ValueError, match="not built for its position"):
-        built.rebased()
+        built.unbuilt()
 
 
 def test_groups_appended_together_keep_their_own_receipts_and_timestamps(trail: Trail) -> None:

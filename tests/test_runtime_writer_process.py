@@ -20,8 +20,9 @@ from sklearn.linear_model import LogisticRegression
 import modeltrail
 from _acked import acknowledged, assert_all_recorded
 from modeltrail.errors import StoreError, ValidationError
-from modeltrail.events import BuiltBatch, EventInput, EventParts, PreparedEvent, prepare
+from modeltrail.events import EventInput, PreparedEvent, prepare
 from modeltrail.runtime import DecisionLogger, guard
+from modeltrail.runtime._batches import BuiltBatch, EventParts
 from modeltrail.runtime.writer_process import decode_request, encode_request
 from modeltrail.trail import Trail
 
@@ -98,8 +99,8 @@ def test_malformed_requests_are_refused() -> None:
     for bad in bad_requests:
         with pytest.raises((ValueError, KeyError, TypeError)):
             decode_request(*bad)
-    assert decode_request(empty, b"", b"", b"") == []
-    assert decode_request(b'{"g": [], "s": []}', b"", b"", b"") == []
+    assert list(decode_request(empty, b"", b"", b"")) == []
+    assert list(decode_request(b'{"g": [], "s": []}', b"", b"", b"")) == []
 
 
 def test_process_writer_guesses_positions_and_recovers_from_other_writers(trail: Trail) -> None:

@@ -26,13 +26,16 @@ from .events import (
     Event,
     EventInput,
     PreparedEvent,
+    PreparedEvents,
     Receipt,
+    as_group,
     format_ts,
     parse_ts,
     prepare,
 )
 from .ledger import merkle
 from .ledger.gcpause import gc_paused
+from .ledger.leaf import LeafGroup
 from .ledger.log import Log
 from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
 from .ledger.store import CheckpointRow, EventQuery, EventRow, LedgerStore, SqliteStore
@@ -248,7 +251,7 @@ class Trail:
         """
         ev = EventInput(type, system, actor, subject, payload, refs, sealed)
         prepared = prepare(ev, max_payload_bytes=self.config.max_payload_bytes)
-        receipt = self.log.append([prepared])[0]
+        receipt = self.log.append([PreparedEvents([prepared])])[0][0]
         self._after_append(1)
         return receipt
 
@@ -264,22 +267,21 @@ class Trail:
                 except ValidationError as exc:
                     # The batch position goes into the field path only on failure (no string per event).
                     raise ValidationError(exc.reason, field=f"events[{i}]." + (exc.field or "")) from None
-        receipts = list(self.log.append(prepared))
+        receipts = list(self.log.append([PreparedEvents(prepared)])[0])
         self._after_append(len(receipts))
         return receipts
 
-    def append_prepared(self, events: Sequence[PreparedEvent]) -> Sequence[Receipt]:
+    def append_prepared(self, events: Sequence[PreparedEvent] | LeafGroup) -> Sequence[Receipt]:
         """Append events already validated by :func:`modeltrail.events.prepare` (the serving hot path).
 
-        Returns the receipts as a :class:`~modeltrail.events.Receipts` sequence (built when read).
+        ``events``: prepared events, or any :class:`~modeltrail.ledger.leaf.LeafGroup`. Returns the
+        receipts as a :class:`~modeltrail.events.Receipts` sequence (built when read).
         """
-        receipts = self.log.append(events)
-        self._after_append(len(receipts))
-        return receipts
+        return self.append_prepared_each([events])[0]
 
-    def append_prepared_each(self, groups: Sequence[Sequence[PreparedEvent]]) -> list[Sequence[Receipt]]:
+    def append_prepared_each(self, groups: Sequence[Sequence[PreparedEvent] | LeafGroup]) -> list[Sequence[Receipt]]:
         """Several :meth:`append_prepared` calls in one transaction: the receipts of each group, in order."""
-        out = self.log.append_each(groups)
+        out = self.log.append([as_group(g) for g in groups])
         self._after_append(sum(len(r) for r in out))
         return out
 

@@ -23,9 +23,9 @@ sequence numbers and the timestamp in and hashes (RFC 9162 leaf hash).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from . import encoding
 
@@ -196,13 +196,50 @@ def build_leaves(
     return leaves, [sha256(b"\x00" + x).digest() for x in leaves]
 
 
+class LeafRows(NamedTuple):
+    """Consecutive events as columns: what the ledger stores of each besides ``seq`` and ``ts``."""
+
+    types: Sequence[str]
+    systems: Sequence[str]
+    subjects: Sequence[str | None]
+    actors: Sequence[str]
+    leaves: Sequence[bytes]
+    hashes: Sequence[bytes]
+
+
+@runtime_checkable
+class LeafGroup(Protocol):
+    """Events the ledger appends as one group: consecutive positions, one timestamp, one receipt list.
+
+    This is all the log (:class:`modeltrail.ledger.log.Log`) knows of what it appends: how many events,
+    whether their leaves were built ahead for a position (and for which timestamp), and their rows at
+    the position and timestamp the log gives them. How the events were encoded or batched is the
+    producer's business (:class:`modeltrail.events.PreparedEvents` for plain events; the runtime's
+    column-wise and built-ahead batches).
+    """
+
+    def __len__(self) -> int:
+        """The number of events."""
+        ...
+
+    def built_ts(self, first_seq: int, not_before: str | None) -> str | None:
+        """The timestamp the leaves were built for, if they are right at ``first_seq`` after ``not_before``."""
+        ...
+
+    def rows(self, first_seq: int, ts: str) -> Iterable[LeafRows]:
+        """The events' rows at ``first_seq`` onwards with timestamp ``ts``, in order, in chunks."""
+        ...
+
+
 __all__ = [
     "END_FORMAT",
     "EVENT_FIELDS",
     "FORMAT_VERSION",
     "HEAD_FORMAT",
     "MID_FORMAT",
+    "LeafGroup",
     "LeafParts",
+    "LeafRows",
     "Slot",
     "Template",
     "build_leaves",

@@ -2,67 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
 from ..errors import ProofError, StoreError
-from ..events import BuiltBatch, EventParts, PreparedBatch, PreparedEvent, Receipt, Receipts, format_ts
+from ..events import Receipt, Receipts, format_ts
 from . import merkle
 from .gcpause import gc_paused
+from .leaf import LeafGroup
 from .store import NODE_MIN_LEVEL, AppendTxn, EventRows, LedgerStore, node_id
 
 
 class _Pending:
-    """Events submitted by one caller, waiting for a group commit."""
+    """A group of events submitted by one caller, waiting for a group commit."""
 
-    __slots__ = ("done", "error", "events", "receipts")
+    __slots__ = ("done", "error", "group", "receipts")
 
-    def __init__(self, events: Sequence[PreparedEvent]) -> None:
-        self.events = events
+    def __init__(self, group: LeafGroup) -> None:
+        self.group = group
         self.receipts: Sequence[Receipt] = ()
         self.error: BaseException | None = None
         self.done = False
 
 
-def _columns(events: Sequence[PreparedEvent]) -> tuple[Sequence[Any], ...]:
-    """The fields of ``events`` as columns, in :class:`PreparedEvent`'s order.
-
-    A :class:`PreparedBatch` already holds the varying ones as lists and repeats the constant ones;
-    any other sequence is transposed in one C-level ``zip``, with no tuple per event built in Python.
-    """
-    if type(events) is PreparedBatch:
-        n = len(events)
-        return (
-            [events.type] * n,
-            [events.system] * n,
-            events.subjects,
-            [events.actor_id] * n,
-            events.heads,
-            events.mids,
-            [events.end] * n,
-        )
-    return tuple(zip(*events, strict=True)) if len(events) else ((),) * 7
-
-
 # A group built ahead is taken as built only if its timestamp is at most this far ahead of the clock.
 _MAX_AHEAD = timedelta(seconds=60)
-
-
-def _built_for(parts: Sequence[Sequence[PreparedEvent]], seq: int, not_before: str | None, clock: datetime) -> bool:
-    """Whether every part was built ahead (:class:`BuiltBatch`), for ``seq`` onwards, at one timestamp."""
-    if not parts or type(parts[0]) is not BuiltBatch:
-        return False
-    ts = parts[0].ts
-    if ts > format_ts(clock + _MAX_AHEAD):  # a sender's clock far ahead would hold every later timestamp back
-        return False
-    for part in parts:
-        if type(part) is not BuiltBatch or part.ts != ts or not part.fits(seq, not_before):
-            return False
-        seq += len(part)
-    return True
 
 
 class Log:
@@ -82,19 +47,13 @@ class Log:
 
     # -- appending -------------------------------------------------------------------------
 
-    def append(self, events: Sequence[PreparedEvent]) -> Sequence[Receipt]:
-        """Append validated events atomically; returns their receipts once durable."""
-        if not events:
-            return []
-        return self.append_each([events])[0]
+    def append(self, groups: Sequence[LeafGroup]) -> list[Sequence[Receipt]]:
+        """Append groups of events in one transaction; the receipts of each group, in order, once durable.
 
-    def append_each(self, groups: Sequence[Sequence[PreparedEvent]]) -> list[Sequence[Receipt]]:
-        """Append several groups of events in one transaction; the receipts of each group, in order.
-
-        Each group keeps its own receipts and timestamp, which is what lets groups built ahead for
-        different timestamps (:class:`~modeltrail.events.BuiltBatch`) be taken as built.
+        Each group gets consecutive positions, one ledger timestamp and its own receipts; a group whose
+        leaves were built ahead for its position (:meth:`LeafGroup.built_ts`) is taken as built.
         """
-        mine = [_Pending(events) for events in groups if events]
+        mine = [_Pending(group) for group in groups if len(group)]
         if mine:
             with self._queue_lock:
                 self._queue += mine
@@ -116,8 +75,8 @@ class Log:
                     raise p.error
         out: list[Sequence[Receipt]] = []
         pending = iter(mine)
-        for events in groups:
-            out.append(next(pending).receipts if events else [])
+        for group in groups:
+            out.append(next(pending).receipts if len(group) else [])
         return out
 
     def _write(self, batch: list[_Pending]) -> None:
@@ -128,46 +87,27 @@ class Log:
             now = format_ts(clock)
             # Timestamps never decrease in seq order, even when the clock steps back.
             floor = txn.last_ts
-            rows = EventRows(sum(len(p.events) for p in batch))
+            rows = EventRows(sum(len(p.group) for p in batch))
             all_hashes: list[bytes] = []
             seq = txn.size
-            sha256 = hashlib.sha256
-            # Per-batch list comprehensions rather than one loop over events: this is the ledger's
-            # hottest code, and it halves the interpreter work per event.
             for p in batch:
                 first = seq
                 start = len(all_hashes)
-                parts = p.events.parts if type(p.events) is EventParts else [p.events]
-                if _built_for(parts, seq, floor, clock):
-                    ts = cast(BuiltBatch, parts[0]).ts
-                else:
-                    parts = [x.rebased() if type(x) is BuiltBatch else x for x in parts]
+                group = p.group
+                ts = group.built_ts(seq, floor)
+                # A sender's clock far ahead would hold every later timestamp back.
+                if ts is None or ts > format_ts(clock + _MAX_AHEAD):
                     ts = now if floor is None or now >= floor else floor
-                quoted_ts = b'"%s"' % ts.encode()
-                for events in parts:
-                    n = len(events)
-                    seqs = range(seq, seq + n)
-                    types: Sequence[Any]
-                    systems: Sequence[Any]
-                    subjects: Sequence[Any]
-                    actors: Sequence[Any]
-                    if type(events) is BuiltBatch:
-                        leaves, hashes = events.leaves, events.hashes
-                        types, systems, actors = [events.type] * n, [events.system] * n, [events.actor_id] * n
-                        subjects = events.subjects
-                    else:
-                        types, systems, subjects, actors, heads, mids, ends = _columns(events)
-                        leaves = [
-                            b"%s%d%s%s%s" % (h, s, m, quoted_ts, e)
-                            for h, s, m, e in zip(heads, seqs, mids, ends, strict=True)
-                        ]
-                        hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
+                for chunk in group.rows(seq, ts):
+                    n = len(chunk.leaves)
                     # EventRow's column order.
-                    columns = (seqs, [ts] * n, types, systems, subjects, actors, leaves, hashes)
+                    columns = (range(seq, seq + n), [ts] * n, *chunk)
                     for column, values in enumerate(columns):
                         rows.set_column(column, seq - txn.size, values)
-                    all_hashes.extend(hashes)
+                    all_hashes.extend(chunk.hashes)
                     seq += n
+                if seq - first != len(group):
+                    raise StoreError(f"a group of {len(group)} events gave {seq - first} rows; nothing was written")
                 floor = ts
                 p.receipts = Receipts(first, ts, b"".join(all_hashes[start:]).hex())
             completed: list[tuple[int, int, bytes]] = []

@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..events import PreparedBatch
 from ..ledger import encoding
 from ..ledger.leaf import Slot, event_template, split_event
+from ._batches import PreparedBatch
 from .datapolicy import DROP, KEEP, DataPolicyPlan
 from .encode import DecisionEncoder, normalise
 from .record import DecisionRecord

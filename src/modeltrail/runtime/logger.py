@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from ..errors import BufferFullError, ModeltrailError, StoreError, ValidationError
-from ..events import EventInput, EventParts, PreparedBatch, PreparedEvent, Receipt, checked_index, prepare
+from ..events import EventInput, PreparedEvent, Receipt, checked_index, prepare
+from ._batches import Batch, EventParts, PreparedBatch, as_batch
 from .writer_process import WriterProcess
 
 if TYPE_CHECKING:
@@ -602,7 +603,7 @@ class DecisionLogger:
                 valid += 1
             chunks.append(prepared)
             parts.append((sub, valid))
-        events: Sequence[PreparedEvent] = chunks[0] if len(chunks) == 1 else EventParts(chunks)
+        events: Batch = as_batch(chunks[0]) if len(chunks) == 1 else EventParts(chunks)
         if not events:
             self._finish(parts, [], None, invalid, total)
         elif self._process is not None:
@@ -666,7 +667,7 @@ class DecisionLogger:
             self._done_cond.notify_all()
 
 
-def _appender(trail: Trail) -> Callable[[Sequence[PreparedEvent]], Sequence[Receipt]]:
+def _appender(trail: Trail) -> Callable[[Batch], Sequence[Receipt]]:
     """How the writer appends already-validated events: ``Trail.append_prepared``.
 
     ``Trail.record_many`` would validate and encode every event a second time (the dominant cost of a

@@ -19,7 +19,7 @@ both ends ours; no pickle is read by either side):
   - built (``meta`` also holds ``"seq"``, the position the parent expects the first event to get,
     and ``"ts"``): the leaf bytes joined by NUL, the 32-byte leaf hashes back to back, and the heads'
     lengths as native unsigned 32-bit integers (both ends are on one machine). The ledger takes them
-    where the guess holds and rebuilds them otherwise (:class:`~modeltrail.events.BuiltBatch`). The
+    where the guess holds and rebuilds them otherwise (:class:`._batches.BuiltBatch`). The
     parent guesses the end of the last answered request plus what is in flight; other writers make it
     wrong now and then, which costs a rebuild and nothing else.
 
@@ -41,7 +41,6 @@ writer. If the parent dies, the child commits what it had received, and exits on
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import subprocess
@@ -61,16 +60,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import orjson
 
 from ..errors import ModeltrailError, StoreError, ValidationError
-from ..events import (
-    BuiltBatch,
-    EventParts,
-    LazyReceipts,
-    PreparedBatch,
-    PreparedEvent,
-    Receipt,
-    build_leaves,
-    format_ts,
-)
+from ..events import LazyReceipts, PreparedEvent, Receipt, format_ts
+from ..ledger.leaf import build_leaves, leaf_hash
+from ._batches import Batch, BuiltBatch, EventParts, PreparedBatch
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -111,7 +103,7 @@ def encode_request(
     """One append request for ``events`` and the leaf hashes it carries.
 
     With ``first_seq`` and ``ts``: the built form, whose leaves and hashes are made here for that
-    position and timestamp (see :class:`~modeltrail.events.BuiltBatch`). Without: the plain form, and
+    position and timestamp (see :class:`._batches.BuiltBatch`). Without: the plain form, and
     no hashes.
     """
     groups: list[list[Any]] = []
@@ -140,7 +132,7 @@ def encode_request(
     return Request(meta, b"\x00".join(leaves), b"".join(hashes), head_lens.tobytes()), hashes
 
 
-def decode_request(meta_json: bytes, first: bytes, second: bytes, third: bytes) -> Sequence[PreparedEvent]:
+def decode_request(meta_json: bytes, first: bytes, second: bytes, third: bytes) -> Batch:
     """The events of one request, a :class:`BuiltBatch` or :class:`PreparedBatch` per group (ValueError: malformed)."""
     meta = orjson.loads(meta_json)
     subjects = meta["s"]
@@ -155,7 +147,7 @@ def decode_request(meta_json: bytes, first: bytes, second: bytes, third: bytes) 
     if not subjects:
         if first or second or third or groups:
             raise ValueError("request counts do not add up")
-        return []
+        return EventParts([])
     if sum(g[4] for g in groups) != n:
         raise ValueError("request counts do not add up")
     if built:
@@ -227,7 +219,7 @@ class SentReceipts(LazyReceipts):
         if self._hashes is not None:
             return _new(Receipt, (seq, self._hashes[index].hex(), self._ts))
         leaf = self._events[index].leaf(seq, self._ts)
-        return _new(Receipt, (seq, hashlib.sha256(b"\x00" + leaf).hexdigest(), self._ts))
+        return _new(Receipt, (seq, leaf_hash(leaf).hex(), self._ts))
 
     def _range(self, lo: int, hi: int) -> SentReceipts:
         hashes = None if self._hashes is None else self._hashes[lo:hi]
@@ -303,7 +295,7 @@ def _child_main(folder: str, pg_url: str | None, conn: Connection) -> None:
 
 
 def _append_requests(trail: Trail, conn: Connection, requests: list[Request]) -> None:
-    decoded: list[Sequence[PreparedEvent] | BaseException] = []
+    decoded: list[Batch | BaseException] = []
     for request in requests:
         try:
             decoded.append(decode_request(*request))
