@@ -53,7 +53,9 @@ from sklearn.linear_model import LogisticRegression
 import modeltrail
 from modeltrail.ids import new_id
 from modeltrail.runtime import guard
+from modeltrail.runtime.guard import _Batch
 from modeltrail.runtime.logger import DecisionLogger, PendingDecision
+from modeltrail.runtime.scoring import Scores
 
 N_FEATURES = 20
 NAMES = [f"f{i:02d}" for i in range(N_FEATURES)]
@@ -170,7 +172,9 @@ def bench_ledger_ceiling(trail: Any, model: LogisticRegression, X: np.ndarray, t
     for i in range(total):
         row = dict(zip(NAMES, X[i % len(X)].tolist(), strict=True))
         p = float(P[i % len(X), 1])
-        events.append(g._payload(new_id(), row, None, int(p > 0.5), p, max(p, 1 - p), "auto", None, None, "m", 40))
+        did = new_id()
+        batch = _Batch([did], [row], [None], Scores([int(p > 0.5)], [p], [max(p, 1 - p)]), ["auto"], "m")
+        events.append(g._entry(did, *g._event(batch, 0, 40)))
     t0 = time.perf_counter()
     for i in range(0, total, 10_000):
         trail.append_prepared(events[i : i + 10_000])

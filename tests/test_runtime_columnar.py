@@ -19,6 +19,8 @@ from modeltrail.ledger import encoding
 from modeltrail.policy import parse_policy
 from modeltrail.runtime import guard
 from modeltrail.runtime.columnar import ColumnarPlan, number_tokens, output_json
+from modeltrail.runtime.guard import Guard, _Batch
+from modeltrail.runtime.scoring import Scores
 from modeltrail.trail import Trail
 
 # Values where JCS and repr disagree, or that are easy to get wrong, mixed with ordinary ones.
@@ -86,6 +88,15 @@ def shared_trail(tmp_path_factory: pytest.TempPathFactory) -> Trail:
     t.close()
 
 
+def _per_row_event(
+    g: Guard, did: str, row: dict[str, Any], output: Any, score: float, conf: float, latency: int
+) -> Any:
+    """The event the guard's per-row path (decide) writes for one ``auto`` decision."""
+    batch = _Batch([did], [row], [None], Scores([output], [score], [conf]), ["auto"], g.model_ref)
+    payload, sealed, fast = g._event(batch, 0, latency)
+    return g._entry(did, payload, sealed, fast)
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     data=st.data(),
@@ -125,19 +136,7 @@ def test_columnar_events_equal_the_per_row_encoder(
     assert got is not None
     for i in range(n):
         row = dict(zip(names, X[i].tolist(), strict=True))
-        want = g._payload(
-            ids[i],
-            row,
-            None,
-            g._model.classes[idx[i]],
-            float(score[i]),
-            float(conf[i]),
-            "auto",  # type: ignore[index]
-            None,
-            None,
-            g.model_ref,
-            1234,
-        )
+        want = _per_row_event(g, ids[i], row, g._model.classes[idx[i]], float(score[i]), float(conf[i]), 1234)  # type: ignore[index]
         assert got[i] == want
         # And both agree with the ledger's own validating encoder.
         ev = got[i]

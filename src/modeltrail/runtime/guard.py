@@ -46,6 +46,7 @@ from .killswitch import KillSwitch, Suspension, kill_switch_for
 from .logger import DecisionLogger, Entry, PendingDecision
 from .oversight import ReviewRules
 from .record import DecisionRecord
+from .scoring import ModelAdapter, Scores, no_scores, score_probabilities
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -182,6 +183,22 @@ class Decisions(Sequence[Decision]):
         return [p.durable(timeout) for p in self.pending]
 
 
+@dataclass(slots=True)
+class _Batch:
+    """The rows of one call as the guard decided them, column by column, before they are logged."""
+
+    ids: list[str]
+    inputs: Sequence[Mapping[str, Any]] | Mapping[int, Mapping[str, Any]]
+    """Each row's input by position (the column-wise path keeps only the rows it routes to review)."""
+    subjects: Sequence[str | None]
+    scores: Scores
+    routes: list[Route]
+    model_ref: str
+    fallback: str | None = None
+    """The fallback that answered every row (None: the model did)."""
+    explanations: list[list[list[Any]] | None] | None = None
+
+
 class _Draft:
     """A decision event whose JSON encoding the writer thread does (see :class:`.logger.Draft`)."""
 
@@ -198,58 +215,6 @@ class _Draft:
 
     def to_prepared(self) -> PreparedEvent:
         return self.enc.encode(self.subject, self.payload, self.sealed, None, self.fast)
-
-
-class _Model:
-    """Uniform access to an estimator or a callable: feature order, input building, predictions."""
-
-    def __init__(self, obj: Any, ref: str, feature_names: Sequence[str] | None) -> None:
-        self.obj = obj
-        self.ref = ref
-        self.proba: Callable[[Any], Any] | None = getattr(obj, "predict_proba", None)
-        predict = getattr(obj, "predict", None)
-        if predict is None and not callable(obj):
-            raise ValidationError(
-                f"expected an estimator with predict/predict_proba or a callable, got {type(obj).__name__}",
-                field="model",
-            )
-        self.predict: Callable[[Any], Any] = predict if predict is not None else obj
-        classes = getattr(obj, "classes_", None)
-        self.classes: list[Any] | None = [normalise(c, "classes")[0] for c in classes] if classes is not None else None
-        names = list(feature_names) if feature_names else None
-        fitted = getattr(obj, "feature_names_in_", None)
-        # Fitted on a DataFrame: the model wants named columns (and would warn on a bare array).
-        self.use_frame = fitted is not None
-        if names is None and fitted is not None:
-            names = [str(n) for n in fitted]
-        self.names: list[str] | None = names
-
-    def bind_names(self, features: Mapping[str, Any]) -> list[str]:
-        """The model's input names (from the first call when nothing else says so)."""
-        if self.names is None:
-            self.names = list(features)
-        return self.names
-
-    def matrix(self, rows: Sequence[Mapping[str, Any]]) -> Any:
-        """The model input for ``rows`` (each a mapping with every input feature)."""
-        names = self.bind_names(rows[0])
-        try:
-            values = [[r[n] for n in names] for r in rows]
-        except KeyError as exc:
-            raise ValidationError(f"missing model input {exc.args[0]!r}", field=f"input.{exc.args[0]}") from None
-        if self.use_frame:
-            import pandas as pd
-
-            return pd.DataFrame(values, columns=names)
-        try:
-            return np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            return np.asarray(values, dtype=object)
-
-
-def _scalar(v: Any) -> Any:
-    item = getattr(v, "item", None)
-    return item() if item is not None and getattr(v, "ndim", 1) == 0 else v
 
 
 _default_loggers: weakref.WeakKeyDictionary[Trail, DecisionLogger] = weakref.WeakKeyDictionary()
@@ -337,7 +302,7 @@ class Guard:
         self.top_k = top_k
         self.trusted = trusted
         self.model_ref = f"model:{name}@{version}" if version is not None else f"model:{name}"
-        self._model = _Model(model, self.model_ref, feature_names)
+        self._model = ModelAdapter(model, self.model_ref, feature_names)
         oversight = policy.oversight if policy is not None else None
         self.rules = ReviewRules(oversight.review_when if oversight else None, training_range)
         self.data = DataPolicyPlan(trail, policy.data_policy if policy is not None else None)
@@ -358,7 +323,7 @@ class Guard:
             self.fallback = "reject"
         self._seen_generation = -1
         self._suspension: Suspension | None = None
-        self._previous: _Model | None = None
+        self._previous: ModelAdapter | None = None
         self._lock = threading.Lock()
         self._columnar: dict[tuple[str, ...], ColumnarPlan | None] = {}
         self._class_json: list[bytes] | None = None
@@ -401,22 +366,11 @@ class Guard:
         if susp is not None:
             return self._decide_fallback([features], [subject], susp, t0)[0]
         m = self._model
-        X = m.matrix([features])
-        conf: float | None
-        if m.proba is not None:
-            proba = m.proba(X)[0]
-            i = int(proba.argmax())
-            conf = float(proba[i])
-            output = m.classes[i] if m.classes is not None else i
-            score: float | None = float(proba[1]) if len(proba) == 2 else conf
-        else:
-            output = _scalar(m.predict(X)[0])
-            conf = None
-            score = float(output) if isinstance(output, int | float) and not isinstance(output, bool) else None
+        scores = m.score(m.matrix([features]))
         did = new_id()
-        route: Route = "review" if self.rules.needs_review(features, conf, did) else "auto"
-        explanation = self._explain(features) if self.explainer is not None else None
-        return self._log(did, features, subject, output, score, conf, route, None, explanation, self.model_ref, t0)
+        route: Route = "review" if self.rules.needs_review(features, scores.confidences[0], did) else "auto"
+        explanations = [self._explain(features)] if self.explainer is not None else None
+        return self._log(_Batch([did], [features], [subject], scores, [route], self.model_ref, None, explanations), t0)
 
     def decide_many(
         self, rows: Sequence[Mapping[str, Any]] | Any, subjects: Sequence[str | None] | None = None
@@ -453,27 +407,18 @@ class Guard:
         m = self._model
         X = rows if isinstance(rows, np.ndarray) and not m.use_frame and rows.ndim == 2 else m.matrix(dicts)
         ids = new_ids(n)
-        if m.proba is not None:
-            P = np.asarray(m.proba(X))
-            idx = P.argmax(axis=1)
-            conf_l: list[float | None] = P[np.arange(n), idx].tolist()
-            score_l: list[float | None] = P[:, 1].tolist() if P.shape[1] == 2 else list(conf_l)
-            classes = m.classes
-            out_l: list[Any] = [classes[i] for i in idx.tolist()] if classes is not None else idx.tolist()
-        else:
-            out_l = [_scalar(v) for v in np.asarray(m.predict(X)).tolist()]
-            conf_l = [None] * n
-            score_l = [float(o) if isinstance(o, int | float) and not isinstance(o, bool) else None for o in out_l]
+        scores = m.score(X)
         rules = self.rules
         routes: list[Route] = (
-            ["review" if rules.needs_review(d, c, i) else "auto" for d, c, i in zip(dicts, conf_l, ids, strict=True)]
+            [
+                "review" if rules.needs_review(d, c, i) else "auto"
+                for d, c, i in zip(dicts, scores.confidences, ids, strict=True)
+            ]
             if rules.active
             else ["auto"] * n
         )
-        expl: list[list[list[Any]] | None] = [None] * n
-        if self.explainer is not None:
-            expl = [self._explain(d) for d in dicts]
-        return self._log_many(ids, dicts, subs, out_l, score_l, conf_l, routes, [None] * n, expl, self.model_ref, t0)
+        explanations = [self._explain(d) for d in dicts] if self.explainer is not None else None
+        return self._log_many(_Batch(ids, dicts, subs, scores, routes, self.model_ref, None, explanations), t0)
 
     def _numeric_batch(self, rows: Any) -> tuple[np.ndarray, list[str], Any] | None:
         """``(matrix, column names, model input)`` for a numeric batch that may take the columnar path.
@@ -535,23 +480,17 @@ class Guard:
         assert m.proba is not None
         n = X.shape[0]
         ids = new_ids(n)
-        P = np.asarray(m.proba(Xm))
-        idx = P.argmax(axis=1)
-        conf = P[np.arange(n), idx]
-        score = P[:, 1] if P.shape[1] == 2 else conf
-        conf_l: list[float | None] = conf.tolist()
-        score_l: list[float | None] = score.tolist() if P.shape[1] == 2 else list(conf_l)
-        classes = m.classes
-        idx_l: list[int] = idx.tolist()
-        out_l: list[Any] = [classes[i] for i in idx_l] if classes is not None else idx_l
+        scores = score_probabilities(np.asarray(m.proba(Xm)), m.classes)
+        conf, score, idx_l = scores.confidence, scores.score, scores.class_index
+        assert conf is not None and score is not None and idx_l is not None
         rules = self.rules
         routes: list[Route] = ["auto"] * n
         review_rows: list[int] = []
-        dicts: dict[int, dict[str, Any]] = {}
+        dicts: dict[int, Mapping[str, Any]] = {}
         if rules.active:
             for i in np.flatnonzero(rules.candidates(X, names, conf, ids)).tolist():
                 d = dicts[i] = dict(zip(names, X[i].tolist(), strict=True))
-                if rules.needs_review(d, conf_l[i], ids[i]):
+                if rules.needs_review(d, scores.confidences[i], ids[i]):
                     routes[i] = "review"
                     review_rows.append(i)
         subs: Sequence[str | None] = subjects if subjects is not None else [None] * n
@@ -572,33 +511,27 @@ class Guard:
                     prepared = mixed
             else:
                 prepared = plan.encode(X, ids, out_json, conf, score, latency)
-        reasons: list[list[dict[str, Any]] | None] = [None] * n
         if prepared is None:
             # The general encoder for every row (it raises the precise error, if there is one).
             all_rows = [dicts.get(i) or dict(zip(names, r, strict=True)) for i, r in enumerate(X.tolist())]
-            return self._log_many(
-                ids, all_rows, subs, out_l, score_l, conf_l, routes, [None] * n, [None] * n, self.model_ref, t0
-            )
-        model_ref = self.model_ref
+            return self._log_many(_Batch(ids, all_rows, subs, scores, routes, self.model_ref), t0)
+        batch = _Batch(ids, dicts, subs, scores, routes, self.model_ref)
+        reasons: list[list[dict[str, Any]] | None] = [None] * n
         for i in review_rows:
-            payload, sealed, fast = self._event(
-                ids[i], dicts[i], subs[i], out_l[i], score_l[i], conf_l[i], "review", None, None, model_ref, latency
-            )
+            payload, sealed, fast = self._event(batch, i, latency)
             mixed[i] = self._entry(ids[i], payload, sealed, fast)
             reasons[i] = payload["review_reasons"]
         pending = self.logger.submit_batch(prepared, ids)
         return Decisions(
             ids,
-            out_l,
-            score_l,
-            conf_l,
+            scores.outputs,
+            scores.scores,
+            scores.confidences,
             routes,
-            model_ref,
+            self.model_ref,
             latency,
             pending,
-            None,
-            None,
-            reasons if review_rows else None,
+            review_reasons=reasons if review_rows else None,
         )
 
     def _outputs_json(self, idx: list[int]) -> list[bytes] | None:
@@ -640,16 +573,12 @@ class Guard:
         Xm = X if isinstance(X, np.ndarray) and not m.use_frame and X.ndim == 2 else m.matrix(dicts)
         P = np.asarray(m.proba(Xm))
         ids = new_ids(n)
-        idx = P.argmax(axis=1)
-        conf_l: list[float | None] = P[np.arange(n), idx].tolist()
-        score_l: list[float | None] = P[:, 1].tolist() if P.shape[1] == 2 else list(conf_l)
-        out_l = [m.classes[i] for i in idx.tolist()] if m.classes is not None else idx.tolist()
+        scores = score_probabilities(P, m.classes)
         routes: list[Route] = [
-            "review" if self.rules.needs_review(d, c, i) else "auto" for d, c, i in zip(dicts, conf_l, ids, strict=True)
+            "review" if self.rules.needs_review(d, c, i) else "auto"
+            for d, c, i in zip(dicts, scores.confidences, ids, strict=True)
         ]
-        self._log_many(
-            ids, dicts, [None] * n, out_l, score_l, conf_l, routes, [None] * n, [None] * n, self.model_ref, t0
-        )
+        self._log_many(_Batch(ids, dicts, [None] * n, scores, routes, self.model_ref), t0)
         return P
 
     # -- internals -------------------------------------------------------------------------------
@@ -679,60 +608,30 @@ class Guard:
         pairs = self.explainer.explain(features, self.top_k)
         return [[str(f), float(c)] for f, c in pairs]
 
-    def _payload(
-        self,
-        did: str,
-        features: Mapping[str, Any],
-        subject: str | None,
-        output: Any,
-        score: float | None,
-        conf: float | None,
-        route: str,
-        fallback: str | None,
-        explanation: list[list[Any]] | None,
-        model_ref: str,
-        latency_us: int,
-    ) -> Entry:
-        """The ledger entry of one decision (see :meth:`_event`)."""
-        payload, sealed, fast = self._event(
-            did, features, subject, output, score, conf, route, fallback, explanation, model_ref, latency_us
-        )
-        return self._entry(did, payload, sealed, fast)
-
     def _entry(self, did: str, payload: dict[str, Any], sealed: dict[str, Any], fast: bool) -> Entry:
         draft = _Draft(self._encoder, f"decision:{did}", payload, sealed, fast)
         return draft.to_prepared() if self._encode_on_caller else draft
 
-    def _event(
-        self,
-        did: str,
-        features: Mapping[str, Any],
-        subject: str | None,
-        output: Any,
-        score: float | None,
-        conf: float | None,
-        route: str,
-        fallback: str | None,
-        explanation: list[list[Any]] | None,
-        model_ref: str,
-        latency_us: int,
-    ) -> tuple[dict[str, Any], dict[str, Any], bool]:
-        """The decision event's payload and sealed fields, and whether the fast encoder is exact for it."""
-        applied = self.data.apply(features, decision_id=did, subject=subject)
-        out, ok = normalise(output, "output")
+    def _event(self, batch: _Batch, i: int, latency_us: int) -> tuple[dict[str, Any], dict[str, Any], bool]:
+        """Row ``i``'s event payload and sealed fields, and whether the fast encoder is exact for it."""
+        did, features, scores, route = batch.ids[i], batch.inputs[i], batch.scores, batch.routes[i]
+        applied = self.data.apply(features, decision_id=did, subject=batch.subjects[i])
+        out, ok = normalise(scores.outputs[i], "output")
+        score, conf = scores.scores[i], scores.confidences[i]
         # Probabilities of exactly 0 or 1 must be written as integers (JCS), tiny ones need the slow path.
-        sc, ok_s = (None, True) if score is None else normalise(score, "score")
-        cf, ok_c = (None, True) if conf is None else normalise(conf, "confidence")
+        sc, score_ok = (None, True) if score is None else normalise(score, "score")
+        cf, conf_ok = (None, True) if conf is None else normalise(conf, "confidence")
         # Why a human must look (only for routed decisions, so the common path pays nothing): the rules that
         # fired, with feature values only for fields the data policy keeps in clear.
         reasons: list[dict[str, Any]] | None = None
-        ok_r = True
+        reasons_ok = True
         if route == "review":
             reasons = self.rules.fired(features, conf, did, clear=applied.kept)
-            ok_r = encoding.validate(reasons, "review_reasons")
+            reasons_ok = encoding.validate(reasons, "review_reasons")
+        explanation = None if batch.explanations is None else batch.explanations[i]
         payload = DecisionRecord(
             decision_id=did,
-            model=model_ref,
+            model=batch.model_ref,
             env=self.env,
             input=applied.kept,
             pseudonyms=applied.pseudonyms,
@@ -743,70 +642,54 @@ class Guard:
             route=route,
             review_reasons=reasons,
             explanation=explanation,
-            fallback=fallback,
+            fallback=batch.fallback,
         ).payload()
-        fast = applied.fast and ok and ok_s and ok_c and ok_r
-        if explanation is not None:
-            fast = False  # arbitrary magnitudes: let the validating encoder decide
+        # An explanation holds arbitrary magnitudes: the validating encoder decides.
+        fast = applied.fast and ok and score_ok and conf_ok and reasons_ok and explanation is None
         return payload, applied.sealed, fast
 
-    def _log(
-        self,
-        did: str,
-        features: Mapping[str, Any],
-        subject: str | None,
-        output: Any,
-        score: float | None,
-        conf: float | None,
-        route: Route,
-        fallback: str | None,
-        explanation: list[list[Any]] | None,
-        model_ref: str,
-        t0: int,
-    ) -> Decision:
+    def _log(self, batch: _Batch, t0: int) -> Decision:
+        """Log the one decision of ``batch``; its :class:`Decision`."""
         latency = (time.perf_counter_ns() - t0) // 1000
-        payload, sealed, fast = self._event(
-            did, features, subject, output, score, conf, route, fallback, explanation, model_ref, latency
-        )
+        payload, sealed, fast = self._event(batch, 0, latency)
+        did, scores = batch.ids[0], batch.scores
         pending = self.logger.submit(self._entry(did, payload, sealed, fast), did)
-        reasons = payload["review_reasons"]
-        return Decision(did, output, score, conf, route, model_ref, latency, pending, fallback, explanation, reasons)
+        explanation = None if batch.explanations is None else batch.explanations[0]
+        return Decision(
+            did,
+            scores.outputs[0],
+            scores.scores[0],
+            scores.confidences[0],
+            batch.routes[0],
+            batch.model_ref,
+            latency,
+            pending,
+            batch.fallback,
+            explanation,
+            payload["review_reasons"],
+        )
 
-    def _log_many(
-        self,
-        ids: list[str],
-        dicts: Sequence[Mapping[str, Any]],
-        subs: Sequence[str | None],
-        outs: list[Any],
-        scores: list[float | None],
-        confs: list[float | None],
-        routes: list[Route],
-        fallbacks: list[str | None],
-        expl: list[list[list[Any]] | None],
-        model_ref: str,
-        t0: int,
-    ) -> Decisions:
+    def _log_many(self, batch: _Batch, t0: int) -> Decisions:
+        """Log every decision of ``batch`` in one buffer operation; their :class:`Decisions`."""
         latency = (time.perf_counter_ns() - t0) // 1000
-        event, entry = self._event, self._entry
-        events = [
-            event(
-                ids[i],
-                dicts[i],
-                subs[i],
-                outs[i],
-                scores[i],
-                confs[i],
-                routes[i],
-                fallbacks[i],
-                expl[i],
-                model_ref,
-                latency,
-            )
-            for i in range(len(ids))
-        ]
+        ids, n = batch.ids, len(batch.ids)
+        events = [self._event(batch, i, latency) for i in range(n)]
+        entry = self._entry
         pending = self.logger.submit_batch([entry(ids[i], *ev) for i, ev in enumerate(events)], ids)
-        reasons = [ev[0]["review_reasons"] for ev in events]
-        return Decisions(ids, outs, scores, confs, routes, model_ref, latency, pending, fallbacks, expl, reasons)
+        scores = batch.scores
+        return Decisions(
+            ids,
+            scores.outputs,
+            scores.scores,
+            scores.confidences,
+            batch.routes,
+            batch.model_ref,
+            latency,
+            pending,
+            None if batch.fallback is None else [batch.fallback] * n,
+            batch.explanations,
+            [ev[0]["review_reasons"] for ev in events],
+        )
 
     # -- fallbacks -------------------------------------------------------------------------------
 
@@ -838,7 +721,7 @@ class Guard:
         self._fallbacks[name] = loaded
         return loaded
 
-    def _previous_model(self) -> _Model:
+    def _previous_model(self) -> ModelAdapter:
         with self._lock:
             if self._previous is not None:
                 return self._previous
@@ -856,7 +739,7 @@ class Guard:
                 )
             v = candidates[-1]
             obj = load_model(self.trail, f"{self.name}@{v}", trusted=self.trusted)
-            self._previous = _Model(obj, f"model:{self.name}@{v}", self._model.names)
+            self._previous = ModelAdapter(obj, f"model:{self.name}@{v}", self._model.names)
             return self._previous
 
     def _decide_fallback(
@@ -865,9 +748,7 @@ class Guard:
         kind = self._fallback_kind(susp)
         n = len(rows)
         ids = new_ids(n)
-        outs: list[Any] = [None] * n
-        scores: list[float | None] = [None] * n
-        confs: list[float | None] = [None] * n
+        scores = no_scores(n)
         ref = self.model_ref
         label = kind
         if kind == "previous_version":
@@ -877,25 +758,17 @@ class Guard:
                 label = "reject"
             else:
                 ref = prev.ref
-                X = prev.matrix(rows)
-                if prev.proba is not None:
-                    P = np.asarray(prev.proba(X))
-                    idx = P.argmax(axis=1)
-                    confs = P[np.arange(n), idx].tolist()
-                    scores = P[:, 1].tolist() if P.shape[1] == 2 else list(confs)
-                    outs = [prev.classes[i] for i in idx.tolist()] if prev.classes is not None else idx.tolist()
-                else:
-                    outs = [_scalar(v) for v in np.asarray(prev.predict(X)).tolist()]
+                scores = prev.score(prev.matrix(rows))
+                if prev.proba is None:
+                    scores = scores._replace(scores=[None] * n)  # a fallback's outputs are not scores
         elif kind not in ("reject", "human_review"):
             try:
                 fn = self._named_fallback(kind)
             except SuspendedError:
                 label = "reject"
             else:
-                outs = [fn(r) for r in rows]
-        decisions = self._log_many(
-            ids, rows, subs, outs, scores, confs, ["fallback"] * n, [label] * n, [None] * n, ref, t0
-        )
+                scores = no_scores(n, [fn(r) for r in rows])
+        decisions = self._log_many(_Batch(ids, rows, subs, scores, ["fallback"] * n, ref, label), t0)
         if label == "reject":
             raise SuspendedError(
                 f"{self.model_ref} is suspended in {self.env} since {susp.ts} by {susp.actor}"

@@ -1,0 +1,114 @@
+"""Scoring: a model's answer for a batch of rows, the same way for every path of the guard.
+
+A model with ``predict_proba`` gives per row the most probable class (its output), that class's
+probability (the confidence) and, for two classes, the probability of the second (the score; with
+more classes the confidence). A model with only ``predict`` (or a plain callable) gives outputs; a
+numeric output is its own score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import ValidationError
+from .encode import normalise
+
+
+class Scores(NamedTuple):
+    """What a model said about a batch of rows, column by column."""
+
+    outputs: list[Any]
+    scores: list[float | None]
+    confidences: list[float | None]
+    class_index: list[int] | None = None
+    """The chosen class of each row (models with ``predict_proba``)."""
+    confidence: np.ndarray | None = None
+    """The confidences as an array (models with ``predict_proba``), for the column-wise encoder."""
+    score: np.ndarray | None = None
+    """The scores as an array (models with ``predict_proba``)."""
+
+
+def score_probabilities(P: np.ndarray, classes: Sequence[Any] | None) -> Scores:
+    """Scores from class probabilities ``P`` (one row per input); ``classes`` label the columns."""
+    n = len(P)
+    idx = P.argmax(axis=1)
+    conf = P[np.arange(n), idx]
+    two = P.shape[1] == 2
+    score = P[:, 1] if two else conf
+    conf_l: list[float | None] = conf.tolist()
+    score_l: list[float | None] = score.tolist() if two else list(conf_l)
+    idx_l: list[int] = idx.tolist()
+    outputs: list[Any] = [classes[i] for i in idx_l] if classes is not None else idx_l
+    return Scores(outputs, score_l, conf_l, idx_l, conf, score)
+
+
+def no_scores(n: int, outputs: list[Any] | None = None) -> Scores:
+    """``n`` rows without scores or confidences (a fallback's answer), outputs None unless given."""
+    return Scores([None] * n if outputs is None else outputs, [None] * n, [None] * n)
+
+
+def _scalar(v: Any) -> Any:
+    item = getattr(v, "item", None)
+    return item() if item is not None and getattr(v, "ndim", 1) == 0 else v
+
+
+class ModelAdapter:
+    """Uniform access to an estimator or a callable: feature order, input building, predictions."""
+
+    def __init__(self, obj: Any, ref: str, feature_names: Sequence[str] | None) -> None:
+        self.obj = obj
+        self.ref = ref
+        self.proba: Callable[[Any], Any] | None = getattr(obj, "predict_proba", None)
+        predict = getattr(obj, "predict", None)
+        if predict is None and not callable(obj):
+            raise ValidationError(
+                f"expected an estimator with predict/predict_proba or a callable, got {type(obj).__name__}",
+                field="model",
+            )
+        self.predict: Callable[[Any], Any] = predict if predict is not None else obj
+        classes = getattr(obj, "classes_", None)
+        self.classes: list[Any] | None = [normalise(c, "classes")[0] for c in classes] if classes is not None else None
+        names = list(feature_names) if feature_names else None
+        fitted = getattr(obj, "feature_names_in_", None)
+        # Fitted on a DataFrame: the model wants named columns (and would warn on a bare array).
+        self.use_frame = fitted is not None
+        if names is None and fitted is not None:
+            names = [str(n) for n in fitted]
+        self.names: list[str] | None = names
+
+    def score(self, X: Any) -> Scores:
+        """Outputs, scores and confidences of the model for the input ``X`` (see :class:`Scores`)."""
+        if self.proba is not None:
+            return score_probabilities(np.asarray(self.proba(X)), self.classes)
+        outputs = [_scalar(v) for v in np.asarray(self.predict(X)).tolist()]
+        # A numeric output is its own score; a model without probabilities has no confidence.
+        scores = [float(o) if isinstance(o, int | float) and not isinstance(o, bool) else None for o in outputs]
+        return Scores(outputs, scores, [None] * len(outputs))
+
+    def bind_names(self, features: Mapping[str, Any]) -> list[str]:
+        """The model's input names (from the first call when nothing else says so)."""
+        if self.names is None:
+            self.names = list(features)
+        return self.names
+
+    def matrix(self, rows: Sequence[Mapping[str, Any]]) -> Any:
+        """The model input for ``rows`` (each a mapping with every input feature)."""
+        names = self.bind_names(rows[0])
+        try:
+            values = [[r[n] for n in names] for r in rows]
+        except KeyError as exc:
+            raise ValidationError(f"missing model input {exc.args[0]!r}", field=f"input.{exc.args[0]}") from None
+        if self.use_frame:
+            import pandas as pd
+
+            return pd.DataFrame(values, columns=names)
+        try:
+            return np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            return np.asarray(values, dtype=object)
+
+
+__all__ = ["ModelAdapter", "Scores", "no_scores", "score_probabilities"]
