@@ -328,6 +328,12 @@ def test_full_traffic_deploy_replaces_previous_version(trail: modeltrail.Trail) 
     assert [d.model for d in reg.live_at(trail, _now(), "production")] == ["credit@2"]
     assert reg.status(trail, v1).state == "approved"
     assert reg.status(trail, v1).deployments[0].state == "ended"
+    # One answer to "what is and was deployed": the registry's, in deployment order, filterable.
+    every = reg.deployments(trail, model="credit", env="production")
+    assert [(d.version, d.state) for d in every] == [(1, "ended"), (2, "live")]
+    assert [d.version for d in reg.deployments(trail, state="live")] == [2]
+    assert reg.deployments(trail, model="credit", env="staging") == []
+    assert reg.status(trail, v2).deployments == reg.deployments(trail, model="credit", version=2)
 
 
 def test_rebuild_equals_live(trail: modeltrail.Trail) -> None:

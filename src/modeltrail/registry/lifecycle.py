@@ -355,6 +355,28 @@ def _deployments(trail: Trail, where: str, args: Iterable[Any]) -> list[Deployme
     return [_deployment(r) for r in _rows(trail, sql, args)]
 
 
+def deployments(
+    trail: Trail,
+    *,
+    model: str | None = None,
+    version: int | None = None,
+    env: str | None = None,
+    state: str | None = None,
+) -> list[Deployment]:
+    """What is and was deployed, in deployment order: the one answer, from the registry projection.
+
+    Filters: ``model`` (a name), ``version``, ``env`` and ``state`` (``live``, ``suspended`` or
+    ``ended``). Only deployments of registered versions count, as everywhere in the registry.
+    """
+    _sync(trail)
+    where, args = ["1 = 1"], []
+    for column, value in (("model", model), ("version", version), ("env", env), ("state", state)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    return _deployments(trail, " AND ".join(where), args)
+
+
 def _gates(trail: Trail, info: VersionInfo) -> dict[str, GateRecord]:
     found = latest_gates(trail.store.execute, info.model, info.version)
     return {stage: GateRecord(stage, seq, passed) for stage, (seq, passed) in sorted(found.items())}
@@ -385,7 +407,7 @@ def status(trail: Trail, model_ref: str | ModelRef) -> VersionStatus:
         version=info,
         gates=_gates(trail, info),
         approvals=_approvals(trail, info),
-        deployments=_deployments(trail, "model = ? AND version = ?", (info.model, info.version)),
+        deployments=deployments(trail, model=info.model, version=info.version),
         break_glass=bg,
         refusals=refusals,
     )

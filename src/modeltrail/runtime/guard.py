@@ -247,20 +247,10 @@ def _resolve_policy(trail: Trail, policy: Policy | str | os.PathLike[str] | None
 
 
 def _deployed_versions(trail: Trail, name: str, env: str) -> list[int]:
-    """Versions of ``name`` deployed to ``env``, in deployment order (one indexed query)."""
-    from ..events import Event
+    """Versions of ``name`` deployed to ``env`` (in any state since), in deployment order."""
+    from ..registry.lifecycle import deployments
 
-    out: list[int] = []
-    for _seq, leaf, leaf_hash in trail.store.execute(
-        "SELECT seq, leaf, leaf_hash FROM events WHERE type = ? AND subject LIKE ? ORDER BY seq",
-        ("model.deployed", f"model:{name}@%"),
-    ):
-        ev = Event.from_leaf(bytes(leaf), bytes(leaf_hash))
-        if ev.payload.get("env") == env and ev.subject:
-            version = ev.subject.rpartition("@")[2]
-            if version.isdigit():
-                out.append(int(version))
-    return out
+    return [d.version for d in deployments(trail, model=name, env=env)]
 
 
 class Guard:
