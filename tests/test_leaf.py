@@ -21,11 +21,11 @@ import modeltrail
 from modeltrail.events import Actor, EventInput, format_ts, prepare
 from modeltrail.ids import new_ids
 from modeltrail.ledger import leaf
-from modeltrail.runtime.columnar import ColumnarPlan, output_json
+from modeltrail.runtime._encoding.columnar import ColumnarPlan, output_json
+from modeltrail.runtime._encoding.encode import DecisionEncoder, normalise
+from modeltrail.runtime._writer.process import decode_request, encode_request
 from modeltrail.runtime.datapolicy import DataPolicyPlan
-from modeltrail.runtime.encode import DecisionEncoder, normalise
 from modeltrail.runtime.record import DecisionRecord
-from modeltrail.runtime.writer_process import decode_request, encode_request
 from modeltrail.trail import Trail
 
 ACTOR = Actor(id="guard-é", role="inference", kind="service")

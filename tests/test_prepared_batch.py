@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from modeltrail.events import EventInput, PreparedEvent, prepare
 from modeltrail.runtime._batches import BuiltBatch, EventParts, PreparedBatch
-from modeltrail.runtime.writer_process import decode_request, encode_request
+from modeltrail.runtime._writer.process import decode_request, encode_request
 from modeltrail.trail import Trail
 
 SVC = {"id": "svc", "role": "inference", "kind": "service"}

@@ -18,7 +18,7 @@ from modeltrail.ids import new_ids
 from modeltrail.ledger import encoding
 from modeltrail.policy import parse_policy
 from modeltrail.runtime import guard
-from modeltrail.runtime.columnar import ColumnarPlan, number_tokens, output_json
+from modeltrail.runtime._encoding.columnar import ColumnarPlan, number_tokens, output_json
 from modeltrail.runtime.guard import Guard, _Batch
 from modeltrail.runtime.scoring import Scores
 from modeltrail.trail import Trail

@@ -137,7 +137,7 @@ def test_encoder_matches_prepare_on_awkward_values(trail: Trail, model: Logistic
 
 def test_whole_floats_beyond_integers_are_written_as_jcs_does(trail: Trail) -> None:
     # orjson would write 9007199254740994.0; RFC 8785 writes the number without the fraction.
-    from modeltrail.runtime.encode import normalise
+    from modeltrail.runtime._encoding.encode import normalise
 
     big = float(2**53 + 2)
     assert normalise(big, "x") == (big, False)

@@ -23,7 +23,7 @@ from modeltrail.errors import StoreError, ValidationError
 from modeltrail.events import EventInput, PreparedEvent, prepare
 from modeltrail.runtime import DecisionLogger, guard
 from modeltrail.runtime._batches import BuiltBatch, EventParts
-from modeltrail.runtime.writer_process import decode_request, encode_request
+from modeltrail.runtime._writer.process import decode_request, encode_request
 from modeltrail.trail import Trail
 
 SVC = {"id": "svc", "role": "inference", "kind": "service"}
@@ -106,7 +106,7 @@ def test_malformed_requests_are_refused() -> None:
 def test_process_writer_guesses_positions_and_recovers_from_other_writers(trail: Trail) -> None:
     # Big requests are built by the parent for the position it expects; events that other writers
     # append in between make the guess wrong, and the child rebuilds those requests.
-    from modeltrail.runtime.writer_process import BUILD_MIN_EVENTS
+    from modeltrail.runtime._writer.process import BUILD_MIN_EVENTS
 
     model, X = _model()
     with DecisionLogger(trail, writer="process") as lg:

@@ -89,7 +89,7 @@ class BuiltBatch(Sequence[PreparedEvent]):
     """Events of one type, system, actor and ``end`` whose leaves were built ahead, for a guessed place.
 
     Building leaves and hashing them is about 1.4 µs per decision. The process writer's parent
-    (:mod:`modeltrail.runtime.writer_process`) has spare CPU while its child, which holds the ledger's
+    (:mod:`modeltrail.runtime._writer.process`) has spare CPU while its child, which holds the ledger's
     write lock, is the bottleneck; so the parent builds them for the position (``first_seq``) and
     timestamp (``ts``) it expects the events to get. The ledger takes them as they are when the guess
     holds: ``first_seq`` is the log's size and ``ts`` is not before the last timestamp. Otherwise (another

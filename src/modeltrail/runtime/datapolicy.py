@@ -28,7 +28,7 @@ from ..errors import NotFoundError, ValidationError
 from ..ledger import encoding
 from ..ledger.encoding import MAX_SAFE_INTEGER
 from ..policy import DATA_ACTIONS, DataPolicy
-from .encode import normalise
+from ._encoding.encode import normalise
 
 _INFINITIES = (math.inf, -math.inf)
 

@@ -39,9 +39,9 @@ from ..ids import new_id, new_ids
 from ..ledger import encoding
 from ..ledger.gcpause import gc_paused
 from ..policy import FALLBACKS, Policy, load_policy
-from .columnar import ColumnarPlan, output_json
+from ._encoding.columnar import ColumnarPlan, output_json
+from ._encoding.encode import DecisionEncoder, normalise
 from .datapolicy import DataPolicyPlan
-from .encode import DecisionEncoder, normalise
 from .killswitch import KillSwitch, Suspension, kill_switch_for
 from .logger import DecisionLogger, Entry, PendingDecision
 from .oversight import ReviewRules

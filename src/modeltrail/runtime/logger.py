@@ -6,7 +6,7 @@ then marks each pending entry durable. Nothing is acknowledged before it is dura
 dropped: when the buffer is full the caller either waits (``on_full="block"``, up to ``block_timeout``)
 and then gets :class:`~modeltrail.errors.BufferFullError`, or gets that error at once (``"raise"``).
 
-With ``writer="process"`` the appends run in a child process (:mod:`.writer_process`); its answers are
+With ``writer="process"`` the appends run in a child process (:mod:`._writer.process`); its answers are
 read by the waiters themselves and at the writer's ticks, so no extra thread of the serving process
 wakes up for them.
 
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, overload
 from ..errors import BufferFullError, ModeltrailError, StoreError, ValidationError
 from ..events import EventInput, PreparedEvent, Receipt, checked_index, prepare
 from ._batches import Batch, EventParts, PreparedBatch, as_batch
-from .writer_process import WriterProcess
+from ._writer.process import WriterProcess
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -259,7 +259,7 @@ class DecisionLogger:
         ``boost_writer`` lowers the GIL switch interval to 20 µs while the logger is open (see
         :class:`_FastSwitching`); without it, CPU-bound request threads can delay durability by seconds.
 
-        ``writer="process"`` appends through a child process (:mod:`.writer_process`) instead of in this
+        ``writer="process"`` appends through a child process (:mod:`._writer.process`) instead of in this
         process: the ledger's Python work then no longer competes with the callers for the GIL, which
         is what limits batch scoring to about 70,000 decisions/s with the thread. It costs a process
         start (about 0.2 s) and suits long-lived, high-volume loggers.
@@ -671,7 +671,7 @@ def _appender(trail: Trail) -> Callable[[Batch], Sequence[Receipt]]:
     """How the writer appends already-validated events: ``Trail.append_prepared``.
 
     ``Trail.record_many`` would validate and encode every event a second time (the dominant cost of a
-    decision); the events here were prepared by :mod:`modeltrail.runtime.encode`.
+    decision); the events here were prepared by :mod:`._encoding.encode`.
     """
     return trail.append_prepared
 

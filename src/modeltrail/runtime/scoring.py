@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import ValidationError
-from .encode import normalise
+from ._encoding.encode import normalise
 
 
 class Scores(NamedTuple):

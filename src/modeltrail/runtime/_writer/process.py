@@ -59,13 +59,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
-from ..errors import ModeltrailError, StoreError, ValidationError
-from ..events import LazyReceipts, PreparedEvent, Receipt, format_ts
-from ..ledger.leaf import build_leaves, leaf_hash
-from ._batches import Batch, BuiltBatch, EventParts, PreparedBatch
+from ...errors import ModeltrailError, StoreError, ValidationError
+from ...events import LazyReceipts, PreparedEvent, Receipt, format_ts
+from ...ledger.leaf import build_leaves, leaf_hash
+from .._batches import Batch, BuiltBatch, EventParts, PreparedBatch
 
 if TYPE_CHECKING:
-    from ..trail import Trail
+    from ...trail import Trail
 
 _PG_ENV = "MODELTRAIL_WRITER_PG_URL"
 BUILD_MIN_EVENTS = 256  # requests of at least this many events are sent built (see WriterProcess.send)
@@ -253,7 +253,7 @@ class _Sent(NamedTuple):
 def _child_main(folder: str, pg_url: str | None, conn: Connection) -> None:
     """The child: open the trail, then append what arrives until a stop request or end of file."""
     try:
-        from ..trail import open_trail_folder
+        from ...trail import open_trail_folder
 
         trail = open_trail_folder(Path(folder), pg_url)
     except BaseException as exc:  # report any start-up failure to the parent, then stop
@@ -343,10 +343,10 @@ class WriterProcess:
     def __init__(self, trail: Trail, *, max_in_flight: int = 2, start_timeout: float = 60.0) -> None:
         """Start the child and wait until it has opened the trail (StoreError if it cannot).
 
-        The child is a fresh interpreter (``python -m modeltrail.runtime._writer_main``), not a
+        The child is a fresh interpreter (``python -m modeltrail.runtime._writer``), not a
         ``multiprocessing`` spawn: that would re-run the caller's main script in the child.
         """
-        from ..ledger.store import SqliteStore
+        from ...ledger.store import SqliteStore
 
         pg_url = None if isinstance(trail.store, SqliteStore) else str(getattr(trail.store, "url", ""))
         ours, theirs = socket.socketpair()
@@ -354,7 +354,7 @@ class WriterProcess:
         # The child imports this very package, wherever it was imported from here.
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
-        args = [sys.executable, "-m", "modeltrail.runtime._writer_main", str(theirs.fileno()), os.fspath(trail.path)]
+        args = [sys.executable, "-m", "modeltrail.runtime._writer", str(theirs.fileno()), os.fspath(trail.path)]
         # glibc serves each request buffer (about 10 MB under a batch load) with a fresh mmap and frees
         # it back to the kernel, so every page of every request faulted in again: 5-10% of the child's
         # time (perf). Larger thresholds keep such buffers in the heap for reuse; the price is that the
@@ -537,11 +537,11 @@ class WriterProcess:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the child: ``python -m modeltrail.runtime._writer_main FD TRAIL_FOLDER``."""
+    """Entry point of the child: ``python -m modeltrail.runtime._writer FD TRAIL_FOLDER``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2 or not args[0].isdigit():
         print(
-            "usage: python -m modeltrail.runtime._writer_main FD TRAIL_FOLDER (started by DecisionLogger)",
+            "usage: python -m modeltrail.runtime._writer FD TRAIL_FOLDER (started by DecisionLogger)",
             file=sys.stderr,
         )
         return 2

@@ -35,12 +35,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..ledger import encoding
-from ..ledger.leaf import Slot, event_template, split_event
-from ._batches import PreparedBatch
-from .datapolicy import DROP, KEEP, DataPolicyPlan
+from ...ledger import encoding
+from ...ledger.leaf import Slot, event_template, split_event
+from .._batches import PreparedBatch
+from ..datapolicy import DROP, KEEP, DataPolicyPlan
+from ..record import DecisionRecord
 from .encode import DecisionEncoder, normalise
-from .record import DecisionRecord
 
 MAX_SAFE_INTEGER = encoding.MAX_SAFE_INTEGER
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import orjson
 
-from ..errors import ValidationError
-from ..events import DEFAULT_MAX_PAYLOAD_BYTES, Actor, EventInput, PreparedEvent, prepare
-from ..ledger import encoding
-from ..ledger.leaf import Slot, event_template, split_event
+from ...errors import ValidationError
+from ...events import DEFAULT_MAX_PAYLOAD_BYTES, Actor, EventInput, PreparedEvent, prepare
+from ...ledger import encoding
+from ...ledger.leaf import Slot, event_template, split_event
 
 MAX_SAFE_INTEGER = encoding.MAX_SAFE_INTEGER
 

@@ -1,0 +1,1 @@
+"""Private: the ledger writer in a child process, behind ``DecisionLogger(writer="process")``."""
