@@ -76,7 +76,7 @@ def bench_latency(
     trail: Any, model: LogisticRegression, X: np.ndarray, calls: int, encode_on: str, writer: str = "thread"
 ) -> dict[str, Any]:
     """Interleaved bare vs guarded single-row calls, plus enqueue->durable times of a sample."""
-    logger = DecisionLogger(trail, writer=writer)  # type: ignore[arg-type]
+    logger = DecisionLogger(trail, writer=writer, boost_writer=True)  # type: ignore[arg-type]
     try:
         return _latency_run(trail, model, X, calls, encode_on, logger)
     finally:
@@ -86,7 +86,8 @@ def bench_latency(
 def _latency_run(
     trail: Any, model: LogisticRegression, X: np.ndarray, calls: int, encode_on: str, logger: DecisionLogger
 ) -> dict[str, Any]:
-    g = guard(trail, model, name="bench", system="bench", feature_names=NAMES, encode_on=encode_on, logger=logger)  # type: ignore[arg-type]
+    g = guard(trail, model, name="bench", system="bench", feature_names=NAMES, logger=logger)
+    g._encode_on_caller = encode_on == "caller"  # the measured alternative: encoding on the writer thread
     rows = [dict(zip(NAMES, r, strict=True)) for r in X.tolist()]
     singles = [X[i : i + 1] for i in range(len(X))]
     proba = model.predict_proba
@@ -141,7 +142,7 @@ def _latency_run(
 
 def bench_batch(trail: Any, model: LogisticRegression, X: np.ndarray, total: int, writer: str) -> float:
     """decide_many in batches of 1,000 until the last decision is durable; decisions per second."""
-    logger = DecisionLogger(trail, writer=writer)  # type: ignore[arg-type]
+    logger = DecisionLogger(trail, writer=writer, boost_writer=True)  # type: ignore[arg-type]
     try:
         return _batch_run(trail, model, X, total, logger)
     finally:
@@ -166,7 +167,7 @@ def _batch_run(trail: Any, model: LogisticRegression, X: np.ndarray, total: int,
 
 def bench_ledger_ceiling(trail: Any, model: LogisticRegression, X: np.ndarray, total: int) -> float:
     """Append already encoded decision events straight to the ledger: the storage ceiling of this run."""
-    g = guard(trail, model, name="bench-ceiling", system="bench", feature_names=NAMES, encode_on="caller")
+    g = guard(trail, model, name="bench-ceiling", system="bench", feature_names=NAMES)
     P = model.predict_proba(X)
     events = []
     for i in range(total):

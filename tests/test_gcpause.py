@@ -5,7 +5,13 @@ from __future__ import annotations
 import gc
 import threading
 
-from modeltrail.ledger.gcpause import gc_paused
+from modeltrail._speed import gc_paused
+
+
+def test_the_old_import_path_is_the_same_pause() -> None:
+    from modeltrail.ledger import gcpause
+
+    assert gcpause.gc_paused is gc_paused
 
 
 def test_pause_restores_an_enabled_collector() -> None:

@@ -138,7 +138,7 @@ def test_logger_keeps_batches_whole_and_records_them(trail: Trail) -> None:
     batch = _batch([{"i": i} for i in range(50)], [f"decision:{i}" for i in range(50)])
     single = prepare(EventInput("x.y", "s", SVC, None, {"single": True}))
     with DecisionLogger(trail) as lg:
-        pend = lg.submit_events(batch, [f"d{i}" for i in range(50)])
+        pend = lg.submit_batch(batch, [f"d{i}" for i in range(50)])
         one = lg.submit(single)
         lg.flush(30)
         receipts = [p.durable(5) for p in pend]

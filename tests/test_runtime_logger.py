@@ -52,28 +52,33 @@ def test_writer_stamps_commit_time(trail: Trail) -> None:
         assert p.done_at is not None and t0 <= p.done_at <= time.perf_counter()
 
 
-def test_switch_interval_lowered_while_open_and_restored_after_the_last_close(
+def test_switch_interval_lowered_only_when_asked_and_restored_after_the_last_close(
     trail: Trail, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modeltrail.runtime import logger as logger_mod
+    from modeltrail import _speed
 
     # A fresh counter, so that loggers other tests left open in this process do not interfere.
-    monkeypatch.setattr(logger_mod, "_fast_switching", logger_mod._FastSwitching())
+    monkeypatch.setattr(_speed, "_switching", _speed._FastSwitching())
     saved = sys.getswitchinterval()
     sys.setswitchinterval(0.005)
     try:
-        with DecisionLogger(trail, flush_interval=0.001) as a:
-            assert sys.getswitchinterval() == pytest.approx(logger_mod.WRITE_SWITCH_INTERVAL)
-            with DecisionLogger(trail, flush_interval=0.001):
+        with DecisionLogger(trail, flush_interval=0.001, boost_writer=True) as a:
+            assert sys.getswitchinterval() == pytest.approx(_speed.WRITE_SWITCH_INTERVAL)
+            with DecisionLogger(trail, flush_interval=0.001, boost_writer=True):
                 pass
-            assert sys.getswitchinterval() == pytest.approx(logger_mod.WRITE_SWITCH_INTERVAL), "a is still open"
+            assert sys.getswitchinterval() == pytest.approx(_speed.WRITE_SWITCH_INTERVAL), "a is still open"
             assert a.submit(_ev(2)).durable(10).seq >= 1
         assert sys.getswitchinterval() == pytest.approx(0.005)
-        with DecisionLogger(trail, boost_writer=False):
+        # The host's setting is left alone unless the caller asks.
+        with DecisionLogger(trail) as b:
             assert sys.getswitchinterval() == pytest.approx(0.005)
+            assert b.submit(_ev(3)).durable(10).seq >= 1
         # A value somebody else set while a logger was open is theirs: closing does not undo it.
-        with DecisionLogger(trail, flush_interval=0.001):
+        with DecisionLogger(trail, flush_interval=0.001, boost_writer=True):
             sys.setswitchinterval(0.001)
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+        with _speed.fast_switching():
+            assert sys.getswitchinterval() == pytest.approx(_speed.WRITE_SWITCH_INTERVAL)
         assert sys.getswitchinterval() == pytest.approx(0.001)
     finally:
         sys.setswitchinterval(saved)
@@ -197,7 +202,7 @@ def test_invalid_entries_of_a_batch_fail_alone_and_the_rest_keep_their_receipts(
     t = modeltrail.init(tmp_path)
     entries = [(_ev(i) if i % 3 else EventInput("Bad Type", "s", SVC), f"{i:032x}") for i in range(10)]
     with DecisionLogger(t, writer=writer) as lg:  # type: ignore[arg-type]
-        pend = lg.submit_many(entries)
+        pend = lg.submit_batch([e for e, _ in entries], [did for _, did in entries])
         lg.flush(30)
         for i, p in enumerate(pend):
             if i % 3:
@@ -208,5 +213,5 @@ def test_invalid_entries_of_a_batch_fail_alone_and_the_rest_keep_their_receipts(
         assert lg.written == 6 and lg.failed == 4
         assert "failed" in repr(pend[0]) and "durable" in repr(pend[1])
         with pytest.raises(ValidationError, match="decision ids"):
-            lg.submit_events([_ev(1)], [])
+            lg.submit_batch([_ev(1)], [])
     t.close()

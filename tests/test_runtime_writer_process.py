@@ -272,7 +272,7 @@ def test_waiters_read_the_answers_and_commit_times_come_from_the_child(tmp_path:
             returned = time.perf_counter()
             assert p.done_at is not None and started <= p.done_at <= returned
             assert t.get_event(receipt.seq).leaf_hash.hex() == receipt.leaf_hash
-            many = lg.submit_many([(EventInput("x.y", "s", SVC, None, {"k": i}), None) for i in range(300)])
+            many = lg.submit_batch([EventInput("x.y", "s", SVC, None, {"k": i}) for i in range(300)], [None] * 300)
             lg.flush(10)
             assert all(q.done for q in many) and many[-1].durable().seq == receipt.seq + 300
         assert DecisionLogger(t, writer="process").flush_interval == 0.035  # then closed with the trail

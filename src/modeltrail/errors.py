@@ -22,6 +22,10 @@ class ValidationError(ModeltrailError, ValueError):
         self.field = field
         self.reason = message
 
+    def within(self, where: str) -> ValidationError:
+        """The same error with its field path under ``where`` (``events[3]``), for one item of a batch."""
+        return ValidationError(self.reason, field=f"{where}.{self.field}" if self.field else where)
+
 
 class TrailNotFoundError(ModeltrailError):
     """No trail exists at the given location (run ``modeltrail init``)."""

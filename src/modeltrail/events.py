@@ -370,8 +370,7 @@ def prepare(event: EventInput, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_B
     except ValidationError as exc:
         if not where:
             raise
-        field = where + exc.field if exc.field else where.rstrip(".")
-        raise ValidationError(exc.reason, field=field) from None
+        raise exc.within(where.rstrip(".")) from None
 
 
 def _prepare(event: EventInput, max_payload_bytes: int) -> PreparedEvent:

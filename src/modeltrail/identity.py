@@ -25,7 +25,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,6 +115,28 @@ def identity_for_user(
     return Identity(user_id, roles, kind, source, fallback)
 
 
+def acting_actor(actor: Actor | Identity | Mapping[str, str]) -> Actor:
+    """The :class:`Actor` an event records for ``actor``.
+
+    An :class:`Identity` acts in its role (:meth:`Identity.acting_as`), an :class:`Actor` is taken as
+    is, and a mapping must be ``{id, role[, kind]}`` (ValidationError naming ``actor`` otherwise).
+    """
+    if isinstance(actor, Identity):
+        return actor.acting_as()
+    if isinstance(actor, Actor):
+        return actor
+    if isinstance(actor, Mapping):
+        unknown = set(actor) - {"id", "role", "kind"}
+        if unknown or "id" not in actor or "role" not in actor:
+            raise ValidationError(
+                "expected {id, role[, kind]}" + (f"; unknown keys {sorted(unknown)}" if unknown else ""), field="actor"
+            )
+        return Actor(actor["id"], actor["role"], actor.get("kind", "human"))
+    raise ValidationError(
+        f"expected an Actor, an Identity or {{id, role[, kind]}}, got {type(actor).__name__}", field="actor"
+    )
+
+
 def identity_from_actor(actor: Actor | Identity, policy: Policy | None) -> Identity:
     """Normalise what a library caller passes as ``actor`` into an :class:`Identity`.
 
@@ -196,12 +218,9 @@ ADMIN_ROLE = "admin"
 
 def _trail_policy(trail: Trail) -> Policy | None:
     """The policy in force for the trail as a whole (None when there is none)."""
-    from .registry.policy_store import current_policy  # the registry builds on this module
+    from .registry.policy_store import policy_or_none  # the registry builds on this module
 
-    try:
-        return current_policy(trail)
-    except NotFoundError:
-        return None
+    return policy_or_none(trail)
 
 
 def admin_roles(policy: Policy | None, action: str) -> tuple[str, ...]:

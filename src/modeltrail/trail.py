@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from . import __version__
+from ._speed import gc_paused
 from .blobs import BlobStore
 from .crypto import keys as keyfiles
 from .errors import NotFoundError, TrailExistsError, TrailNotFoundError, ValidationError
@@ -34,7 +35,6 @@ from .events import (
     prepare,
 )
 from .ledger import merkle
-from .ledger.gcpause import gc_paused
 from .ledger.leaf import LeafGroup
 from .ledger.log import Log
 from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
@@ -266,7 +266,7 @@ class Trail:
                     prepared.append(prepare(ev, max_payload_bytes=limit))
                 except ValidationError as exc:
                     # The batch position goes into the field path only on failure (no string per event).
-                    raise ValidationError(exc.reason, field=f"events[{i}]." + (exc.field or "")) from None
+                    raise exc.within(f"events[{i}]") from None
         receipts = list(self.log.append([PreparedEvents(prepared)])[0])
         self._after_append(len(receipts))
         return receipts
@@ -386,12 +386,10 @@ class Trail:
         and raises :class:`PermissionDeniedError`; nothing else changes. Old checkpoints keep verifying:
         their verifier keys stay in ``keys/`` and in the ledger.
         """
-        from .identity import Identity, key_admin
+        from .identity import Identity, acting_actor, key_admin
 
-        if not isinstance(actor, Actor | Identity):
-            if not isinstance(actor, Mapping) or "id" not in actor or "role" not in actor:
-                raise ValidationError("expected an Actor, an Identity or {id, role[, kind]}", field="actor")
-            actor = Actor(actor["id"], actor["role"], actor.get("kind", "human"))
+        if not isinstance(actor, Identity):
+            actor = acting_actor(actor)
         who = key_admin(self, actor)
         old = self.signer()
         new = keyfiles.create_signing_key(self.keys_dir, self.origin)

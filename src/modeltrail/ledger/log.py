@@ -6,10 +6,10 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from .._speed import gc_paused
 from ..errors import ProofError, StoreError
 from ..events import Receipt, Receipts, format_ts
 from . import merkle
-from .gcpause import gc_paused
 from .leaf import LeafGroup
 from .store import NODE_MIN_LEVEL, AppendTxn, EventRows, LedgerStore, node_id
 

@@ -32,7 +32,7 @@ from .lifecycle import (
     suspend,
     versions,
 )
-from .policy_store import StoredPolicy, current_policy, register_policy, stored_policy
+from .policy_store import StoredPolicy, current_policy, policy_or_none, register_policy, stored_policy
 from .refs import ModelRef, parse_model_ref
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "latest_classification",
     "live_at",
     "parse_model_ref",
+    "policy_or_none",
     "record_classification",
     "register_policy",
     "reject",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..classify import Classification, classify
 from ..errors import ValidationError
 from ..events import Actor, Receipt
-from ..identity import Identity
+from ..identity import Identity, acting_actor
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -26,7 +26,7 @@ def record_classification(
     if not isinstance(system, str) or not system.strip():
         raise ValidationError("expected a system name", field="system")
     result = classify(answers)
-    who = actor.acting_as() if isinstance(actor, Identity) else actor
+    who = acting_actor(actor)
     receipt = trail.record(
         "system.classified",
         system=system,

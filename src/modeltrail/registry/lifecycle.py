@@ -43,7 +43,7 @@ from ..errors import (
     ValidationError,
 )
 from ..events import Actor, Receipt, format_ts, parse_ts
-from ..identity import Identity, identity_from_actor
+from ..identity import Identity, acting_actor, identity_from_actor
 from ..policy import Approvals, Gate, GateResult, Policy, evaluate_gate
 from ..projections import CURSOR_DDL, catch_up, loads
 from .policy_store import StoredPolicy, adopt_policy, stored_policy
@@ -533,7 +533,7 @@ def _policy_for(trail: Trail, info: VersionInfo, policy: Policy | None) -> Store
 
 def _plain_actor(actor: Actor | Identity) -> Actor:
     """The actor of an unprivileged action (anyone identified may perform it)."""
-    return actor.acting_as() if isinstance(actor, Identity) else actor
+    return acting_actor(actor)
 
 
 def _require_state(info: VersionInfo, action: str, forbidden: Iterable[str]) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError, PolicyError
 from ..events import Actor, Receipt
-from ..identity import Identity
+from ..identity import Identity, acting_actor
 from ..policy import Policy, parse_policy
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def register_policy(
         text, source = str(path_or_text), None
     policy = parse_policy(text, source or "<policy>")
     digest = trail.blobs.put_bytes(text.encode())
-    who = actor.acting_as() if isinstance(actor, Identity) else actor
+    who = acting_actor(actor)
     receipt = trail.record(
         "policy.registered",
         system=policy.system,
@@ -100,6 +100,14 @@ def stored_policy(trail: Trail, system: str | None = None) -> StoredPolicy:
 def current_policy(trail: Trail, system: str | None = None) -> Policy:
     """The policy in force for ``system`` (see :func:`stored_policy`)."""
     return stored_policy(trail, system).policy
+
+
+def policy_or_none(trail: Trail, system: str | None = None) -> Policy | None:
+    """The policy in force for ``system`` (any system when None), or None when there is none."""
+    try:
+        return current_policy(trail, system)
+    except NotFoundError:
+        return None
 
 
 def adopt_policy(trail: Trail, policy: Policy) -> StoredPolicy:

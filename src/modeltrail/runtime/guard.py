@@ -12,11 +12,11 @@ returns a :class:`Guard`. Each ``decide`` / ``predict`` / ``predict_proba`` call
 5. enqueues an ``inference.decision`` event on the shared :class:`.logger.DecisionLogger` and returns a
    :class:`Decision` at once; ``decision.durable()`` waits for the ledger.
 
-The JSON encoding of the event happens on the caller's thread by default (``encode_on="caller"``): it
-adds about 3 µs to the median call, but the writer thread then needs so little of the GIL that the
-99th percentile of the added latency halves (150 -> 70 µs in ``bench/runtime.py`` on 2 cores with the
-request thread saturated). ``encode_on="writer"`` moves the encoding to the writer thread instead. Either
-way every value is checked on the caller's thread, so an invalid input raises there, synchronously.
+The JSON encoding of the event happens on the caller's thread: it adds about 3 µs to the median call,
+but the writer thread then needs so little of the GIL that the 99th percentile of the added latency
+halves (150 -> 70 µs in ``bench/runtime.py`` on 2 cores with the request thread saturated, against
+encoding on the writer thread). Every value is checked on the caller's thread, so an invalid input
+raises there, synchronously.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
+from .._speed import gc_paused
 from ..errors import NotFoundError, SuspendedError, ValidationError
 from ..events import Actor, PreparedEvent, Receipt, checked_index
 from ..ids import new_id, new_ids
 from ..ledger import encoding
-from ..ledger.gcpause import gc_paused
 from ..policy import FALLBACKS, Policy, load_policy
 from ._encoding.columnar import ColumnarPlan, output_json
 from ._encoding.encode import DecisionEncoder, normalise
@@ -236,14 +236,9 @@ def _resolve_policy(trail: Trail, policy: Policy | str | os.PathLike[str] | None
         return policy
     if policy is not None:
         return load_policy(Path(policy))
-    try:
-        from ..registry.policy_store import current_policy
-    except ImportError:
-        return None
-    try:
-        return current_policy(trail, system)
-    except NotFoundError:
-        return None
+    from ..registry.policy_store import policy_or_none
+
+    return policy_or_none(trail, system)
 
 
 def _deployed_versions(trail: Trail, name: str, env: str) -> list[int]:
@@ -277,7 +272,6 @@ class Guard:
         feature_names: Sequence[str] | None = None,
         logger: DecisionLogger | None = None,
         kill_switch: KillSwitch | None = None,
-        encode_on: Literal["writer", "caller"] = "caller",
         trusted: bool = False,
     ) -> None:
         """Prefer :func:`guard`, which resolves registered models, policies and defaults."""
@@ -299,7 +293,9 @@ class Guard:
         self.logger = logger or default_logger(trail)
         self.switch = kill_switch or kill_switch_for(trail)
         self._encoder = DecisionEncoder(system, actor, max_payload_bytes=trail.config.max_payload_bytes)
-        self._encode_on_caller = encode_on == "caller"
+        # The JSON encoding runs on the caller's thread (see the module docstring). Measurements may turn
+        # this off to encode on the writer thread instead (bench/runtime.py's *_encode_on_writer keys).
+        self._encode_on_caller = True
         self._fallbacks: dict[str, FallbackFn] = {}
         if callable(fallback):
             fname = getattr(fallback, "__name__", "fallback")
@@ -788,7 +784,6 @@ def guard(
     training_range: Mapping[str, Any] | None = None,
     logger: DecisionLogger | None = None,
     kill_switch: KillSwitch | None = None,
-    encode_on: Literal["writer", "caller"] = "caller",
     trusted: bool = False,
 ) -> Guard:
     """Wrap a model for serving with decision logging, oversight, the data policy and the kill switch.
@@ -845,7 +840,6 @@ def guard(
         feature_names=feature_names or sig_names,
         logger=logger,
         kill_switch=kill_switch,
-        encode_on=encode_on,
         trusted=trusted,
     )
 

@@ -22,7 +22,6 @@ encoding the writer performs (the guard uses that to keep JSON encoding off the 
 from __future__ import annotations
 
 import atexit
-import sys
 import threading
 import time
 import weakref
@@ -30,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
+from .. import _speed
 from ..errors import BufferFullError, ModeltrailError, StoreError, ValidationError
 from ..events import EventInput, PreparedEvent, Receipt, checked_index, prepare
 from ._batches import Batch, EventParts, PreparedBatch, as_batch
@@ -54,7 +54,7 @@ Entry = EventInput | PreparedEvent | Draft
 
 
 class _Submission:
-    """The events of one ``submit`` / ``submit_many`` call: written in one transaction, completed together.
+    """The events of one ``submit_batch`` (or of joined single submits): one transaction, completed together.
 
     One completion per submission rather than per event keeps the writer's per-event Python work (and
     its share of the GIL) small; each :class:`PendingDecision` reads its own slot from here.
@@ -177,49 +177,6 @@ _live: weakref.WeakSet[DecisionLogger] = weakref.WeakSet()
 # at 20 ms, 110-130 µs and 24 ms. The thread writer's tail comes from its own work, not the wake-ups.
 DEFAULT_FLUSH_INTERVAL = {"thread": 0.02, "process": 0.035}
 
-# While a decision logger is open, the interpreter's GIL switch interval is at most this (see _FastSwitching).
-WRITE_SWITCH_INTERVAL = 0.00002
-
-
-class _FastSwitching:
-    """Lower ``sys.setswitchinterval`` while any decision logger is open, then restore it.
-
-    The writer thread gives up the GIL at every lock wait, fsync and SQLite step, and each time it
-    wants it back a busy request thread keeps it for a whole switch interval (5 ms by default). Over
-    the dozen hand-overs of one batch that convoy stretched durability from 25 ms to 0.6-3 s
-    (``bench/runtime.py``). With 20 µs the writer keeps up (durable p99 about 30-40 ms) and requests see
-    little extra jitter (added latency p99 about 70 µs); measured request throughput did not change.
-    The interval is only lowered, never raised, and it is restored when the last logger closes unless
-    someone else changed it meanwhile.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved: float | None = None
-        self._ours: float | None = None
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._depth == 0:
-                current = sys.getswitchinterval()
-                if current > WRITE_SWITCH_INTERVAL:
-                    sys.setswitchinterval(WRITE_SWITCH_INTERVAL)
-                    # Read back: the interpreter stores whole microseconds, so the value may differ.
-                    self._saved, self._ours = current, sys.getswitchinterval()
-            self._depth += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0 and self._saved is not None:
-                if sys.getswitchinterval() == self._ours:
-                    sys.setswitchinterval(self._saved)
-                self._saved = self._ours = None
-
-
-_fast_switching = _FastSwitching()
-
 
 def _close_all() -> None:
     # Interpreter exit: write out everything still buffered (daemon threads would just vanish).
@@ -251,13 +208,15 @@ class DecisionLogger:
         flush_interval: float | None = None,
         on_full: OnFull = "block",
         block_timeout: float = 1.0,
-        boost_writer: bool = True,
+        boost_writer: bool = False,
         writer: WriterKind = "thread",
     ) -> None:
         """Start the writer thread for ``trail``.
 
-        ``boost_writer`` lowers the GIL switch interval to 20 µs while the logger is open (see
-        :class:`_FastSwitching`); without it, CPU-bound request threads can delay durability by seconds.
+        ``boost_writer=True`` lowers the process's GIL switch interval to 20 µs while the logger is open
+        (see :mod:`modeltrail._speed`); without it, CPU-bound request threads can delay durability by
+        seconds. Off by default, because the interval is the host application's setting;
+        ``modeltrail serve`` and the benchmarks turn it on.
 
         ``writer="process"`` appends through a child process (:mod:`._writer.process`) instead of in this
         process: the ledger's Python work then no longer competes with the callers for the GIL, which
@@ -310,7 +269,7 @@ class DecisionLogger:
         self._thread = threading.Thread(target=self._run, name="modeltrail-decision-writer", daemon=True)
         self._boosted = False
         if boost_writer:
-            _fast_switching.__enter__()
+            _speed.begin_fast_switching()
             self._boosted = True
         self._thread.start()
         _live.add(self)
@@ -351,17 +310,12 @@ class DecisionLogger:
                 self._not_empty.notify()
         return PendingDecision(self, sub, index, decision_id)
 
-    def submit_many(self, entries: Sequence[tuple[Entry, str | None]]) -> list[PendingDecision]:
-        """Enqueue several events in order under one lock; all or (buffer full, closed) none."""
-        events = [e for e, _ in entries]
-        return self.submit_events(events, [did for _, did in entries])
-
-    def submit_events(self, events: Sequence[Entry], decision_ids: Sequence[str | None]) -> list[PendingDecision]:
-        """Like :meth:`submit_many`, with the events and their decision ids as two parallel sequences."""
-        return list(self.submit_batch(events, decision_ids))
-
     def submit_batch(self, events: Sequence[Entry], decision_ids: Sequence[str | None]) -> PendingBatch:
-        """Like :meth:`submit_events`, with the pending events as one :class:`PendingBatch`."""
+        """Enqueue several events in order under one lock, all or (buffer full, closed) none.
+
+        ``decision_ids`` gives each event's decision id (or None). Returns the pending events as one
+        :class:`PendingBatch` (each :class:`PendingDecision` is made when read).
+        """
         n = len(events)
         if len(decision_ids) != n:
             raise ValidationError(f"expected {n} decision ids, got {len(decision_ids)}", field="decision_ids")
@@ -474,7 +428,7 @@ class DecisionLogger:
         _live.discard(self)
         if self._closed and self._boosted:
             self._boosted = False
-            _fast_switching.__exit__()
+            _speed.end_fast_switching()
         with self._done_cond:
             failure, self._failure = self._failure, None
         if failure is not None:

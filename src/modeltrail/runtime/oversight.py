@@ -360,18 +360,9 @@ def _decision_id(text: str) -> str:
 
 
 def _actor(actor: Actor | Mapping[str, str] | Identity) -> Actor:
-    from ..identity import Identity
+    from ..identity import acting_actor
 
-    if isinstance(actor, Identity):
-        return actor.acting_as()
-    if isinstance(actor, Actor):
-        return actor
-    if isinstance(actor, Mapping):
-        try:
-            return Actor(actor["id"], actor["role"], actor.get("kind", "human"))
-        except KeyError as exc:
-            raise ValidationError(f"missing {exc.args[0]!r}", field="actor") from None
-    raise ValidationError(f"expected an Actor, got {type(actor).__name__}", field="actor")
+    return acting_actor(actor)
 
 
 def _human(actor: Actor, action: str) -> None:
@@ -553,14 +544,9 @@ def label_csv(
 
 
 def _policy_for(trail: Trail, system: str) -> Policy | None:
-    try:
-        from ..registry.policy_store import current_policy
-    except ImportError:
-        return None
-    try:
-        return current_policy(trail, system)
-    except NotFoundError:
-        return None
+    from ..registry.policy_store import policy_or_none
+
+    return policy_or_none(trail, system)
 
 
 def _reveal_role(policy: Policy | None, actor: Actor | Identity) -> str | None:
