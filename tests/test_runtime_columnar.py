@@ -169,7 +169,7 @@ def test_routes_and_reasons_equal_the_per_row_rules(trail: Trail) -> None:
         training_range={"income": [40, 160], "score": [-2.5, 2.5]},
     )
     decisions = g.decide_many(X)
-    assert g._columnar and next(iter(g._columnar.values())) is not None  # the columnar path ran
+    assert g._columnar.plans and next(iter(g._columnar.plans.values())) is not None  # the columnar path ran
     routed = 0
     for d, x in zip(decisions, X.tolist(), strict=True):
         row = dict(zip(names, x, strict=True))
@@ -201,7 +201,7 @@ def test_batches_that_need_per_value_work_take_the_general_path(trail: Trail) ->
     ds = g.decide_many(X)
     ev = trail.get_event(ds[0].durable(10).seq)
     assert set(ev.payload["pseudonyms"]) == {"applicant_id"} and set(ev.payload["input"]) == {"x", "y"}
-    assert list(g._columnar.values()) == [None]  # compiled once, known not to qualify
+    assert list(g._columnar.plans.values()) == [None]  # compiled once, known not to qualify
 
     g2 = guard(trail, FixedProba(P, [0, 1]), name="q", system="s", feature_names=names)
     bad = X.copy()

@@ -21,12 +21,11 @@ raises there, synchronously.
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -38,22 +37,22 @@ from ..errors import NotFoundError, SuspendedError, ValidationError
 from ..events import Actor, PreparedEvent, Receipt, checked_index
 from ..ids import new_id, new_ids
 from ..ledger import encoding
-from ..policy import FALLBACKS, Policy, load_policy
-from ._encoding.columnar import ColumnarPlan, output_json
+from ..policy import Policy, load_policy
+from ._encoding.columnar import ColumnarEncoder
 from ._encoding.encode import DecisionEncoder, normalise
 from .datapolicy import DataPolicyPlan
+from .fallback import FallbackFn, Fallbacks, deployed_versions
 from .killswitch import KillSwitch, Suspension, kill_switch_for
 from .logger import DecisionLogger, Entry, PendingDecision
 from .oversight import ReviewRules
 from .record import DecisionRecord
-from .scoring import ModelAdapter, Scores, no_scores, score_probabilities
+from .scoring import ModelAdapter, Scores, score_probabilities
 
 if TYPE_CHECKING:
     from ..trail import Trail
 
 GUARD_ACTOR = Actor(id="modeltrail-guard", role="inference", kind="service")
 Route = Literal["auto", "review", "fallback"]
-FallbackFn = Callable[[Mapping[str, Any]], Any]
 
 
 @dataclass(slots=True)
@@ -241,13 +240,6 @@ def _resolve_policy(trail: Trail, policy: Policy | str | os.PathLike[str] | None
     return policy_or_none(trail, system)
 
 
-def _deployed_versions(trail: Trail, name: str, env: str) -> list[int]:
-    """Versions of ``name`` deployed to ``env`` (in any state since), in deployment order."""
-    from ..registry.lifecycle import deployments
-
-    return [d.version for d in deployments(trail, model=name, env=env)]
-
-
 class Guard:
     """A model behind logging, oversight rules, the data policy and the kill switch.
 
@@ -296,10 +288,19 @@ class Guard:
         # The JSON encoding runs on the caller's thread (see the module docstring). Measurements may turn
         # this off to encode on the writer thread instead (bench/runtime.py's *_encode_on_writer keys).
         self._encode_on_caller = True
-        self._fallbacks: dict[str, FallbackFn] = {}
+        self._fallbacks = Fallbacks(
+            trail,
+            name=name,
+            version=version,
+            env=env,
+            model_ref=self.model_ref,
+            switch=self.switch,
+            trusted=trusted,
+            feature_names=lambda: self._model.names,
+        )
         if callable(fallback):
             fname = getattr(fallback, "__name__", "fallback")
-            self._fallbacks[fname] = fallback
+            self._fallbacks.register(fname, fallback)
             self.fallback: str = fname
         elif isinstance(fallback, str):
             self.fallback = fallback
@@ -309,10 +310,9 @@ class Guard:
             self.fallback = "reject"
         self._seen_generation = -1
         self._suspension: Suspension | None = None
-        self._previous: ModelAdapter | None = None
-        self._lock = threading.Lock()
-        self._columnar: dict[tuple[str, ...], ColumnarPlan | None] = {}
-        self._class_json: list[bytes] | None = None
+        self._columnar = ColumnarEncoder(
+            self.data, self._encoder, env=env, model_ref=self.model_ref, classes=self._model.classes
+        )
 
     def __repr__(self) -> str:
         return f"Guard({self.model_ref!r}, env={self.env!r}, system={self.system!r})"
@@ -323,7 +323,7 @@ class Guard:
         """Make ``fn(features) -> output`` available as the fallback called ``name``."""
         if not callable(fn):
             raise ValidationError("expected a callable", field="fn")
-        self._fallbacks[name] = fn
+        self._fallbacks.register(name, fn)
 
     @property
     def suspension(self) -> Suspension | None:
@@ -374,13 +374,13 @@ class Guard:
     def _decide_many(self, rows: Any, subjects: Sequence[str | None] | None) -> Decisions:
         t0 = time.perf_counter_ns()
         if self._encode_on_caller and self.explainer is None and self.suspension is None:
-            numeric = self._numeric_batch(rows)
+            numeric = self._model.numeric_batch(rows)
             if numeric is not None:
                 n = numeric[0].shape[0]
                 if subjects is not None and len(subjects) != n:
                     raise ValidationError(f"expected {n} subjects, got {len(subjects)}", field="subjects")
                 return self._decide_columnar(*numeric, subjects, t0)
-        dicts = self._rows(rows)
+        dicts = self._model.rows(rows)
         n = len(dicts)
         if n == 0:
             return Decisions([], [], [], [], [], self.model_ref, 0, [])
@@ -405,54 +405,6 @@ class Guard:
         )
         explanations = [self._explain(d) for d in dicts] if self.explainer is not None else None
         return self._log_many(_Batch(ids, dicts, subs, scores, routes, self.model_ref, None, explanations), t0)
-
-    def _numeric_batch(self, rows: Any) -> tuple[np.ndarray, list[str], Any] | None:
-        """``(matrix, column names, model input)`` for a numeric batch that may take the columnar path.
-
-        Only for models with ``predict_proba`` whose batch is a 2-D integer or float array, or a
-        DataFrame whose columns are all of one such kind (so every value keeps its Python type, as in
-        the general path) and in the model's order. None: the general path.
-        """
-        m = self._model
-        if m.proba is None:
-            return None
-        if isinstance(rows, np.ndarray):
-            if rows.ndim != 2 or rows.dtype.kind not in "iuf" or rows.shape[0] == 0:
-                return None
-            names = m.names or [f"x{i}" for i in range(rows.shape[1])]
-            if len(names) != rows.shape[1]:
-                return None
-            m.names = names
-            if m.use_frame:
-                import pandas as pd
-
-                return rows, names, pd.DataFrame(rows, columns=names)
-            return rows, names, rows
-        if hasattr(rows, "to_numpy") and hasattr(rows, "columns") and hasattr(rows, "dtypes"):  # a DataFrame
-            columns = list(rows.columns)
-            if not columns or len(rows) == 0 or any(type(c) is not str for c in columns):
-                return None
-            kinds = {dt.kind for dt in rows.dtypes}
-            if len(kinds) != 1 or not kinds <= {"i", "u", "f"}:
-                return None
-            if m.names is not None and columns != m.names:
-                return None
-            X = rows.to_numpy()
-            if X.dtype.kind not in "iuf":
-                return None
-            m.names = m.names or columns
-            return X, columns, rows if m.use_frame else X
-        return None
-
-    def _columnar_plan(self, names: list[str]) -> ColumnarPlan | None:
-        key = tuple(names)
-        cache = self._columnar
-        if key not in cache:
-            try:
-                cache[key] = ColumnarPlan(names, self.data, self._encoder, env=self.env, model_ref=self.model_ref)
-            except ValueError:
-                cache[key] = None
-        return cache[key]
 
     def _decide_columnar(
         self, X: np.ndarray, names: list[str], Xm: Any, subjects: Sequence[str | None] | None, t0: int
@@ -481,8 +433,8 @@ class Guard:
                     review_rows.append(i)
         subs: Sequence[str | None] = subjects if subjects is not None else [None] * n
         latency = (time.perf_counter_ns() - t0) // 1000
-        plan = self._columnar_plan(names)
-        out_json = self._outputs_json(idx_l)
+        plan = self._columnar.plan(names)
+        out_json = self._columnar.outputs(idx_l)
         prepared: Sequence[Entry] | None = None
         mixed: list[Entry] = []
         if plan is not None and out_json is not None:
@@ -520,22 +472,6 @@ class Guard:
             review_reasons=reasons if review_rows else None,
         )
 
-    def _outputs_json(self, idx: list[int]) -> list[bytes] | None:
-        """Each output (by class index) as canonical JSON; labels are encoded once per guard. None: general path."""
-        classes = self._model.classes
-        if classes is None:
-            return [b"%d" % i for i in idx]
-        table = self._class_json
-        if table is None:
-            try:
-                encoded = [output_json(c) for c in classes]
-            except ValidationError:
-                encoded = [None]
-            table = self._class_json = [e for e in encoded if e is not None] if None not in encoded else []
-        if not table:
-            return None
-        return [table[i] for i in idx]
-
     def predict(self, X: Any) -> Any:
         """Like the model's ``predict``: an array of outputs, one logged decision per row."""
         return np.asarray(
@@ -554,7 +490,7 @@ class Guard:
                 f"{self.model_ref} is suspended in {self.env} ({susp.reason}); probabilities are not available"
             )
         t0 = time.perf_counter_ns()
-        dicts = self._rows(X)
+        dicts = self._model.rows(X)
         n = len(dicts)
         Xm = X if isinstance(X, np.ndarray) and not m.use_frame and X.ndim == 2 else m.matrix(dicts)
         P = np.asarray(m.proba(Xm))
@@ -568,24 +504,6 @@ class Guard:
         return P
 
     # -- internals -------------------------------------------------------------------------------
-
-    def _rows(self, rows: Any) -> list[Mapping[str, Any]]:
-        m = self._model
-        if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a pandas DataFrame
-            return list(rows.to_dict(orient="records"))
-        if isinstance(rows, np.ndarray):
-            if rows.ndim != 2:
-                raise ValidationError(f"expected a 2-D array, got {rows.ndim} dimensions", field="X")
-            names = m.names or [f"x{i}" for i in range(rows.shape[1])]
-            if len(names) != rows.shape[1]:
-                raise ValidationError(f"expected {len(names)} columns, got {rows.shape[1]}", field="X")
-            m.names = names
-            return [dict(zip(names, r, strict=True)) for r in rows.tolist()]
-        out = list(rows)
-        for i, r in enumerate(out):
-            if not isinstance(r, Mapping):
-                raise ValidationError(f"expected a mapping, got {type(r).__name__}", field=f"rows[{i}]")
-        return out
 
     def _explain(self, features: Mapping[str, Any]) -> list[list[Any]] | None:
         # The explainer gets the input mapping: DecisionExplainer's fast path takes exactly that, and a
@@ -677,83 +595,12 @@ class Guard:
             [ev[0]["review_reasons"] for ev in events],
         )
 
-    # -- fallbacks -------------------------------------------------------------------------------
-
-    def _fallback_kind(self, susp: Suspension) -> str:
-        chosen = susp.fallback
-        if chosen and (chosen in FALLBACKS or chosen in self._fallbacks):
-            return chosen
-        return self.fallback
-
-    def _named_fallback(self, name: str) -> FallbackFn:
-        fn = self._fallbacks.get(name)
-        if fn is not None:
-            return fn
-        module, sep, attr = name.partition(":")
-        if not sep:
-            module, _, attr = name.rpartition(".")
-        try:
-            obj: Any = importlib.import_module(module)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError, ValueError):
-            raise SuspendedError(
-                f"{self.model_ref} is suspended in {self.env} and its fallback {name!r} is neither registered on "
-                "the guard (guard.register_fallback) nor importable; the request was refused"
-            ) from None
-        if not callable(obj):
-            raise SuspendedError(f"the fallback {name!r} of {self.model_ref} is not callable; the request was refused")
-        loaded: FallbackFn = obj
-        self._fallbacks[name] = loaded
-        return loaded
-
-    def _previous_model(self) -> ModelAdapter:
-        with self._lock:
-            if self._previous is not None:
-                return self._previous
-            from ..lineage.models import load_model
-
-            candidates = [
-                v
-                for v in _deployed_versions(self.trail, self.name, self.env)
-                if v != self.version and self.switch.status(self.name, v, self.env) is None
-            ]
-            if not candidates:
-                raise SuspendedError(
-                    f"{self.model_ref} is suspended in {self.env} and no previously deployed version of {self.name} "
-                    "is available as fallback; the request was refused"
-                )
-            v = candidates[-1]
-            obj = load_model(self.trail, f"{self.name}@{v}", trusted=self.trusted)
-            self._previous = ModelAdapter(obj, f"model:{self.name}@{v}", self._model.names)
-            return self._previous
-
     def _decide_fallback(
         self, rows: Sequence[Mapping[str, Any]], subs: Sequence[str | None], susp: Suspension, t0: int
     ) -> Decisions:
-        kind = self._fallback_kind(susp)
         n = len(rows)
         ids = new_ids(n)
-        scores = no_scores(n)
-        ref = self.model_ref
-        label = kind
-        if kind == "previous_version":
-            try:
-                prev = self._previous_model()
-            except SuspendedError:
-                label = "reject"
-            else:
-                ref = prev.ref
-                scores = prev.score(prev.matrix(rows))
-                if prev.proba is None:
-                    scores = scores._replace(scores=[None] * n)  # a fallback's outputs are not scores
-        elif kind not in ("reject", "human_review"):
-            try:
-                fn = self._named_fallback(kind)
-            except SuspendedError:
-                label = "reject"
-            else:
-                scores = no_scores(n, [fn(r) for r in rows])
+        scores, ref, label = self._fallbacks.answer(rows, susp, self.fallback)
         decisions = self._log_many(_Batch(ids, rows, subs, scores, ["fallback"] * n, ref, label), t0)
         if label == "reject":
             raise SuspendedError(
@@ -804,7 +651,7 @@ def guard(
         ref = model_ref_or_callable.strip()
         ref = ref[len("model:") :] if ref.startswith("model:") else ref
         if "@" not in ref:
-            deployed = _deployed_versions(trail, ref, env)
+            deployed = deployed_versions(trail, ref, env)
             if not deployed:
                 raise NotFoundError(f"no version of model {ref!r} is deployed to {env!r}; give NAME@VERSION")
             ref = f"{ref}@{deployed[-1]}"

@@ -88,6 +88,63 @@ class ModelAdapter:
         scores = [float(o) if isinstance(o, int | float) and not isinstance(o, bool) else None for o in outputs]
         return Scores(outputs, scores, [None] * len(outputs))
 
+    def rows(self, rows: Any) -> list[Mapping[str, Any]]:
+        """A batch (sequence of mappings, 2-D array in the model's order, DataFrame) as one mapping per row."""
+        m = self
+        if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a pandas DataFrame
+            return list(rows.to_dict(orient="records"))
+        if isinstance(rows, np.ndarray):
+            if rows.ndim != 2:
+                raise ValidationError(f"expected a 2-D array, got {rows.ndim} dimensions", field="X")
+            names = m.names or [f"x{i}" for i in range(rows.shape[1])]
+            if len(names) != rows.shape[1]:
+                raise ValidationError(f"expected {len(names)} columns, got {rows.shape[1]}", field="X")
+            m.names = names
+            return [dict(zip(names, r, strict=True)) for r in rows.tolist()]
+        out = list(rows)
+        for i, r in enumerate(out):
+            if not isinstance(r, Mapping):
+                raise ValidationError(f"expected a mapping, got {type(r).__name__}", field=f"rows[{i}]")
+        return out
+
+    def numeric_batch(self, rows: Any) -> tuple[np.ndarray, list[str], Any] | None:
+        """``(matrix, column names, model input)`` for a numeric batch that may take the columnar path.
+
+        Only for models with ``predict_proba`` whose batch is a 2-D integer or float array, or a
+        DataFrame whose columns are all of one such kind (so every value keeps its Python type, as in
+        the general path) and in the model's order. None: the general path.
+        """
+        m = self
+        if m.proba is None:
+            return None
+        if isinstance(rows, np.ndarray):
+            if rows.ndim != 2 or rows.dtype.kind not in "iuf" or rows.shape[0] == 0:
+                return None
+            names = m.names or [f"x{i}" for i in range(rows.shape[1])]
+            if len(names) != rows.shape[1]:
+                return None
+            m.names = names
+            if m.use_frame:
+                import pandas as pd
+
+                return rows, names, pd.DataFrame(rows, columns=names)
+            return rows, names, rows
+        if hasattr(rows, "to_numpy") and hasattr(rows, "columns") and hasattr(rows, "dtypes"):  # a DataFrame
+            columns = list(rows.columns)
+            if not columns or len(rows) == 0 or any(type(c) is not str for c in columns):
+                return None
+            kinds = {dt.kind for dt in rows.dtypes}
+            if len(kinds) != 1 or not kinds <= {"i", "u", "f"}:
+                return None
+            if m.names is not None and columns != m.names:
+                return None
+            X = rows.to_numpy()
+            if X.dtype.kind not in "iuf":
+                return None
+            m.names = m.names or columns
+            return X, columns, rows if m.use_frame else X
+        return None
+
     def bind_names(self, features: Mapping[str, Any]) -> list[str]:
         """The model's input names (from the first call when nothing else says so)."""
         if self.names is None:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ...errors import ValidationError
 from ...ledger import encoding
 from ...ledger.leaf import Slot, event_template, split_event
 from .._batches import PreparedBatch
@@ -242,6 +243,50 @@ class ColumnarPlan:
         return PreparedBatch(self.type, self.system, self.actor_id, self._end, heads, mids, subjects)
 
 
+class ColumnarEncoder:
+    """One guard's column-wise encoding: a compiled :class:`ColumnarPlan` per column list, and its labels.
+
+    The plans and the labels' JSON are built once, on first use; a column list that cannot take the
+    fast path is remembered as such (None).
+    """
+
+    __slots__ = ("_class_json", "_classes", "_data", "_encoder", "_env", "_model_ref", "plans")
+
+    def __init__(
+        self, data: DataPolicyPlan, encoder: DecisionEncoder, *, env: str, model_ref: str, classes: list[Any] | None
+    ) -> None:
+        self._data, self._encoder, self._env, self._model_ref, self._classes = data, encoder, env, model_ref, classes
+        self.plans: dict[tuple[str, ...], ColumnarPlan | None] = {}
+        self._class_json: list[bytes] | None = None
+
+    def plan(self, names: list[str]) -> ColumnarPlan | None:
+        """The plan for these input columns, or None when they need the general path."""
+        key = tuple(names)
+        cache = self.plans
+        if key not in cache:
+            try:
+                cache[key] = ColumnarPlan(names, self._data, self._encoder, env=self._env, model_ref=self._model_ref)
+            except ValueError:
+                cache[key] = None
+        return cache[key]
+
+    def outputs(self, idx: list[int]) -> list[bytes] | None:
+        """Each output (by class index) as canonical JSON; labels are encoded once. None: general path."""
+        classes = self._classes
+        if classes is None:
+            return [b"%d" % i for i in idx]
+        table = self._class_json
+        if table is None:
+            try:
+                encoded = [output_json(c) for c in classes]
+            except ValidationError:
+                encoded = [None]
+            table = self._class_json = [e for e in encoded if e is not None] if None not in encoded else []
+        if not table:
+            return None
+        return [table[i] for i in idx]
+
+
 def output_json(value: Any) -> bytes | None:
     """A model output (class label) as canonical JSON, or None when it needs the general path."""
     v, ok = normalise(value, "output")
@@ -250,4 +295,4 @@ def output_json(value: Any) -> bytes | None:
     return orjson.dumps(v)
 
 
-__all__ = ["ColumnarPlan", "number_tokens", "output_json"]
+__all__ = ["ColumnarEncoder", "ColumnarPlan", "number_tokens", "output_json"]
