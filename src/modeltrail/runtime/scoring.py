@@ -34,6 +34,16 @@ class Scores(NamedTuple):
 def score_probabilities(P: np.ndarray, classes: Sequence[Any] | None) -> Scores:
     """Scores from class probabilities ``P`` (one row per input); ``classes`` label the columns."""
     n = len(P)
+    if n == 1:
+        # One row (every ``decide``): scalar steps, several µs cheaper than the vectorised ones below.
+        row = P[0]
+        i = int(row.argmax())
+        c = float(row[i])
+        s = float(row[1]) if len(row) == 2 else c
+        conf1 = P[:, i]
+        return Scores(
+            [classes[i] if classes is not None else i], [s], [c], [i], conf1, P[:, 1] if len(row) == 2 else conf1
+        )
     idx = P.argmax(axis=1)
     conf = P[np.arange(n), idx]
     two = P.shape[1] == 2
