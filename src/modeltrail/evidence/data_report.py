@@ -436,7 +436,12 @@ def data_report(
         else:
             label_groups = _groups(lc)
             cnt = np.bincount(label_groups.codes[label_groups.codes >= 0], minlength=len(label_groups.labels))
-            classes = {lab: int(v) for lab, v in zip(label_groups.labels, cnt, strict=True)}
+            # Classes come from the values observed: a declared category with no row (a pandas categorical
+            # keeps its category list after filtering) is listed as unused, not counted as a 0% minority.
+            full, used = cnt, cnt > 0
+            unused = [lab for lab, u in zip(label_groups.labels, used, strict=True) if not u]
+            cnt = cnt[used]
+            classes = {lab: int(v) for lab, v in zip(label_groups.labels, full, strict=True) if v > 0}
             minority = float(cnt.min()) / n_lab if n_lab and cnt.size else 0.0
             label_body = {
                 "name": label,
@@ -445,8 +450,11 @@ def data_report(
                 "classes": classes,
                 "shares": {k: _r(v / n_lab) if n_lab else 0.0 for k, v in classes.items()},
                 "minority_share": _r(minority),
+                "unused_categories": unused,
             }
             metrics["data.label_minority_share"] = _r(minority)
+            if unused:
+                warnings.append(f"label {label!r}: declared categories with no rows: {', '.join(unused)}")
             if cnt.size >= 2 and minority < 0.1:
                 warnings.append(f"label {label!r} is imbalanced: minority class share {minority:.1%}")
 

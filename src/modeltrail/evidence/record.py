@@ -60,6 +60,8 @@ def record_report(
         "metrics": {k: float(v) for k, v in report.metrics.items()},
         "warnings": list(report.warnings)[:50],
     }
+    if report.undefined:
+        payload["undefined"] = dict(report.undefined)
     all_refs = [subject, f"blob:sha256:{report_sha}", *refs]
     receipt = trail.record(
         "report.generated", system=system, actor=actor, subject=subject, payload=payload, refs=all_refs

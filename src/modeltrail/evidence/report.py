@@ -32,6 +32,8 @@ class Report:
     body: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     created_at: str = ""
+    undefined: dict[str, str] = field(default_factory=dict)
+    """Metric names the report could not compute, with the reason (a gate on one of them fails, saying why)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary form (the stored document)."""
@@ -44,6 +46,7 @@ class Report:
             "body": self.body,
             "warnings": list(self.warnings),
             "created_at": self.created_at,
+            **({"undefined": dict(self.undefined)} if self.undefined else {}),
         }
 
     def to_json(self) -> bytes:
@@ -61,6 +64,7 @@ class Report:
             body=dict(data["body"]),
             warnings=[str(w) for w in data.get("warnings", [])],
             created_at=str(data.get("created_at", "")),
+            undefined={str(k): str(v) for k, v in data.get("undefined", {}).items()},
         )
 
     def to_html(self) -> str:

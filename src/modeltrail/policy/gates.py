@@ -150,11 +150,14 @@ def _threshold_check(
     group: str | None,
     metrics: Mapping[str, Any],
     sources: Mapping[str, int],
+    undefined: Mapping[str, str],
 ) -> Check:
     name = threshold.metric if group is None else f"{threshold.metric}[{group}]"
     bound = threshold.describe()
     seq = sources.get(name, sources.get(threshold.metric))
     found, raw = _lookup(metrics, threshold.metric, group)
+    if not found and name in undefined:
+        return Check(name, "threshold", None, bound, False, seq, f"metric {name} is undefined: {undefined[name]}")
     if not found:
         where = f" for group {group!r}" if group is not None else ""
         return Check(
@@ -185,6 +188,7 @@ def evaluate_gate(
     evidence: Mapping[str, int | None],
     *,
     metric_sources: Mapping[str, int] | None = None,
+    undefined: Mapping[str, str] | None = None,
 ) -> GateResult:
     """Evaluate the gate of ``policy`` for ``stage``.
 
@@ -192,6 +196,8 @@ def evaluate_gate(
     ``name[group]`` keys of evidence reports work too). ``evidence`` maps evidence names to the sequence
     number of the event that recorded them (``None`` or absent: not recorded). ``metric_sources`` optionally
     maps a metric name (or ``name[group]``) to the event its value came from, shown as ``evidence_seq``.
+    ``undefined`` maps metric names that a report could not compute to the reason (the ``undefined`` of a
+    ``report.generated`` payload); a check on one fails with that reason.
 
     Raises :class:`~modeltrail.errors.NotFoundError` if the policy has no gate for ``stage``.
     """
@@ -213,7 +219,7 @@ def evaluate_gate(
     for threshold in gate.thresholds:
         groups: tuple[str | None, ...] = threshold.groups or (None,)
         for group in groups:
-            checks.append(_threshold_check(threshold, group, metrics, sources))
+            checks.append(_threshold_check(threshold, group, metrics, sources, undefined or {}))
     return GateResult(
         stage=stage,
         passed=all(c.passed for c in checks),
