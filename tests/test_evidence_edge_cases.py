@@ -243,3 +243,24 @@ def test_percentile_interval_coverage_at_a_real_disparity_and_the_bias_note() ->
     # At no disparity the sample range is biased upward: the null mean says by how much.
     assert all(m > 0 for m in null_means)
     assert abs(np.mean(corrected) - 0.2) < 0.01 and abs(np.mean(raw) - 0.2) < 0.01
+
+
+def test_four_fifths_violations_show_in_the_gate_output_and_fail_it_when_the_policy_says_so() -> None:
+    g = np.repeat(["a", "b"], 500)
+    y = np.tile([0, 1], 500)
+    yp = np.r_[np.tile([1, 0, 0, 0, 0], 100), np.tile([1, 1, 1, 1, 0], 100)]  # favourable 0.8 vs 0.2
+    r = fairness_report(y, yp, {"g": g}, n_bootstrap=0, favourable="negative")
+    text = (
+        "system: s\nrisk_tier: high\nprotected_attributes: [g]\nfavourable_outcome: negative\n"
+        "gates:\n  production:\n    thresholds:\n      performance.roc_auc: {min: 0.5}\n"
+    )
+    metrics = {**r.metrics, "performance.roc_auc": 0.8}
+    warn = evaluate_gate(parse_policy(text), "production", metrics, {})
+    assert warn.passed
+    (check,) = [c for c in warn.checks if c.kind == "warning"]
+    assert "four-fifths" in check.message and "g 0.25" in check.message
+    fail = evaluate_gate(parse_policy(text + "fairness_warnings: fail\n"), "production", metrics, {})
+    assert not fail.passed and fail.failures[0].kind == "warning"
+    assert parse_policy(text).favourable_outcome == "negative"
+    with pytest.raises(Exception, match="favourable_outcome"):
+        parse_policy(text.replace("negative", "sometimes"))

@@ -168,11 +168,9 @@ def run_demo(
     """
     from .audit.reconstruct import reconstruct
     from .evidence.data_report import data_report
-    from .evidence.explain import DecisionExplainer, explainability_report
-    from .evidence.fairness import fairness_report
-    from .evidence.performance import performance_report
+    from .evidence.evaluate import evaluate_model
+    from .evidence.explain import DecisionExplainer
     from .evidence.record import record_report
-    from .evidence.robustness import robustness_report
     from .lineage.datasets import register_dataset
     from .lineage.models import register_model
     from .lineage.runs import trail_run
@@ -270,20 +268,20 @@ def run_demo(
 
         with _step(say, "Evidence: performance, fairness (sex, age band), explainability, robustness"):
             for mv, model in versions.values():
-                Xt = test[features]
-                score = model.predict_proba(Xt)[:, 1]
-                pred = (score >= 0.5).astype(int)
-                groups = test[list(PROTECTED)]
-                subj = {"model": mv.ref, "dataset": ds["test"].ref}
-                perf = performance_report(
-                    test[LABEL], pred, score, groups=groups, n_bootstrap=200, seed=seed, subject=subj
+                built = evaluate_model(
+                    model,
+                    test,
+                    label=LABEL,
+                    positive=1,
+                    protected=PROTECTED,
+                    features=features,
+                    n_bootstrap=200,
+                    seed=seed,
+                    favourable=policy.favourable_outcome,
+                    subject={"model": mv.ref, "dataset": ds["test"].ref},
                 )
-                fair = fairness_report(
-                    test[LABEL], pred, groups, y_score=score, n_bootstrap=200, seed=seed, subject=subj
-                )
-                expl = explainability_report(model, Xt, test[LABEL], feature_names=features, subject=subj, seed=seed)
-                robu = robustness_report(model, Xt, seed=seed, subject=subj)
-                for r in (perf, fair, expl, robu):
+                perf, fair = built["performance"], built["fairness"]
+                for r in built.values():
                     record_report(
                         trail,
                         r,

@@ -5,6 +5,8 @@ A policy file is YAML (DESIGN §5). Top-level keys::
     system: credit-scoring              # required, the AI system this policy governs
     risk_tier: high                     # required: prohibited | high | limited | minimal
     protected_attributes: [sex, age_band]
+    favourable_outcome: negative        # positive | negative: the prediction that benefits the person
+    fairness_warnings: warn             # warn | fail: four-fifths violations in a gate's output
     gates:                              # one gate per stage (production, staging, ...)
       production:
         evidence: [data_report, fairness_report, ...]          # names from EVIDENCE_NAMES
@@ -389,6 +391,13 @@ class Policy:
     monitoring: Monitoring | None = None
     retention: tuple[RetentionRule, ...] = ()
     checkpoint: Checkpoint | None = None
+    favourable_outcome: str = "positive"
+    """Which prediction is favourable to the person (``positive``: the model's positive class, e.g. credit
+    granted; ``negative``: a model that predicts the adverse outcome, e.g. default risk). The fairness
+    report computes disparate impact and the four-fifths rule on the favourable outcome's rate."""
+    fairness_warnings: str = "warn"
+    """``warn``: a fairness warning (four-fifths violations) shows in a gate's output without failing it;
+    ``fail``: it fails the gate."""
     source: str = field(default="<policy>", compare=False)
     """Where the policy came from (file path or a label), for messages; not part of equality."""
 
@@ -443,6 +452,10 @@ class Policy:
         out["retention"] = {r.pattern: r.period.text for r in self.retention}
         if self.checkpoint is not None:
             out["checkpoint"] = self.checkpoint.to_dict()
+        if self.favourable_outcome != "positive":
+            out["favourable_outcome"] = self.favourable_outcome
+        if self.fairness_warnings != "warn":
+            out["fairness_warnings"] = self.fairness_warnings
         return out
 
     def to_yaml(self) -> str:
@@ -628,7 +641,11 @@ _TOP_KEYS = (
     "monitoring",
     "retention",
     "checkpoint",
+    "favourable_outcome",
+    "fairness_warnings",
 )
+FAVOURABLE_OUTCOMES = ("positive", "negative")
+FAIRNESS_WARNINGS = ("warn", "fail")
 
 
 def _threshold(
@@ -974,6 +991,16 @@ def _build(r: _Reader, doc: Any) -> Policy:
             else None,
         )
 
+    favourable = (
+        r.choice(root["favourable_outcome"], "favourable_outcome", lines["favourable_outcome"], FAVOURABLE_OUTCOMES)
+        if has("favourable_outcome")
+        else "positive"
+    )
+    fairness_warnings = (
+        r.choice(root["fairness_warnings"], "fairness_warnings", lines["fairness_warnings"], FAIRNESS_WARNINGS)
+        if has("fairness_warnings")
+        else "warn"
+    )
     return Policy(
         system=system,
         risk_tier=tier,
@@ -987,6 +1014,8 @@ def _build(r: _Reader, doc: Any) -> Policy:
         monitoring=monitoring,
         retention=tuple(retention),
         checkpoint=checkpoint,
+        favourable_outcome=favourable,
+        fairness_warnings=fairness_warnings,
         source=r.source,
     )
 
