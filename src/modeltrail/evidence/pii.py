@@ -548,7 +548,11 @@ _FT_PHONE_RE = re.compile(
     r"|(?:(?:tel|phone|call|mobile|mobil|handy|telefon|telefono|téléphone)\w*[.:]?\s*\(?0[1-9]\d{0,4}\)?(?:[\s\-./]?\d{2,6}){1,5})",
     re.IGNORECASE,
 )
-_FT_TOKEN_RE = re.compile(r"[A-Za-z0-9]{9,16}")
+_FT_TOKEN_RE = re.compile(r"\b[A-Za-z0-9]{9,16}\b")
+_FT_ID_CONTEXT_RE = re.compile(
+    r"(?:steuer-?id|tax id|nir|pesel|bsn|dni|nie|ssn|id number|codice fiscale)\w*[.:#]?\s*([0-9A-Z]{9,16})",
+    re.IGNORECASE,
+)
 
 
 def ip_address_valid(value: str) -> bool:
@@ -568,51 +572,54 @@ def _is_free_text(values: _Values) -> np.ndarray[Any, np.dtype[np.bool_]]:
 
 
 def _free_text_hits(value: str) -> dict[str, str]:
-    """The first validated value of each kind found inside a free-text ``value`` (kind -> raw match)."""
+    """The first validated value of each kind found inside a free-text ``value`` (kind -> raw match).
+
+    Kinds are tried from the most to the least specific, and a matched span is blanked before the next
+    kind looks, so the digits of an IBAN are not also read as a card or a phone number.
+    """
     hits: dict[str, str] = {}
-    if "@" in value and (m := _EMAIL_RE.search(value)):
-        hits["email"] = m.group(0)
-    for m in _FT_IBAN_RE.finditer(value.upper()):
+    text = value
+
+    def take(kind: str, start: int, end: int) -> None:
+        nonlocal text
+        hits[kind] = text[start:end]
+        text = text[:start] + " " * (end - start) + text[end:]
+
+    if "@" in text and (m := _EMAIL_RE.search(text)):
+        take("email", m.start(), m.end())
+    for m in _FT_IBAN_RE.finditer(text.upper()):
         if iban_valid(m.group(0)):
-            hits["iban"] = m.group(0)
+            take("iban", m.start(), m.end())
             break
-    for m in _FT_CARD_RE.finditer(value):
+    for m in _FT_CARD_RE.finditer(text):
         if payment_card_valid(m.group(0)):
-            hits["payment_card"] = m.group(0)
+            take("payment_card", m.start(), m.end())
             break
-    for m in _FT_PHONE_RE.finditer(value):
-        digits = sum(ch.isdigit() for ch in m.group(0))
-        if 8 <= digits <= 15 and m.group(0) not in hits.values():
-            hits["phone"] = m.group(0)
-            break
-    for m in _IPV4_RE.finditer(value):
+    for m in _IPV4_RE.finditer(text):
         if ip_address_valid(m.group(0)):
-            hits["ip_address"] = m.group(0)
+            take("ip_address", m.start(), m.end())
             break
     if "ip_address" not in hits:
-        for m in _IPV6_RE.finditer(value):
+        for m in _IPV6_RE.finditer(text):
             if m.group(0).count(":") >= 2 and ip_address_valid(m.group(0)):
-                hits["ip_address"] = m.group(0)
+                take("ip_address", m.start(), m.end())
                 break
-    for m in _FT_TOKEN_RE.finditer(value.upper()):
+    for m in _FT_TOKEN_RE.finditer(text.upper()):
         token = m.group(0)
-        if any(h and token in _compact(h) for h in hits.values()):
-            continue
-        for scheme in _ID_SCHEMES:
-            # In prose a checksum alone is weak evidence for 9-11 digit schemes; letters make it strong.
-            if scheme.pattern.fullmatch(token) and scheme.check(token) and not token.isdigit():
-                hits["national_id"] = token
-                break
+        # In prose a checksum alone is weak evidence for all-digit schemes; a check letter makes it strong.
+        if not token.isdigit() and any(sc.pattern.fullmatch(token) and sc.check(token) for sc in _ID_SCHEMES):
+            take("national_id", m.start(), m.end())
+            break
     if "national_id" not in hits:
-        for m in re.finditer(
-            r"(?:steuer-?id|tax id|nir|pesel|bsn|dni|nie|ssn|id number|codice fiscale)\w*[.:#]?\s*([0-9A-Z]{9,16})",
-            value,
-            re.IGNORECASE,
-        ):
+        for m in _FT_ID_CONTEXT_RE.finditer(text):
             token = m.group(1).upper()
             if any(sc.pattern.fullmatch(token) and sc.check(token) for sc in _ID_SCHEMES):
-                hits["national_id"] = token
+                take("national_id", m.start(1), m.end(1))
                 break
+    for m in _FT_PHONE_RE.finditer(text):
+        if 8 <= sum(ch.isdigit() for ch in m.group(0)) <= 15:
+            take("phone", m.start(), m.end())
+            break
     return hits
 
 
