@@ -170,7 +170,7 @@ def run_demo(
     from .evidence.data_report import data_report
     from .evidence.evaluate import evaluate_model
     from .evidence.explain import DecisionExplainer
-    from .evidence.record import record_report
+    from .evidence.record import record_report, write_index
     from .lineage.datasets import register_dataset
     from .lineage.models import register_model
     from .lineage.runs import trail_run
@@ -291,6 +291,7 @@ def run_demo(
                         out_dir=reports_dir,
                         refs=[ds["test"].ref],
                     )
+                write_index(trail, mv.ref, reports_dir)
                 say(
                     f"  {mv.ref}: ROC AUC {perf.metrics['performance.roc_auc']:.3f}, demographic parity "
                     f"difference {fair.metrics['fairness.demographic_parity_difference']:.3f}, equalized odds "

@@ -183,6 +183,23 @@ def evaluate_model_cmd(
         click.echo(json.dumps(out, indent=2))
 
 
+@evaluate_group.command("index")
+@click.argument("subject")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder.")
+@pass_ctx
+@handle_errors
+def evaluate_index_cmd(tc: TrailContext, subject: str, out_dir: Path) -> None:
+    """Write an index page and a cited HTML page of every report about SUBJECT (model:NAME@V, dataset:...)."""
+    from ..evidence.record import write_index
+    from ..lineage.queries import get_model_version
+
+    trail = tc.trail()
+    if not subject.startswith(("model:", "dataset:")):
+        subject = get_model_version(trail, subject).ref
+    path = write_index(trail, subject, out_dir)
+    console.print(f"index of the reports about {subject}: {path}")
+
+
 evaluate_group.add_command(evaluate_fairness, name="fairness")
 evaluate_group.add_command(evaluate_performance, name="performance")
 

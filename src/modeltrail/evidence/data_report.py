@@ -246,6 +246,26 @@ def _numeric_stats(col: _Col, iqr_factor: float) -> dict[str, Any]:
     }
 
 
+HISTOGRAM_BINS = 20
+TOP_VALUES = 10
+
+
+def _histogram(col: _Col) -> dict[str, Any] | None:
+    """Equal-width histogram of a numeric column (for the report's distribution chart)."""
+    assert col.values is not None
+    x = col.values[np.isfinite(col.values)]
+    if x.size == 0:
+        return None
+    counts, edges = np.histogram(x, bins=HISTOGRAM_BINS if x.min() < x.max() else 1)
+    return {"edges": [_f(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def _top_values(col: _Col) -> list[dict[str, Any]]:
+    """The most frequent values of a categorical column with their counts (for the distribution chart)."""
+    order = np.argsort(-col.counts, kind="stable")[:TOP_VALUES]
+    return [{"value": str(col.uniques[i]), "count": int(col.counts[i])} for i in order if col.counts[i] > 0]
+
+
 def _association(feature: _Col, g: _Groups) -> tuple[str, float]:
     k = len(g.labels)
     if feature.kind == "numeric" and feature.values is not None:
@@ -404,6 +424,9 @@ def data_report(
             entry["range"] = "withheld: column holds personal data"
         elif c.kind == "numeric":
             entry.update(_numeric_stats(c, outlier_iqr_factor))
+            entry["histogram"] = _histogram(c)
+        elif c.kind in ("categorical", "boolean") and c.n_levels:
+            entry["top_values"] = _top_values(c)
         elif c.kind == "datetime" and n_valid:
             s = df[name].dropna()
             entry["min"], entry["max"] = str(s.min()), str(s.max())

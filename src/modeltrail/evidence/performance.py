@@ -505,6 +505,8 @@ def _classification_report(
         "matrix": [[tn_fp_fn_tp[0], tn_fp_fn_tp[1]], [tn_fp_fn_tp[2], tn_fp_fn_tp[3]]],
         "decision": decision,
     }
+    if score is not None:
+        body["roc_curve"] = _roc_points(yt, score)
     if probabilistic:
         bin_n = np.bincount(bin_id, minlength=N_CALIBRATION_BINS)
         bin_y = np.bincount(bin_id, weights=yt, minlength=N_CALIBRATION_BINS)
@@ -527,6 +529,32 @@ def _classification_report(
         }
     body.update({"rows": n, "positive_label": str(pos_label), "threshold": threshold})
     return _finish(metrics, body, warnings, subject, n_rep, n_bootstrap, confidence, seed)
+
+
+ROC_POINTS = 101
+
+
+def _roc_points(y: IntArray, score_sorted: FloatArray) -> dict[str, Any] | None:
+    """ROC curve (FPR, TPR at every distinct threshold), thinned to at most :data:`ROC_POINTS` points.
+
+    ``score_sorted`` is in ascending order (the report sorts rows by score); thresholds are read from the
+    top. Equals ``sklearn.metrics.roc_curve`` up to the thinning (every kept point is one of its points).
+    """
+    pos = int(y.sum())
+    neg = int(y.shape[0] - pos)
+    if pos == 0 or neg == 0:
+        return None
+    s = score_sorted[::-1]
+    yy = y[::-1]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.shape[0] - 1]  # last row of each tie block
+    tps = np.cumsum(yy)[last]
+    fps = (last + 1) - tps
+    tpr = np.r_[0.0, tps / pos]
+    fpr = np.r_[0.0, fps / neg]
+    if tpr.shape[0] > ROC_POINTS:
+        keep = np.unique(np.linspace(0, tpr.shape[0] - 1, ROC_POINTS).round().astype(np.int64))
+        tpr, fpr = tpr[keep], fpr[keep]
+    return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}
 
 
 def _regression_report(
