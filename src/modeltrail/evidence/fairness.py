@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import warnings as _warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,7 @@ import pandas as pd
 from modeltrail.errors import ValidationError
 from modeltrail.evidence._common import (
     FloatArray,
+    Grouping,
     IntArray,
     as_1d,
     binary_labels,
@@ -237,6 +239,224 @@ def _pair(lo: float, hi: float) -> list[float | None]:
     return [finite_or_none(lo), finite_or_none(hi)]
 
 
+@dataclass(frozen=True)
+class _Settings:
+    agg: str
+    favourable: str
+    confidence: float
+    min_group_size: int
+    n_permutations: int
+    seed: int
+
+
+@dataclass
+class _Out:
+    """What every attribute's section adds to: flat metrics, warnings, undefined metrics with reasons."""
+
+    metrics: dict[str, float]
+    warnings: list[str]
+    undefined: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Intervals:
+    rates: dict[str, tuple[FloatArray, FloatArray]]
+    disparities: dict[str, tuple[float, float]]
+    boot_mean: dict[str, float]
+
+
+def _intervals(onehot: FloatArray, replicates: FloatArray | None, st: _Settings) -> _Intervals:
+    """Percentile intervals of the group rates and disparities, and the bootstrap mean of each disparity."""
+    if replicates is None:
+        return _Intervals({}, {}, {})
+    rep_counts = np.einsum("gc,bck->bgk", onehot, replicates)
+    rep_rates = group_rates(rep_counts)
+    rep_disp = _disparities(rep_rates, st.agg, st.favourable)
+    rate_ci = {key: percentile_ci(rep_rates[key], st.confidence) for key in GROUP_METRICS}
+    disp_ci: dict[str, tuple[float, float]] = {}
+    boot_mean: dict[str, float] = {}
+    for key in _DISPARITIES:
+        lo, hi = percentile_ci(rep_disp[key][:, None], st.confidence)
+        disp_ci[key] = (float(lo[0]), float(hi[0]))
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore", RuntimeWarning)
+            boot_mean[key] = float(np.nanmean(rep_disp[key]))
+    return _Intervals(rate_ci, disp_ci, boot_mean)
+
+
+def _group_entries(
+    g: Grouping,
+    rates: Mapping[str, FloatArray],
+    fav_rate: FloatArray,
+    sizes: FloatArray,
+    auc: list[float | None] | None,
+    ci: _Intervals,
+    st: _Settings,
+    out: _Out,
+) -> list[dict[str, Any]]:
+    """One entry per group: its rates (undefined ones named), impact ratio, intervals and size flag."""
+    max_fav = float(np.nanmax(fav_rate))
+    entries: list[dict[str, Any]] = []
+    for j, label in enumerate(g.labels):
+        entry: dict[str, Any] = {"group": label, "count": int(sizes[j])}
+        for key in GROUP_METRICS:
+            entry[key] = finite_or_none(rates[key][j])
+        entry["favourable_rate"] = finite_or_none(fav_rate[j])
+        entry["impact_ratio"] = finite_or_none(fav_rate[j] / max_fav) if max_fav else None
+        undefined = [k for k in ("tpr", "fpr") if sizes[j] > 0 and not np.isfinite(rates[k][j])]
+        entry["undefined"] = undefined
+        for k in undefined:
+            what = "positives" if k == "tpr" else "negatives"
+            out.undefined[f"fairness.{k}[{g.name}={label}]"] = f"no {what} in the group"
+            out.warnings.append(
+                f"{g.name}={label}: {k.upper()} is undefined (no {what} in the group); the group is left "
+                "out of the worst-case and mean odds disparities"
+            )
+        if auc is not None:
+            entry["roc_auc"] = auc[j]
+        if ci.rates:
+            entry["ci"] = {key: _pair(ci.rates[key][0][j], ci.rates[key][1][j]) for key in GROUP_METRICS}
+        entry["small"] = bool(sizes[j] < st.min_group_size)
+        entries.append(entry)
+        if sizes[j] < st.min_group_size:
+            out.warnings.append(
+                f"{g.name}={label}: {int(sizes[j])} rows (< {st.min_group_size}); its rates are unreliable"
+            )
+        for key in ("selection_rate", "tpr", "fpr"):
+            v = finite_or_none(rates[key][j])
+            if v is not None:
+                out.metrics[f"fairness.{key}[{g.name}={label}]"] = v
+    return entries
+
+
+def _disparity_entries(
+    g: Grouping, disp: Mapping[str, FloatArray], ci: _Intervals, tests: Mapping[str, Any], out: _Out
+) -> dict[str, Any]:
+    """Each disparity with its interval, bias-corrected value and permutation p-value (or why undefined)."""
+    disp_out: dict[str, Any] = {}
+    for key in _DISPARITIES:
+        value = finite_or_none(float(disp[key]))
+        disp_out[key] = {"value": value}
+        if ci.disparities:
+            disp_out[key]["ci"] = _pair(*ci.disparities[key])
+            if value is not None and key.endswith("_difference") and np.isfinite(ci.boot_mean[key]):
+                # Bootstrap bias correction of the (upward-biased) sample range; clipped to [0, 1].
+                disp_out[key]["bias_corrected"] = float(min(1.0, max(0.0, 2 * value - ci.boot_mean[key])))
+        if key in tests:
+            disp_out[key].update(tests[key])
+            p_value = tests[key]["p_value"]
+            if p_value is not None:
+                out.metrics[f"fairness.{key.removesuffix('_difference')}_p_value[{g.name}]"] = float(p_value)
+        if value is None:
+            reason = "a zero denominator, or fewer than two groups with a TPR/FPR"
+            out.warnings.append(f"{g.name}: {key} is undefined ({reason}) and is not reported")
+            out.undefined[f"fairness.{key}[{g.name}]"] = reason
+        else:
+            out.metrics[f"fairness.{key}[{g.name}]"] = value
+    return disp_out
+
+
+def _attribute(
+    g: Grouping,
+    onehot: FloatArray,
+    cell_counts: FloatArray,
+    replicates: FloatArray | None,
+    yt: IntArray,
+    score: FloatArray | None,
+    st: _Settings,
+    out: _Out,
+) -> dict[str, Any]:
+    """The section of one attribute (or intersection): groups, disparities, the four-fifths rule."""
+    counts = onehot @ cell_counts
+    rates = group_rates(counts)
+    disp = _disparities(rates, st.agg, st.favourable)
+    fav_rate = rates["selection_rate"] if st.favourable == "positive" else 1.0 - rates["selection_rate"]
+    ci = _intervals(onehot, replicates, st)
+    tests = (
+        permutation_p_values(counts, st.n_permutations, st.seed, st.agg) if st.n_permutations and g.n_groups > 1 else {}
+    )
+    auc = None
+    if score is not None:
+        auc = [finite_or_none(v) for v in grouped_roc_auc(yt, score, g.codes, g.n_groups)]
+    groups_out = _group_entries(g, rates, fav_rate, counts.sum(axis=1), auc, ci, st, out)
+    disp_out = _disparity_entries(g, disp, ci, tests, out)
+    di = disp_out["disparate_impact"]["value"]
+    reference = g.labels[int(np.nanargmax(fav_rate))]
+    passed = di is not None and di >= FOUR_FIFTHS
+    disp_out["four_fifths_rule"] = {
+        "passed": passed,
+        "threshold": FOUR_FIFTHS,
+        "reference_group": reference,
+        "favourable": st.favourable,
+    }
+    if not passed and len(g.columns) == 1:
+        out.warnings.append(
+            f"{g.name}: disparate impact {di if di is None else round(di, 3)} fails the four-fifths rule "
+            f"(reference group {reference})"
+        )
+    if g.n_groups < 2:
+        out.warnings.append(f"{g.name}: only one group observed; disparities are 0 by construction")
+    return {
+        "name": g.name,
+        "columns": list(g.columns),
+        "intersection": len(g.columns) > 1,
+        "groups": groups_out,
+        "disparities": disp_out,
+    }
+
+
+def _aggregate(single_names: list[str], attributes: list[dict[str, Any]], metrics: dict[str, float]) -> None:
+    """Worst case over the single attributes (max of differences, min of ratios) and the violation count."""
+    for key, over in (
+        ("demographic_parity_difference", max),
+        ("equalized_odds_difference", max),
+        ("average_odds_difference", max),
+        ("demographic_parity_ratio", min),
+        ("equalized_odds_ratio", min),
+        ("average_odds_ratio", min),
+        ("disparate_impact", min),
+    ):
+        values = [metrics[f"fairness.{key}[{a}]"] for a in single_names if f"fairness.{key}[{a}]" in metrics]
+        if values:
+            metrics[f"fairness.{key}"] = float(over(values))
+    metrics["fairness.four_fifths_violations"] = float(
+        sum(1 for a in attributes if not a["intersection"] and not a["disparities"]["four_fifths_rule"]["passed"])
+    )
+
+
+def _inputs(
+    y_true: Any,
+    y_pred: Any,
+    y_score: Any,
+    sensitive: Any,
+    pos_label: Any,
+    missing_labels: str,
+    agg: str,
+    favourable: str,
+    n_permutations: int,
+) -> tuple[IntArray, IntArray, FloatArray | None, Any, int]:
+    """Validated 0/1 labels and decisions, scores and attributes (rows without a label dropped on request)."""
+    if agg not in AGGREGATIONS:
+        raise ValidationError(f"must be one of {', '.join(AGGREGATIONS)}", field="agg")
+    if favourable not in FAVOURABLE:
+        raise ValidationError(f"must be one of {', '.join(FAVOURABLE)}", field="favourable")
+    if n_permutations < 0:
+        raise ValidationError("must be >= 0", field="n_permutations")
+    keep = missing_label_mask(y_true, "y_true", missing_labels)
+    dropped = 0
+    if keep is not None:
+        dropped = int((~keep).sum())
+        y_true, y_pred, y_score = take_rows(y_true, keep), take_rows(y_pred, keep), take_rows(y_score, keep)
+        sensitive = take_rows(sensitive, keep)
+    if as_1d(y_true, "y_true").shape[0] == 0:
+        raise ValidationError("no rows", field="y_true")
+    yt = binary_labels(y_true, "y_true", pos_label, require_positive=True)
+    n = yt.shape[0]
+    yp = binary_labels(y_pred, "y_pred", pos_label, n)
+    score = None if y_score is None else as_1d(y_score, "y_score", n).astype(np.float64)
+    return yt, yp, score, sensitive, dropped
+
+
 def fairness_report(
     y_true: Any,
     y_pred: Any,
@@ -267,24 +487,10 @@ def fairness_report(
     permutation test give the p-values (0 disables it). A missing true label is an error unless
     ``missing_labels="drop"``, which drops the row and says how many.
     """
-    if agg not in AGGREGATIONS:
-        raise ValidationError(f"must be one of {', '.join(AGGREGATIONS)}", field="agg")
-    if favourable not in FAVOURABLE:
-        raise ValidationError(f"must be one of {', '.join(FAVOURABLE)}", field="favourable")
-    if n_permutations < 0:
-        raise ValidationError("must be >= 0", field="n_permutations")
-    keep = missing_label_mask(y_true, "y_true", missing_labels)
-    dropped = 0
-    if keep is not None:
-        dropped = int((~keep).sum())
-        y_true, y_pred, y_score = take_rows(y_true, keep), take_rows(y_pred, keep), take_rows(y_score, keep)
-        sensitive = take_rows(sensitive, keep)
-    if as_1d(y_true, "y_true").shape[0] == 0:
-        raise ValidationError("no rows", field="y_true")
-    yt = binary_labels(y_true, "y_true", pos_label, require_positive=True)
+    yt, yp, score, sensitive, dropped = _inputs(
+        y_true, y_pred, y_score, sensitive, pos_label, missing_labels, agg, favourable, n_permutations
+    )
     n = yt.shape[0]
-    yp = binary_labels(y_pred, "y_pred", pos_label, n)
-    score = None if y_score is None else as_1d(y_score, "y_score", n).astype(np.float64)
     if n_bootstrap < 0:
         raise ValidationError("must be >= 0", field="n_bootstrap")
     if not 0.0 < confidence < 1.0:
@@ -295,8 +501,9 @@ def fairness_report(
     base = groupings[-1]  # the intersection of all attributes, or the only attribute
     n_cells = base.n_groups
     # Counts per (finest cell, outcome); outcome k = 2*y_true + y_pred.
-    cell_counts = np.bincount(base.codes * 4 + yt * 2 + yp, minlength=n_cells * 4).reshape(n_cells, 4)
-    cell_counts = cell_counts.astype(np.float64)
+    cell_counts: FloatArray = (
+        np.bincount(base.codes * 4 + yt * 2 + yp, minlength=n_cells * 4).reshape(n_cells, 4).astype(np.float64)
+    )
 
     # Map the finest cells onto the groups of each grouping (a one-hot matrix: groups x cells).
     maps: list[FloatArray] = []
@@ -314,138 +521,16 @@ def fairness_report(
         draws = rng.multinomial(n, probs, size=n_bootstrap).reshape(n_bootstrap, n_cells, 4)
         replicates = draws.astype(np.float64)
 
-    warnings: list[str] = []
+    settings = _Settings(agg, favourable, confidence, min_group_size, n_permutations, seed)
+    out = _Out({}, [], {})
     if dropped:
-        warnings.append(f"{dropped} rows with a missing label were dropped (missing_labels='drop')")
-    metrics: dict[str, float] = {}
-    undefined_metrics: dict[str, str] = {}
-    attributes: list[dict[str, Any]] = []
-    for g, onehot in zip(groupings, maps, strict=True):
-        counts = onehot @ cell_counts
-        rates = group_rates(counts)
-        disp = _disparities(rates, agg, favourable)
-        fav_rate = rates["selection_rate"] if favourable == "positive" else 1.0 - rates["selection_rate"]
-        sizes = counts.sum(axis=1)
-        rate_ci: dict[str, tuple[FloatArray, FloatArray]] = {}
-        disp_ci: dict[str, tuple[float, float]] = {}
-        boot_mean: dict[str, float] = {}
-        if replicates is not None:
-            rep_counts = np.einsum("gc,bck->bgk", onehot, replicates)
-            rep_rates = group_rates(rep_counts)
-            rep_disp = _disparities(rep_rates, agg, favourable)
-            for key in GROUP_METRICS:
-                rate_ci[key] = percentile_ci(rep_rates[key], confidence)
-            for key in _DISPARITIES:
-                lo, hi = percentile_ci(rep_disp[key][:, None], confidence)
-                disp_ci[key] = (float(lo[0]), float(hi[0]))
-                with _warnings.catch_warnings():
-                    _warnings.simplefilter("ignore", RuntimeWarning)
-                    boot_mean[key] = float(np.nanmean(rep_disp[key]))
-        tests = permutation_p_values(counts, n_permutations, seed, agg) if n_permutations and g.n_groups > 1 else {}
-
-        auc: list[float | None] = [None] * g.n_groups
-        if score is not None:
-            auc = [finite_or_none(v) for v in grouped_roc_auc(yt, score, g.codes, g.n_groups)]
-
-        max_fav = float(np.nanmax(fav_rate))
-        groups_out: list[dict[str, Any]] = []
-        for j, label in enumerate(g.labels):
-            entry: dict[str, Any] = {"group": label, "count": int(sizes[j])}
-            for key in GROUP_METRICS:
-                entry[key] = finite_or_none(rates[key][j])
-            entry["favourable_rate"] = finite_or_none(fav_rate[j])
-            entry["impact_ratio"] = finite_or_none(fav_rate[j] / max_fav) if max_fav else None
-            undefined = [k for k in ("tpr", "fpr") if sizes[j] > 0 and not np.isfinite(rates[k][j])]
-            entry["undefined"] = undefined
-            for k in undefined:
-                what = "positives" if k == "tpr" else "negatives"
-                undefined_metrics[f"fairness.{k}[{g.name}={label}]"] = f"no {what} in the group"
-                warnings.append(
-                    f"{g.name}={label}: {k.upper()} is undefined (no {what} in the group); the group is left "
-                    "out of the worst-case and mean odds disparities"
-                )
-            if score is not None:
-                entry["roc_auc"] = auc[j]
-            if rate_ci:
-                entry["ci"] = {key: _pair(rate_ci[key][0][j], rate_ci[key][1][j]) for key in GROUP_METRICS}
-            entry["small"] = bool(sizes[j] < min_group_size)
-            groups_out.append(entry)
-            if sizes[j] < min_group_size:
-                warnings.append(
-                    f"{g.name}={label}: {int(sizes[j])} rows (< {min_group_size}); its rates are unreliable"
-                )
-            for key in ("selection_rate", "tpr", "fpr"):
-                v = finite_or_none(rates[key][j])
-                if v is not None:
-                    metrics[f"fairness.{key}[{g.name}={label}]"] = v
-
-        disp_out: dict[str, Any] = {}
-        for key in _DISPARITIES:
-            value = finite_or_none(float(disp[key]))
-            disp_out[key] = {"value": value}
-            if disp_ci:
-                disp_out[key]["ci"] = _pair(*disp_ci[key])
-                if value is not None and key.endswith("_difference") and np.isfinite(boot_mean[key]):
-                    # Bootstrap bias correction of the (upward-biased) sample range; clipped to [0, 1].
-                    disp_out[key]["bias_corrected"] = float(min(1.0, max(0.0, 2 * value - boot_mean[key])))
-            if key in tests:
-                disp_out[key].update(tests[key])
-                p_value = tests[key]["p_value"]
-                if p_value is not None:
-                    short = key.removesuffix("_difference")
-                    metrics[f"fairness.{short}_p_value[{g.name}]"] = float(p_value)
-            if value is None:
-                warnings.append(
-                    f"{g.name}: {key} is undefined (a zero denominator, or fewer than two groups with a TPR/FPR) "
-                    "and is not reported"
-                )
-                undefined_metrics[f"fairness.{key}[{g.name}]"] = (
-                    "a zero denominator, or fewer than two groups with a TPR/FPR"
-                )
-            else:
-                metrics[f"fairness.{key}[{g.name}]"] = value
-        di = disp_out["disparate_impact"]["value"]
-        reference = g.labels[int(np.nanargmax(fav_rate))]
-        passed = di is not None and di >= FOUR_FIFTHS
-        disp_out["four_fifths_rule"] = {
-            "passed": passed,
-            "threshold": FOUR_FIFTHS,
-            "reference_group": reference,
-            "favourable": favourable,
-        }
-        if not passed and len(g.columns) == 1:
-            warnings.append(
-                f"{g.name}: disparate impact {di if di is None else round(di, 3)} fails the four-fifths rule "
-                f"(reference group {reference})"
-            )
-        if g.n_groups < 2:
-            warnings.append(f"{g.name}: only one group observed; disparities are 0 by construction")
-        attributes.append(
-            {
-                "name": g.name,
-                "columns": list(g.columns),
-                "intersection": len(g.columns) > 1,
-                "groups": groups_out,
-                "disparities": disp_out,
-            }
-        )
-
-    single_names = [g.name for g in singles]
-    for key, over in (
-        ("demographic_parity_difference", max),
-        ("equalized_odds_difference", max),
-        ("average_odds_difference", max),
-        ("demographic_parity_ratio", min),
-        ("equalized_odds_ratio", min),
-        ("average_odds_ratio", min),
-        ("disparate_impact", min),
-    ):
-        values = [metrics[f"fairness.{key}[{a}]"] for a in single_names if f"fairness.{key}[{a}]" in metrics]
-        if values:
-            metrics[f"fairness.{key}"] = float(over(values))
-    metrics["fairness.four_fifths_violations"] = float(
-        sum(1 for a in attributes if not a["intersection"] and not a["disparities"]["four_fifths_rule"]["passed"])
-    )
+        out.warnings.append(f"{dropped} rows with a missing label were dropped (missing_labels='drop')")
+    attributes = [
+        _attribute(g, onehot, cell_counts, replicates, yt, score, settings, out)
+        for g, onehot in zip(groupings, maps, strict=True)
+    ]
+    metrics, warnings, undefined_metrics = out.metrics, out.warnings, out.undefined
+    _aggregate([g.name for g in singles], attributes, metrics)
 
     overall = group_rates(cell_counts.sum(axis=0))
     body: dict[str, Any] = {
