@@ -27,6 +27,8 @@ A policy file is YAML (DESIGN §5). Top-level keys::
       performance: {metric: performance.roc_auc, min: 0.70, window: 30d}
       fairness: {metric: fairness.demographic_parity_difference, max: 0.10, groups: [sex], window: 30d}
       on_alert: [notify, require_review]
+      notify: {webhook: "https://hooks.example/ml", secret_env: MODELTRAIL_WEBHOOK_SECRET,
+               email: [oncall@example.org], smtp: "localhost:25", sender: modeltrail@example.org}
     retention: {"inference.*": P6M, "*": P10Y}    # event-type glob -> ISO 8601 duration
     checkpoint: {every_events: 10000, every_seconds: 300}
 
@@ -89,6 +91,10 @@ _CALLABLE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]
 _EVENT_GLOB = re.compile(r"[a-z0-9_.*?\[\]-]+")
 _SEGMENT = re.compile(r"[^=\s]+\s*=\s*\S.*")
 _WINDOW = re.compile(r"(\d+)([smhdw])")
+_URL = re.compile(r"https?://[^\s]+")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HOSTPORT = re.compile(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}")
 _WINDOW_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -329,6 +335,26 @@ class MetricRule:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Where ``notify`` sends alerts: a webhook (HMAC-signed with the key in ``secret_env``) and e-mail."""
+
+    webhook: str | None = None
+    secret_env: str = "MODELTRAIL_WEBHOOK_SECRET"
+    email: tuple[str, ...] = ()
+    smtp: str = "localhost:25"
+    sender: str = "modeltrail@localhost"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Dictionary form as written in a policy file."""
+        out: dict[str, Any] = {"secret_env": self.secret_env, "smtp": self.smtp, "sender": self.sender}
+        if self.webhook is not None:
+            out["webhook"] = self.webhook
+        if self.email:
+            out["email"] = list(self.email)
+        return out
+
+
+@dataclass(frozen=True)
 class Monitoring:
     """Post-market monitoring rules (Art. 72) and what happens on an alert."""
 
@@ -336,6 +362,7 @@ class Monitoring:
     performance: MetricRule | None = None
     fairness: MetricRule | None = None
     on_alert: tuple[str, ...] = ("notify",)
+    notify: Notify | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Dictionary form as written in a policy file."""
@@ -345,6 +372,8 @@ class Monitoring:
             if rule is not None:
                 out[name] = rule.to_dict()
         out["on_alert"] = list(self.on_alert)
+        if self.notify is not None:
+            out["notify"] = self.notify.to_dict()
         return out
 
 
@@ -790,7 +819,7 @@ def _rule_window(r: _Reader, node: MarkedDict, path: str, default: str) -> str:
 
 
 def _monitoring(r: _Reader, raw: Any, line: int, protected: tuple[str, ...]) -> Monitoring:
-    node = r.mapping(raw, "monitoring", line, allowed=("drift", "performance", "fairness", "on_alert"))
+    node = r.mapping(raw, "monitoring", line, allowed=("drift", "performance", "fairness", "on_alert", "notify"))
     drift = None
     if "drift" in node:
         path = "monitoring.drift"
@@ -843,7 +872,31 @@ def _monitoring(r: _Reader, raw: Any, line: int, protected: tuple[str, ...]) -> 
         on_alert = r.names(
             node["on_alert"], "monitoring.on_alert", node.value_lines["on_alert"], options=ALERT_ACTIONS
         )
-    return Monitoring(drift, rules.get("performance"), rules.get("fairness"), on_alert)
+    notify = _notify(r, node["notify"], node.value_lines["notify"]) if "notify" in node else None
+    return Monitoring(drift, rules.get("performance"), rules.get("fairness"), on_alert, notify)
+
+
+def _notify(r: _Reader, raw: Any, line: int) -> Notify:
+    path = "monitoring.notify"
+    n = r.mapping(raw, path, line, allowed=("webhook", "secret_env", "email", "smtp", "sender"))
+    lines = n.value_lines
+    webhook = None
+    if "webhook" in n:
+        webhook = r.text(n["webhook"], f"{path}.webhook", lines["webhook"], pattern=_URL, what="an http(s) URL")
+    email: tuple[str, ...] = ()
+    if "email" in n:
+        email = r.names(n["email"], f"{path}.email", lines["email"], pattern=_EMAIL, what="an e-mail address")
+    out = Notify(webhook=webhook, email=email)
+    if "secret_env" in n:
+        env = r.text(n["secret_env"], f"{path}.secret_env", lines["secret_env"], pattern=_ENV, what="a variable name")
+        out = Notify(webhook, env, email, out.smtp, out.sender)
+    if "smtp" in n:
+        smtp = r.text(n["smtp"], f"{path}.smtp", lines["smtp"], pattern=_HOSTPORT, what="host:port")
+        out = Notify(out.webhook, out.secret_env, out.email, smtp, out.sender)
+    if "sender" in n:
+        sender = r.text(n["sender"], f"{path}.sender", lines["sender"], pattern=_EMAIL, what="an e-mail address")
+        out = Notify(out.webhook, out.secret_env, out.email, out.smtp, sender)
+    return out
 
 
 def _build(r: _Reader, doc: Any) -> Policy:
