@@ -167,9 +167,9 @@ def test_drift_raises_alert_that_notifies_routes_to_review_and_is_cleared(
         alert = trail.get_event(r.alert_seq)
         assert alert.type == "monitor.alert" and alert.subject == "model:credit@1"
         assert f"event:{r.check_seq}" in alert.refs
-        assert (
-            f"event:{decided[0].receipt.seq if hasattr(decided[0], 'receipt') else r.window['first_seq']}" in alert.refs
-        )
+        first_seq, last_seq = r.window["first_seq"], r.window["last_seq"]
+        assert trail.get_event(first_seq).payload["decision_id"] == decided[0].decision_id
+        assert f"event:{first_seq}" in alert.refs and f"event:{last_seq}" in alert.refs
         ids = trail.blobs.get_bytes(alert.payload["decisions_sha256"]).decode().split("\n")
         assert ids == [d.decision_id for d in decided]
         # notify: signed webhook (after one retry) and an e-mail on the loopback SMTP server.
