@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LifecycleError, ModeltrailError, NotFoundError, PermissionDeniedError, ValidationError
 from ..events import Actor, Receipt
+from ..identity import Identity
 from ..policy.model import Monitoring, Notify
 
 if TYPE_CHECKING:
@@ -301,12 +302,22 @@ def alerts(trail: Trail, model: str | None = None, *, include_cleared: bool = Fa
 
 
 def clear_alert(
-    trail: Trail, alert_seq: int, *, actor: Actor, reason: str, resume: bool = False, system: str | None = None
+    trail: Trail,
+    alert_seq: int,
+    *,
+    actor: Actor | Identity,
+    reason: str,
+    resume: bool = False,
+    system: str | None = None,
 ) -> Receipt:
-    """Record a human clearing alert ``alert_seq``; with ``resume``, lift the suspension it caused."""
+    """Record a human clearing alert ``alert_seq``; with ``resume``, lift the suspension it caused.
+
+    ``resume`` needs a role of the policy's ``roles.resume`` (checked by the registry).
+    """
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationError("a reason is required to clear an alert", field="reason")
-    if actor.kind != "human":
+    who = actor if isinstance(actor, Actor) else actor.acting_as()
+    if who.kind != "human":
         raise PermissionDeniedError("clearing an alert is a human action; a service may not clear it")
     ev = trail.get_event(alert_seq)
     if ev.type != ALERT:
@@ -328,7 +339,7 @@ def clear_alert(
     return trail.record(
         CLEARED,
         system=system or ev.system,
-        actor=actor,
+        actor=who,
         subject=ev.subject,
         payload={"alert_seq": alert_seq, "reason": reason, "resumed": resume},
         refs=refs,
