@@ -244,10 +244,9 @@ def column_drift(
     """Drift of ``current`` (the window's values of one column) against the reference column ``ref``."""
     if ref.kind == "numeric":
         cur, cur_missing = numeric_column(current)
-        cur.sort(kind="stable")
+        cur.sort()
         n_cur = int(cur.size)
-        ref_vals = ref.values
-        assert ref_vals is not None
+        ref_vals = ref.array()
         n_unique = ref.unique
         if n_unique <= 5 and n_cur:
             n_unique = int(np.unique(np.concatenate([np.unique(ref_vals), np.unique(cur)])).size)
@@ -282,7 +281,6 @@ def column_drift(
         return out  # nothing to compare: reported, not drifted (Evidently raises here)
     value: float
     if ref.kind == "numeric" and chosen in ("ks", "wasserstein"):
-        assert ref_vals is not None
         if chosen == "ks":
             out.statistic, value = ks_2samp_sorted(ref_vals, cur)
         else:
@@ -291,7 +289,6 @@ def column_drift(
             value = raw / max(ref.std, 0.001)
     else:
         if ref.kind == "numeric":
-            assert ref_vals is not None
             if chosen in ("psi", "jensenshannon") and ref.unique > 20:
                 lo = min(float(ref_vals[0]), float(cur[0]))
                 hi = max(float(ref_vals[-1]), float(cur[-1]))
@@ -391,18 +388,25 @@ def drift_report(
     thresholds = thresholds or {}
 
     def one(name: str) -> ColumnDrift:
-        return column_drift(
-            profile.column(name),
-            current[name],
-            method=methods.get(name, method),
-            threshold=thresholds.get(name, threshold),
-            keep_shares=keep_shares,
-        )
+        ref = profile.column(name)
+        try:
+            return column_drift(
+                ref,
+                current[name],
+                method=methods.get(name, method),
+                threshold=thresholds.get(name, threshold),
+                keep_shares=keep_shares,
+            )
+        finally:
+            ref.release()
 
     if workers > 1 and len(names) > 1:
         with ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(one, names))
     else:
         results = [one(n) for n in names]
-    n = len(current[names[0]]) if names else 0
+    n = 0
+    if results:
+        r0 = results[0]
+        n = r0.n_current if r0.missing_current == 0 else round(r0.n_current / (1 - r0.missing_current))
     return DriftReport({r.column: r for r in results}, drift_share, n)

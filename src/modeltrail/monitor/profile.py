@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import threading
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +51,20 @@ class ColumnProfile:
     counts: dict[str, int] | None = None
     std: float = 0.0
     unique: int = 0
+    loader: Callable[[], FloatArray] | None = field(default=None, repr=False, compare=False)
+
+    def array(self) -> FloatArray:
+        """The sorted reference values (loaded from the profile file on first use when lazy)."""
+        if self.values is None and self.loader is not None:
+            self.values = self.loader()
+        if self.values is None:
+            raise ValidationError(f"{self.name!r} is a categorical column: it has no value array", field="column")
+        return self.values
+
+    def release(self) -> None:
+        """Drop a lazily loaded value array (it is read again when needed): bounds a run's memory."""
+        if self.loader is not None:
+            self.values = None
 
     @property
     def missing_rate(self) -> float:
@@ -60,8 +76,7 @@ class ColumnProfile:
         """Counts per distinct value (numbers as floats for numeric columns)."""
         if self.kind == "categorical":
             return dict(self.counts or {})
-        assert self.values is not None
-        u, c = np.unique(self.values, return_counts=True)
+        u, c = np.unique(self.array(), return_counts=True)
         return {float(k): int(v) for k, v in zip(u.tolist(), c.tolist(), strict=True)}
 
     def summary(self) -> dict[str, Any]:
@@ -130,26 +145,42 @@ class ReferenceProfile:
         }
         for i, c in enumerate(self.columns.values()):
             if c.kind == "numeric":
-                assert c.values is not None
-                arrays[f"c{i}"] = c.values
+                arrays[f"c{i}"] = c.array()
         buf = io.BytesIO()
         np.savez(buf, **arrays)  # type: ignore[arg-type]
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, digest: str | None = None) -> ReferenceProfile:
-        """Parse a profile blob; ValidationError when it is not one."""
+        """Parse a profile blob held in memory; ValidationError when it is not one."""
+        return cls._parse(io.BytesIO(data), digest, lazy=False)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], digest: str | None = None) -> ReferenceProfile:
+        """Open a profile file; numeric columns are read one at a time, when a statistic needs them."""
+        return cls._parse(os.fspath(path), digest, lazy=True)
+
+    @classmethod
+    def _parse(cls, source: Any, digest: str | None, *, lazy: bool) -> ReferenceProfile:
         try:
-            z = np.load(io.BytesIO(data), allow_pickle=False)
+            z = np.load(source, allow_pickle=False)
             header = json.loads(bytes(z["header"]).decode("utf-8"))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise ValidationError(f"not a monitoring profile blob ({exc})", field="profile") from None
         if header.get("schema") != SCHEMA:
             raise ValidationError(f"expected schema {SCHEMA}, got {header.get('schema')!r}", field="profile")
         columns: dict[str, ColumnProfile] = {}
+        lock = threading.Lock()
         for i, name in enumerate(header["order"]):
             h = header["columns"][name]
-            values = np.asarray(z[f"c{i}"], dtype=np.float64) if h["kind"] == "numeric" else None
+            values = None
+            loader = None
+            if h["kind"] == "numeric":
+                key = f"c{i}"
+                if lazy:
+                    loader = _member_loader(z, key, lock)
+                else:
+                    values = np.asarray(z[key], dtype=np.float64)
             columns[name] = ColumnProfile(
                 name,
                 h["kind"],
@@ -159,6 +190,7 @@ class ReferenceProfile:
                 h.get("counts"),
                 float(h.get("std", 0.0)),
                 int(h["unique"]),
+                loader,
             )
         cal = header.get("calibration")
         return cls(
@@ -173,19 +205,38 @@ class ReferenceProfile:
         )
 
 
+def _member_loader(z: Any, key: str, lock: threading.Lock) -> Callable[[], FloatArray]:
+    def load() -> FloatArray:
+        with lock:  # one zip file handle: threads of a drift report read members one at a time
+            out: FloatArray = np.asarray(z[key], dtype=np.float64)
+        return out
+
+    return load
+
+
 def numeric_column(values: Any) -> tuple[FloatArray, int]:
     """Finite values as float64 and the count of missing ones (NaN, None, ±inf: Evidently drops them too)."""
-    arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        arr = values.astype(np.float64, copy=False)
+    elif isinstance(values, pd.Series) and values.dtype.kind in "fiu":
+        arr = values.to_numpy(dtype=np.float64)
+    else:
+        arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     finite = np.isfinite(arr)
     return arr[finite], int(arr.shape[0] - int(finite.sum()))
 
 
 def categorical_counts(values: Any) -> tuple[dict[str, int], int]:
     """Counts per category (as text) and the count of missing values."""
-    s = pd.Series(values, dtype="object")
-    missing = int(s.isna().sum())
-    vc = s.dropna().astype(str).value_counts(sort=False)
-    return {str(k): int(v) for k, v in vc.items()}, missing
+    # value_counts on the column as it is (Arrow strings stay Arrow): converting to objects first
+    # costs more than the counting.
+    s = values if isinstance(values, pd.Series) else pd.Series(values, dtype="object")
+    vc = s.value_counts(dropna=True, sort=False)
+    counts: dict[str, int] = {}
+    for k, v in zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True):
+        key = str(k)
+        counts[key] = counts.get(key, 0) + int(v)
+    return counts, int(len(s) - sum(counts.values()))
 
 
 def is_numeric(series: pd.Series) -> bool:
@@ -197,7 +248,7 @@ def profile_column(name: str, values: Any, kind: Kind) -> ColumnProfile:
     """Profile one reference column."""
     if kind == "numeric":
         finite, missing = numeric_column(values)
-        finite.sort(kind="stable")
+        finite.sort()
         unique = int(np.count_nonzero(np.diff(finite))) + 1 if finite.size else 0
         std = float(np.std(finite)) if finite.size else 0.0
         return ColumnProfile(name, "numeric", int(finite.size), missing, finite, None, std, unique)
@@ -302,5 +353,7 @@ def load_profile(trail: Trail, model: str) -> tuple[ReferenceProfile, int]:
     if latest is None:
         raise NotFoundError(f"no reference profile recorded for {model} (record one with monitor profile)")
     digest = str(latest.payload["profile_sha256"])
-    profile = ReferenceProfile.from_bytes(trail.blobs.get_bytes(digest), digest)
+    if not trail.blobs.verify(digest):  # streamed: the profile is read lazily afterwards
+        raise ValidationError(f"the profile blob {digest} does not match its hash", field="profile")
+    profile = ReferenceProfile.from_file(trail.blobs.path(digest), digest)
     return profile, latest.seq

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -201,6 +201,44 @@ def decision_windows(
         for w in out:
             w.labels = {d: labels[d] for d in w.decision_ids if d in labels}
     return out
+
+
+class ParquetColumns(Mapping[str, Any]):
+    """A Parquet file as a mapping of column name to values, read one column at a time.
+
+    A drift report over it holds one current column in memory instead of the whole table.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Open ``path`` (only its schema is read here)."""
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        self.path = os.fspath(path)
+        if not os.path.exists(self.path):
+            raise ValidationError(f"no such file: {self.path}", field="current")
+        self._file = pq.ParquetFile(self.path)
+        self._names = list(self._file.schema_arrow.names)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        col = self._file.read(columns=[name]).column(0)
+        import pyarrow as pa
+
+        if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+            return col.to_numpy()
+        return col.to_pandas()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @property
+    def rows(self) -> int:
+        """Rows in the file."""
+        return int(self._file.metadata.num_rows)
 
 
 def frame_window(
