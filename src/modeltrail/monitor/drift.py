@@ -203,6 +203,7 @@ class ColumnDrift:
     vanished_categories: list[str] = field(default_factory=list)
     wasserstein_raw: float | None = None
     shares: dict[str, list[Any]] | None = None
+    error_bound: float | None = None  # set by the bounded projection: 0 when exact
 
     @property
     def missing_change(self) -> float:
@@ -213,7 +214,7 @@ class ColumnDrift:
         """JSON-safe form."""
         d = {k: v for k, v in self.__dict__.items() if k != "shares"}
         d["missing_change"] = self.missing_change
-        for k in ("value", "statistic", "wasserstein_raw"):
+        for k in ("value", "statistic", "wasserstein_raw", "error_bound"):
             if isinstance(d[k], float) and not math.isfinite(d[k]):
                 d[k] = None
         return d
