@@ -65,6 +65,7 @@ class DemoResult:
     overridden: int = 0
     labelled: int = 0
     fallback_decisions: int = 0
+    monitoring: dict[str, Any] = field(default_factory=dict)
     verify_ok: bool = False
     reconstructed: dict[str, Any] = field(default_factory=dict)
     served_sample: dict[str, Any] = field(default_factory=dict)
@@ -385,6 +386,16 @@ def run_demo(
                     fh.write(f"{d.decision_id},{int(actual)}\n")
             result.labelled = len(label_csv(trail, lab, actor=PIPELINE))
             say(f"  {result.labelled:,} labels recorded")
+
+        with _step(say, "Post-market monitoring: drift arrives, the alert routes decisions to review, an incident"):
+            from .monitor.demo import run_story
+
+            result.monitoring = run_story(
+                trail, g, estimator=versions[passed_ref.split(":")[1].split("@")[0]][1], features=features,
+                model=passed_ref, system=SYSTEM, reference=val.drop(columns=[LABEL]),
+                reference_labels=val[LABEL], rows=rows, subjects=[f"applicant:{r['applicant_id']}" for r in rows],
+                served=len(served), owner=ALICE, reviewer=BOB, protected=PROTECTED, say=say,
+            )  # fmt: skip
 
         with _step(say, "Kill switch: erin suspends the model; the guard falls back to human review"):
             suspend(

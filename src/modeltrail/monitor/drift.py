@@ -160,7 +160,8 @@ def js_distance(ref_shares: FloatArray, cur_shares: FloatArray) -> float:
 def chi_square_p(ref_counts: FloatArray, cur_counts: FloatArray) -> tuple[float, float]:
     """Chi-square goodness of fit of current counts against reference shares scaled to the current size."""
     k = cur_counts.sum() / ref_counts.sum()
-    r = stats.chisquare(cur_counts, ref_counts * k)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a new category: expected 0, statistic inf, p 0
+        r = stats.chisquare(cur_counts, ref_counts * k)
     return float(r.statistic), float(r.pvalue)
 
 
