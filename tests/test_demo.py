@@ -49,8 +49,14 @@ def test_demo_records_every_step(demo) -> None:
     assert c["dataset.registered"] == 3 and c["model.registered"] == 2 and c["model.approved"] == 2
     assert c["report.generated"] == 9  # data + 4 reports for each of 2 candidates
     assert sorted(demo.gates.values()) == [False, True]  # one candidate fails, one passes
-    assert demo.decisions == 300 and c["inference.decision"] == 305  # + 5 after the kill switch
+    # + 303 in the monitoring chapter (300 drifted, 3 routed to review) and 5 after the kill switch
+    assert demo.decisions == 300 and c["inference.decision"] == 300 + 303 + 5
     assert demo.fallback_decisions == 5
+    m = demo.monitoring
+    assert m["level"] == "alert" and {"credit_amount", "duration_months"} <= set(m["drifted_features"])
+    assert m["actions"] == [{"action": "require_review", "ok": True}] and m["routed"] == ["fallback"] * 3
+    assert c["monitor.profile"] == 1 and c["monitor.checked"] == 2 and c["incident.opened"] == 1
+    assert c["monitor.alert_cleared"] == 1 and c["model.resumed"] == 1
     assert demo.verify_ok
 
 
@@ -134,8 +140,16 @@ def _story(trail_path: Path) -> list[object]:
     t = modeltrail.open(trail_path)
     try:
         return [
-            _normalised({"type": e.type, "subject": e.subject, "actor": e.actor.to_dict(), "refs": list(e.refs),
-                         "payload": e.payload, "sealed": e.sealed})
+            _normalised(
+                {
+                    "type": e.type,
+                    "subject": e.subject,
+                    "actor": e.actor.to_dict(),
+                    "refs": list(e.refs),
+                    "payload": e.payload,
+                    "sealed": e.sealed,
+                }
+            )
             for e in t.events()
         ]
     finally:

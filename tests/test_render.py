@@ -44,7 +44,7 @@ def test_html_is_self_contained_with_charts(reports: dict[str, Report], kind: st
     assert ("<svg" in page and "<rect" in page) or "<polyline" in page
     assert "<script" not in page.lower()
     assert _external_urls(page) == []
-    assert report._repr_html_() == page or report._repr_html_().count("<svg") == page.count("<svg")
+    assert not hasattr(report, "to_html")  # the report model does not depend on its view
     for w in report.warnings:
         assert w.replace("<", "&lt;").replace(">", "&gt;") in page
 

@@ -22,9 +22,12 @@ def test_logistic_pipeline() -> None:
     report = robustness_report(logistic(), X, seed=1)
     m = report.metrics
     assert 0 <= m["robustness.flip_rate_noise"] < 0.1
-    # StandardScaler + LogisticRegression can not take NaN: the error is caught and counted as flips.
-    assert m["robustness.flip_rate_missing"] == 1.0
+    # StandardScaler + LogisticRegression can not take NaN: a crash, counted apart from flips.
+    assert "robustness.flip_rate_missing" not in m
+    assert "crashed" in report.undefined["robustness.flip_rate_missing"]
+    assert m["robustness.crash_count"] >= 1
     assert report.body["checks"]["missing"]["handled"] is False
+    assert report.body["checks"]["missing"]["flip_rate"] is None
     assert "NaN" in report.body["checks"]["missing"]["error"]
     assert m["robustness.unseen_category_error_rate"] == 0.0  # handle_unknown="ignore"
     assert 0 < m["robustness.flip_rate_out_of_range"] <= 1
@@ -77,3 +80,31 @@ def test_rejects_bad_input() -> None:
     X, _ = credit()
     with pytest.raises(ValidationError):
         robustness_report(logistic(), X, categorical_columns=["nope"])
+
+
+def test_performance_drop_under_perturbation_against_clean() -> None:
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    X, y = credit()
+    model = logistic()
+    report = robustness_report(model, X, y=y, numeric_noise=0.5, seed=2)
+    m = report.metrics
+    assert m["robustness.accuracy"] == accuracy_score(y, model.predict(X))
+    assert abs(m["robustness.roc_auc"] - roc_auc_score(y, model.predict_proba(X)[:, 1])) < 1e-12
+    noise = report.body["checks"]["noise"]
+    assert m["robustness.accuracy_drop_noise"] == m["robustness.accuracy"] - noise["accuracy"]
+    assert m["robustness.roc_auc_drop_noise"] > 0  # half a standard deviation of noise hurts
+    assert "robustness.roc_auc_drop_missing" in report.undefined  # the model crashes on NaN
+    assert m["robustness.roc_auc_drop_out_of_range"] >= 0
+
+
+def test_constant_model_is_flagged_not_perfect() -> None:
+    from sklearn.dummy import DummyClassifier
+
+    X, y = credit()
+    dummy = DummyClassifier(strategy="most_frequent").fit(X, y)
+    report = robustness_report(dummy, X, y=y)
+    assert report.metrics["robustness.degenerate"] == 1.0
+    assert report.metrics["robustness.flip_rate_noise"] == 0.0
+    assert any("constant" in w for w in report.warnings)
+    assert robustness_report(logistic(), X).metrics["robustness.degenerate"] == 0.0

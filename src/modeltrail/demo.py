@@ -65,6 +65,7 @@ class DemoResult:
     overridden: int = 0
     labelled: int = 0
     fallback_decisions: int = 0
+    monitoring: dict[str, Any] = field(default_factory=dict)
     verify_ok: bool = False
     reconstructed: dict[str, Any] = field(default_factory=dict)
     served_sample: dict[str, Any] = field(default_factory=dict)
@@ -168,11 +169,9 @@ def run_demo(
     """
     from .audit.reconstruct import reconstruct
     from .evidence.data_report import data_report
-    from .evidence.explain import DecisionExplainer, explainability_report
-    from .evidence.fairness import fairness_report
-    from .evidence.performance import performance_report
-    from .evidence.record import record_report
-    from .evidence.robustness import robustness_report
+    from .evidence.evaluate import evaluate_model
+    from .evidence.explain import DecisionExplainer
+    from .evidence.record import record_report, write_index
     from .lineage.datasets import register_dataset
     from .lineage.models import register_model
     from .lineage.runs import trail_run
@@ -270,20 +269,20 @@ def run_demo(
 
         with _step(say, "Evidence: performance, fairness (sex, age band), explainability, robustness"):
             for mv, model in versions.values():
-                Xt = test[features]
-                score = model.predict_proba(Xt)[:, 1]
-                pred = (score >= 0.5).astype(int)
-                groups = test[list(PROTECTED)]
-                subj = {"model": mv.ref, "dataset": ds["test"].ref}
-                perf = performance_report(
-                    test[LABEL], pred, score, groups=groups, n_bootstrap=200, seed=seed, subject=subj
+                built = evaluate_model(
+                    model,
+                    test,
+                    label=LABEL,
+                    positive=1,
+                    protected=PROTECTED,
+                    features=features,
+                    n_bootstrap=200,
+                    seed=seed,
+                    favourable=policy.favourable_outcome,
+                    subject={"model": mv.ref, "dataset": ds["test"].ref},
                 )
-                fair = fairness_report(
-                    test[LABEL], pred, groups, y_score=score, n_bootstrap=200, seed=seed, subject=subj
-                )
-                expl = explainability_report(model, Xt, test[LABEL], feature_names=features, subject=subj, seed=seed)
-                robu = robustness_report(model, Xt, seed=seed, subject=subj)
-                for r in (perf, fair, expl, robu):
+                perf, fair = built["performance"], built["fairness"]
+                for r in built.values():
                     record_report(
                         trail,
                         r,
@@ -293,6 +292,7 @@ def run_demo(
                         out_dir=reports_dir,
                         refs=[ds["test"].ref],
                     )
+                write_index(trail, mv.ref, reports_dir)
                 say(
                     f"  {mv.ref}: ROC AUC {perf.metrics['performance.roc_auc']:.3f}, demographic parity "
                     f"difference {fair.metrics['fairness.demographic_parity_difference']:.3f}, equalized odds "
@@ -385,6 +385,16 @@ def run_demo(
                     fh.write(f"{d.decision_id},{int(actual)}\n")
             result.labelled = len(label_csv(trail, lab, actor=PIPELINE))
             say(f"  {result.labelled:,} labels recorded")
+
+        with _step(say, "Post-market monitoring: drift arrives, the alert routes decisions to review, an incident"):
+            from .monitor.demo import run_story
+
+            result.monitoring = run_story(
+                trail, g, estimator=versions[passed_ref.split(":")[1].split("@")[0]][1], features=features,
+                model=passed_ref, system=SYSTEM, reference=val.drop(columns=[LABEL]),
+                reference_labels=val[LABEL], rows=rows, subjects=[f"applicant:{r['applicant_id']}" for r in rows],
+                served=len(served), owner=ALICE, reviewer=BOB, protected=PROTECTED, say=say,
+            )  # fmt: skip
 
         with _step(say, "Kill switch: erin suspends the model; the guard falls back to human review"):
             suspend(

@@ -64,6 +64,7 @@ def demo_cmd(directory: Path, decisions: int, seed: int, as_json: bool) -> None:
             "overridden": result.overridden,
             "labelled": result.labelled,
             "fallback_decisions": result.fallback_decisions,
+            "monitoring": result.monitoring,
             "verify_ok": result.verify_ok,
             "reconstructed_seqs": result.reconstructed.get("cited_seqs", []),
         }
@@ -86,6 +87,7 @@ def demo_cmd(directory: Path, decisions: int, seed: int, as_json: bool) -> None:
         f"modeltrail lineage {result.deployed} --up",
         "modeltrail verify",
         "modeltrail review list",
+        "modeltrail monitor status",
         f"modeltrail status {result.deployed.removeprefix('model:')}",
         "modeltrail prove 1",
     ):

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import click
-import numpy as np
 
 from ..errors import ValidationError
 from ..events import Actor
@@ -97,6 +96,12 @@ def evaluate_data_cmd(
 @click.option("--protected", multiple=True, help="Protected attribute column (repeatable).")
 @click.option("--dataset", "dataset_ref", help="Registered dataset the table is (cited in the reports' refs).")
 @click.option("--reports", default="performance,fairness,explainability,robustness", show_default=True)
+@click.option(
+    "--favourable",
+    type=click.Choice(["positive", "negative"]),
+    default=None,
+    help="Which prediction is favourable (four-fifths rule); default: the policy's favourable_outcome.",
+)
 @click.option("--threshold", type=float, default=0.5, show_default=True)
 @click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -115,6 +120,7 @@ def evaluate_model_cmd(
     protected: tuple[str, ...],
     dataset_ref: str | None,
     reports: str,
+    favourable: str | None,
     threshold: float,
     bootstrap: int,
     seed: int,
@@ -124,51 +130,41 @@ def evaluate_model_cmd(
     as_json: bool,
 ) -> None:
     """Run model reports for MODEL@VERSION on a labelled table and record each as report.generated."""
-    from ..evidence.explain import explainability_report
-    from ..evidence.fairness import fairness_report
-    from ..evidence.performance import performance_report
+    from ..errors import NotFoundError
+    from ..evidence.evaluate import evaluate_model
     from ..evidence.record import record_report
-    from ..evidence.robustness import robustness_report
     from ..lineage.models import load_model
     from ..lineage.queries import get_model_version
+    from ..registry import stored_policy
 
-    wanted = {r.strip() for r in reports.split(",") if r.strip()}
-    unknown = wanted - {"performance", "fairness", "explainability", "robustness"}
-    if unknown:
-        raise ValidationError(f"unknown report kinds {sorted(unknown)}", field="--reports")
+    wanted = [r.strip() for r in reports.split(",") if r.strip()]
     trail = tc.trail()
     mv = get_model_version(trail, model_ref)
+    if favourable is None:
+        try:
+            favourable = stored_policy(trail, mv.system).policy.favourable_outcome
+        except NotFoundError:
+            favourable = "positive"
     model = load_model(trail, mv)
     df = load_table(data_path)
-    if label not in df.columns:
-        raise ValidationError(f"column {label!r} is not in {data_path}", field="--label")
-    missing = [c for c in protected if c not in df.columns]
-    if missing:
-        raise ValidationError(f"columns {missing} are not in {data_path}", field="--protected")
-    y = (df[label].astype(str) == positive).astype(int).to_numpy()
-    names = [str(n) for n in getattr(model, "feature_names_in_", [])] or [
-        c for c in df.columns if c != label and c not in protected
-    ]
-    X = df[names]
-    score = np.asarray(model.predict_proba(X))[:, 1] if hasattr(model, "predict_proba") else None
-    pred = (score >= threshold).astype(int) if score is not None else np.asarray(model.predict(X)).astype(int)
-    groups = df[list(protected)] if protected else None
-    subj = {"model": mv.ref, **({"dataset": dataset_ref} if dataset_ref else {})}
-    built = []
-    if "performance" in wanted:
-        built.append(
-            performance_report(
-                y, pred, score, groups=groups, threshold=threshold, n_bootstrap=bootstrap, seed=seed, subject=subj
-            )
-        )
-    if "fairness" in wanted:
-        if groups is None:
-            raise ValidationError("the fairness report needs at least one --protected column", field="--protected")
-        built.append(fairness_report(y, pred, groups, y_score=score, n_bootstrap=bootstrap, seed=seed, subject=subj))
-    if "explainability" in wanted:
-        built.append(explainability_report(model, X, y, feature_names=names, subject=subj, seed=seed))
-    if "robustness" in wanted:
-        built.append(robustness_report(model, X, seed=seed, subject=subj))
+    try:
+        built = evaluate_model(
+            model,
+            df,
+            label=label,
+            positive=positive,
+            protected=protected,
+            reports=wanted,
+            threshold=threshold,
+            n_bootstrap=bootstrap,
+            seed=seed,
+            favourable=favourable,
+            subject={"model": mv.ref, **({"dataset": dataset_ref} if dataset_ref else {})},
+        ).values()
+    except ValidationError as exc:
+        # Name the command-line option the library's field corresponds to.
+        option = {"label": "--label", "protected": "--protected", "reports": "--reports"}.get(exc.field or "", "")
+        raise ValidationError(exc.reason, field=option or exc.field) from exc
     out: dict[str, dict[str, float]] = {}
     for r in built:
         rec = record_report(
@@ -185,6 +181,23 @@ def evaluate_model_cmd(
             console.print(f"[bold]{r.kind}[/bold] recorded as event {rec.receipt.seq}")
     if as_json:
         click.echo(json.dumps(out, indent=2))
+
+
+@evaluate_group.command("index")
+@click.argument("subject")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder.")
+@pass_ctx
+@handle_errors
+def evaluate_index_cmd(tc: TrailContext, subject: str, out_dir: Path) -> None:
+    """Write an index page and a cited HTML page of every report about SUBJECT (model:NAME@V, dataset:...)."""
+    from ..evidence.record import write_index
+    from ..lineage.queries import get_model_version
+
+    trail = tc.trail()
+    if not subject.startswith(("model:", "dataset:")):
+        subject = get_model_version(trail, subject).ref
+    path = write_index(trail, subject, out_dir)
+    console.print(f"index of the reports about {subject}: {path}")
 
 
 evaluate_group.add_command(evaluate_fairness, name="fairness")

@@ -51,18 +51,58 @@ def as_1d(values: Any, name: str, n: int | None = None) -> np.ndarray[Any, Any]:
     return arr
 
 
-def binary_labels(values: Any, name: str, pos_label: Any, n: int | None = None) -> IntArray:
-    """0/1 int64 array of ``values == pos_label``; refuses more than two distinct values."""
+def binary_labels(
+    values: Any, name: str, pos_label: Any, n: int | None = None, *, require_positive: bool = False
+) -> IntArray:
+    """0/1 int64 array of ``values == pos_label``; refuses missing values and more than two distinct values.
+
+    A missing label (None, NaN, ``pd.NA``) is an error rather than a negative: counting it as "not the
+    positive class" silently changes every figure. ``require_positive`` (for true labels) also refuses a
+    column in which ``pos_label`` never occurs, the usual sign of a wrong ``pos_label`` (``"1"`` for ``1``).
+    """
     arr = as_1d(values, name, n)
     if arr.dtype == np.bool_:
-        return arr.astype(np.int64)
+        out_b: IntArray = (arr == pos_label).astype(np.int64)
+        if require_positive and not out_b.any():
+            raise ValidationError(f"positive label {pos_label!r} does not occur", field=name)
+        return out_b
+    missing = pd.isna(arr)
+    if missing.any():
+        raise ValidationError(
+            f"{int(missing.sum())} missing values (first at row {int(np.flatnonzero(missing)[0])}); drop them "
+            "or pass missing_labels='drop'",
+            field=name,
+        )
     uniq = pd.unique(arr)
+    present = set(uniq.tolist())
     if len(uniq) > 2:
         raise ValidationError(f"expected binary labels, found {len(uniq)} distinct values", field=name)
-    if len(uniq) == 2 and pos_label not in set(uniq.tolist()):
-        raise ValidationError(f"positive label {pos_label!r} is not among {sorted(map(str, uniq))}", field=name)
+    if (len(uniq) == 2 or require_positive) and pos_label not in present:
+        found = ", ".join(sorted(repr(u) for u in present))
+        raise ValidationError(f"positive label {pos_label!r} is not among the values ({found})", field=name)
     out: IntArray = (arr == pos_label).astype(np.int64)
     return out
+
+
+def missing_label_mask(values: Any, name: str, missing_labels: str) -> BoolArray | None:
+    """Rows to keep when ``missing_labels="drop"`` (None when nothing is dropped); validates the option."""
+    if missing_labels not in ("error", "drop"):
+        raise ValidationError("must be 'error' or 'drop'", field="missing_labels")
+    if missing_labels == "error":
+        return None
+    missing = np.asarray(pd.isna(as_1d(values, name)), dtype=bool)
+    return ~missing if missing.any() else None
+
+
+def take_rows(values: Any, keep: BoolArray) -> Any:
+    """``values`` restricted to the rows ``keep`` (arrays, Series, frames, mappings of columns; None stays)."""
+    if values is None:
+        return None
+    if isinstance(values, pd.DataFrame | pd.Series):
+        return values.iloc[np.flatnonzero(keep)]
+    if isinstance(values, Mapping):
+        return {k: take_rows(v, keep) for k, v in values.items()}
+    return np.asarray(values)[keep]
 
 
 @dataclass(frozen=True)
@@ -84,12 +124,25 @@ class Grouping:
         return len(self.labels)
 
 
+def group_label(value: Any, ambiguous: bool) -> str:
+    """Printable label of a group value: ``str`` normally, ``repr`` when two values print alike."""
+    return repr(value) if ambiguous else str(value)
+
+
 def _factorize(values: Any) -> tuple[IntArray, list[str]]:
     # Factorise a Series as it is: converting Arrow-backed strings to numpy objects costs more than the
     # factorisation itself on large frames.
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
-    codes, uniques = pd.factorize(series.reset_index(drop=True), sort=True, use_na_sentinel=True)
-    labels = [str(u) for u in uniques]
+    series = series.reset_index(drop=True)
+    try:
+        codes, uniques = pd.factorize(series, sort=True, use_na_sentinel=True)
+    except TypeError:  # mixed types (1 and "1") do not sort: keep them apart, in order of appearance
+        codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=True)
+    raw = list(uniques)
+    printed = [str(u) for u in raw]
+    # Values of different types that print alike (1 and "1") are different groups: label them by repr.
+    clash = {p for p in printed if printed.count(p) > 1}
+    labels = [group_label(u, p in clash) for u, p in zip(raw, printed, strict=True)]
     codes = codes.astype(np.int64)
     if (codes < 0).any():
         codes[codes < 0] = len(labels)

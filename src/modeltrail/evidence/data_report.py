@@ -246,6 +246,26 @@ def _numeric_stats(col: _Col, iqr_factor: float) -> dict[str, Any]:
     }
 
 
+HISTOGRAM_BINS = 20
+TOP_VALUES = 10
+
+
+def _histogram(col: _Col) -> dict[str, Any] | None:
+    """Equal-width histogram of a numeric column (for the report's distribution chart)."""
+    assert col.values is not None
+    x = col.values[np.isfinite(col.values)]
+    if x.size == 0:
+        return None
+    counts, edges = np.histogram(x, bins=HISTOGRAM_BINS if x.min() < x.max() else 1)
+    return {"edges": [_f(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def _top_values(col: _Col) -> list[dict[str, Any]]:
+    """The most frequent values of a categorical column with their counts (for the distribution chart)."""
+    order = np.argsort(-col.counts, kind="stable")[:TOP_VALUES]
+    return [{"value": str(col.uniques[i]), "count": int(col.counts[i])} for i in order if col.counts[i] > 0]
+
+
 def _association(feature: _Col, g: _Groups) -> tuple[str, float]:
     k = len(g.labels)
     if feature.kind == "numeric" and feature.values is not None:
@@ -320,6 +340,225 @@ def _representativeness(counts: dict[str, int], ref: dict[str, float]) -> dict[s
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Out:
+    """What the report's sections add to: the flat metrics and the warnings."""
+
+    metrics: dict[str, float]
+    warnings: list[str]
+
+
+def _check_arguments(
+    df: Any,
+    label: str | None,
+    protected: Sequence[str],
+    proxy_threshold: float,
+    near_constant_share: float,
+) -> tuple[list[str], list[str]]:
+    """The column names and the de-duplicated protected attributes, after validating every argument."""
+    if not isinstance(df, pd.DataFrame):
+        raise ValidationError("expected a pandas DataFrame", field="df")
+    if not 0.0 < proxy_threshold <= 1.0:
+        raise ValidationError("must be in (0, 1]", field="proxy_threshold")
+    if not 0.5 <= near_constant_share <= 1.0:
+        raise ValidationError("must be in [0.5, 1]", field="near_constant_share")
+    names = [str(c) for c in df.columns]
+    if len(set(names)) != len(names):
+        raise ValidationError("column names must be unique", field="df.columns")
+    if label is not None and label not in names:
+        raise ValidationError(f"label column {label!r} not in the data", field="label")
+    chosen = list(dict.fromkeys(protected))
+    for p in chosen:
+        if p not in names:
+            raise ValidationError(f"protected attribute {p!r} not in the data", field="protected")
+        if p == label:
+            raise ValidationError("the label can not also be a protected attribute", field="protected")
+    return names, chosen
+
+
+def _column_entry(
+    df: pd.DataFrame, name: str, c: _Col, n: int, pii: bool, near_constant_share: float, iqr_factor: float
+) -> dict[str, Any]:
+    """Schema, missing values, distinct values, range / distribution of one column."""
+    rate = c.n_missing / n if n else 0.0
+    n_valid = n - c.n_missing
+    n_distinct = int(np.count_nonzero(c.counts))
+    top_share = float(c.counts.max()) / n_valid if n_valid and c.counts.size else 0.0
+    entry: dict[str, Any] = {
+        "name": name,
+        "dtype": c.dtype,
+        "kind": c.kind,
+        "missing": c.n_missing,
+        "missing_rate": _r(rate),
+        "distinct": n_distinct,
+        "top_share": _r(top_share),
+        "constant": n_distinct <= 1,
+        "near_constant": n_distinct > 1 and top_share >= near_constant_share,
+        "pii": pii,
+    }
+    if pii:
+        entry["range"] = "withheld: column holds personal data"
+    elif c.kind == "numeric":
+        entry.update(_numeric_stats(c, iqr_factor))
+        entry["histogram"] = _histogram(c)
+    elif c.kind in ("categorical", "boolean") and c.n_levels:
+        entry["top_values"] = _top_values(c)
+    elif c.kind == "datetime" and n_valid:
+        s = df[name].dropna()
+        entry["min"], entry["max"] = str(s.min()), str(s.max())
+    return entry
+
+
+def _columns_section(
+    df: pd.DataFrame,
+    cols: Mapping[str, _Col],
+    n: int,
+    pii_cols: set[str],
+    near_constant_share: float,
+    iqr_factor: float,
+    out: _Out,
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Per-column entries, and the constant and near-constant columns."""
+    entries = [
+        _column_entry(df, name, c, n, name in pii_cols, near_constant_share, iqr_factor) for name, c in cols.items()
+    ]
+    for e in entries:
+        out.metrics[f"data.missing_rate[{e['name']}]"] = e["missing_rate"]
+        if e["missing_rate"] >= 0.2:
+            out.warnings.append(f"column {e['name']!r} is {e['missing_rate']:.0%} missing")
+    constant = [e["name"] for e in entries if e["constant"]]
+    near_constant = [e["name"] for e in entries if e["near_constant"] and not e["constant"]]
+    out.metrics["data.missing_rate"] = _r(max((c.n_missing / n if n else 0.0 for c in cols.values()), default=0.0))
+    out.metrics["data.constant_columns"] = float(len(constant))
+    if constant:
+        out.warnings.append(f"constant columns: {', '.join(constant)}")
+    if near_constant:
+        out.warnings.append(
+            f"near-constant columns (top value ≥ {near_constant_share:.0%}): {', '.join(near_constant)}"
+        )
+    return entries, constant, near_constant
+
+
+def _label_section(lc: _Col, label: str, n: int, iqr_factor: float, out: _Out) -> tuple[dict[str, Any], _Groups | None]:
+    """The label's task, classes and balance (classes as observed; declared but unused ones listed)."""
+    n_lab = n - lc.n_missing
+    if lc.kind == "numeric" and lc.n_levels > _MAX_GROUP_LEVELS:
+        body: dict[str, Any] = {"name": label, "task": "regression", "missing": lc.n_missing}
+        body.update(_numeric_stats(lc, iqr_factor))
+        return body, None
+    groups = _groups(lc)
+    full = np.bincount(groups.codes[groups.codes >= 0], minlength=len(groups.labels))
+    # A pandas categorical keeps its category list after filtering: a category with no row is listed as
+    # unused, not counted as a 0% minority.
+    unused = [lab for lab, v in zip(groups.labels, full, strict=True) if v == 0]
+    cnt = full[full > 0]
+    classes = {lab: int(v) for lab, v in zip(groups.labels, full, strict=True) if v > 0}
+    minority = float(cnt.min()) / n_lab if n_lab and cnt.size else 0.0
+    body = {
+        "name": label,
+        "task": "classification",
+        "missing": lc.n_missing,
+        "classes": classes,
+        "shares": {k: _r(v / n_lab) if n_lab else 0.0 for k, v in classes.items()},
+        "minority_share": _r(minority),
+        "unused_categories": unused,
+    }
+    out.metrics["data.label_minority_share"] = _r(minority)
+    if unused:
+        out.warnings.append(f"label {label!r}: declared categories with no rows: {', '.join(unused)}")
+    if cnt.size >= 2 and minority < 0.1:
+        out.warnings.append(f"label {label!r} is imbalanced: minority class share {minority:.1%}")
+    return body, groups
+
+
+def _label_rates(g: _Groups, label_groups: _Groups) -> tuple[dict[str, dict[str, float]], float]:
+    """Outcome base rates per group and Cramér's V of group against label."""
+    keep = (g.codes >= 0) & (label_groups.codes >= 0)
+    kl = len(label_groups.labels)
+    tab = np.bincount(g.codes[keep] * kl + label_groups.codes[keep], minlength=len(g.labels) * kl)
+    tab = tab.reshape(len(g.labels), kl)
+    rows = tab.sum(axis=1)
+    rates = {
+        g.labels[i]: {label_groups.labels[j]: _r(tab[i, j] / rows[i]) for j in range(kl)}
+        for i in range(len(g.labels))
+        if rows[i]
+    }
+    return rates, _r(cramers_v(tab))
+
+
+def _protected_section(
+    groups: Mapping[str, _Groups],
+    cols: Mapping[str, _Col],
+    n: int,
+    label_groups: _Groups | None,
+    reference: pd.DataFrame | Mapping[str, Mapping[str, float]] | None,
+    small_group_rows: int,
+    out: _Out,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Distribution of each protected attribute, its label rates and its representativeness."""
+    protected_body: dict[str, Any] = {}
+    repr_body: dict[str, Any] = {}
+    for p, g in groups.items():
+        cnt = np.bincount(g.codes[g.codes >= 0], minlength=len(g.labels))
+        n_p = int(cnt.sum())
+        dist = {lab: int(v) for lab, v in zip(g.labels, cnt, strict=True)}
+        protected_body[p] = {
+            "binned": g.binned,
+            "missing": n - n_p,
+            "counts": dist,
+            "shares": {lab: _r(v / n_p) if n_p else 0.0 for lab, v in dist.items()},
+        }
+        for lab, v in dist.items():
+            out.metrics[f"data.group_share[{p}={lab}]"] = _r(v / n_p) if n_p else 0.0
+            if 0 < v < small_group_rows:
+                out.warnings.append(f"group {p}={lab} has only {v} rows (< {small_group_rows})")
+        if label_groups is not None:
+            # Outcome base rates per group: the first thing a fairness reviewer asks for.
+            rates, association = _label_rates(g, label_groups)
+            protected_body[p]["label_rates"] = rates
+            protected_body[p]["label_association"] = association
+        if reference is not None:
+            ref = _reference_shares(reference, g, cols[p])
+            if ref is None:
+                out.warnings.append(f"reference population has no figures for {p!r}")
+                continue
+            rep = _representativeness(dist, ref)
+            repr_body[p] = rep
+            out.metrics[f"data.representativeness_tvd[{p}]"] = rep["tvd"]
+            if rep["values_not_in_reference"]:
+                out.warnings.append(f"{p}: values {rep['values_not_in_reference']} do not occur in the reference")
+    return protected_body, repr_body
+
+
+def _proxies_section(
+    features: Sequence[_Col], groups: Mapping[str, _Groups], threshold: float, out: _Out
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Association of every feature with every protected attribute; strong ones flagged as proxies."""
+    proxies: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
+    max_assoc = 0.0
+    for f in features:
+        if f.kind in ("text", "datetime"):
+            skipped[f.name] = "identifier or free text" if f.kind == "text" else "datetime"
+            continue
+        if f.n_levels <= 1:
+            skipped[f.name] = "constant"
+            continue
+        for p, g in groups.items():
+            measure, value = _association(f, g)
+            flagged = value >= threshold
+            max_assoc = max(max_assoc, value)
+            proxies.append(
+                {"feature": f.name, "protected": p, "measure": measure, "value": _r(value), "flagged": flagged}
+            )
+            if flagged:
+                out.warnings.append(f"{f.name!r} is a possible proxy for {p!r} ({measure} = {value:.2f})")
+    proxies.sort(key=lambda e: (-e["value"], e["feature"], e["protected"]))
+    if groups:
+        out.metrics["data.max_proxy_association"] = _r(max_assoc)
+    return proxies, skipped
+
+
 def data_report(
     df: pd.DataFrame,
     *,
@@ -345,188 +584,31 @@ def data_report(
     ``pii_sample_rows`` rows per column. Raw cell values appear only as group names of the label and the
     protected attributes, and range statistics of columns where PII was found are withheld.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise ValidationError("expected a pandas DataFrame", field="df")
-    if not 0.0 < proxy_threshold <= 1.0:
-        raise ValidationError("must be in (0, 1]", field="proxy_threshold")
-    if not 0.5 <= near_constant_share <= 1.0:
-        raise ValidationError("must be in [0.5, 1]", field="near_constant_share")
-    names = [str(c) for c in df.columns]
-    if len(set(names)) != len(names):
-        raise ValidationError("column names must be unique", field="df.columns")
-    if label is not None and label not in names:
-        raise ValidationError(f"label column {label!r} not in the data", field="label")
-    protected = list(dict.fromkeys(protected))
-    for p in protected:
-        if p not in names:
-            raise ValidationError(f"protected attribute {p!r} not in the data", field="protected")
-        if p == label:
-            raise ValidationError("the label can not also be a protected attribute", field="protected")
-
+    names, protected = _check_arguments(df, label, protected, proxy_threshold, near_constant_share)
     n = len(df)
-    warnings: list[str] = []
-    metrics: dict[str, float] = {"data.rows": float(n), "data.columns": float(len(names))}
-
+    out = _Out({"data.rows": float(n), "data.columns": float(len(names))}, [])
     pii = scan_dataframe(df, sample_rows=pii_sample_rows)
     pii_cols = set(pii.flagged_columns)
-
     cols = {name: _encode(df[orig], name) for orig, name in zip(df.columns, names, strict=True)}
 
-    # --- schema, missing values, constant columns, ranges, outliers --------------------------------
-    columns_body: list[dict[str, Any]] = []
-    constant: list[str] = []
-    near_constant: list[str] = []
-    max_missing = 0.0
-    for name, c in cols.items():
-        rate = c.n_missing / n if n else 0.0
-        max_missing = max(max_missing, rate)
-        metrics[f"data.missing_rate[{name}]"] = _r(rate)
-        n_valid = n - c.n_missing
-        n_distinct = int(np.count_nonzero(c.counts))
-        top_share = float(c.counts.max()) / n_valid if n_valid and c.counts.size else 0.0
-        entry: dict[str, Any] = {
-            "name": name,
-            "dtype": c.dtype,
-            "kind": c.kind,
-            "missing": c.n_missing,
-            "missing_rate": _r(rate),
-            "distinct": n_distinct,
-            "top_share": _r(top_share),
-            "constant": n_distinct <= 1,
-            "near_constant": n_distinct > 1 and top_share >= near_constant_share,
-            "pii": name in pii_cols,
-        }
-        if entry["constant"]:
-            constant.append(name)
-        elif entry["near_constant"]:
-            near_constant.append(name)
-        if name in pii_cols:
-            entry["range"] = "withheld: column holds personal data"
-        elif c.kind == "numeric":
-            entry.update(_numeric_stats(c, outlier_iqr_factor))
-        elif c.kind == "datetime" and n_valid:
-            s = df[name].dropna()
-            entry["min"], entry["max"] = str(s.min()), str(s.max())
-        columns_body.append(entry)
-        if rate >= 0.2:
-            warnings.append(f"column {name!r} is {rate:.0%} missing")
-    metrics["data.missing_rate"] = _r(max_missing)
-    metrics["data.constant_columns"] = float(len(constant))
-    if constant:
-        warnings.append(f"constant columns: {', '.join(constant)}")
-    if near_constant:
-        warnings.append(f"near-constant columns (top value ≥ {near_constant_share:.0%}): {', '.join(near_constant)}")
-
-    # --- duplicates ---------------------------------------------------------------------------------
+    columns_body, constant, near_constant = _columns_section(
+        df, cols, n, pii_cols, near_constant_share, outlier_iqr_factor, out
+    )
     n_dup = _duplicates(list(cols.values()), n)
     dup_rate = n_dup / n if n else 0.0
-    metrics["data.duplicate_rate"] = _r(dup_rate)
+    out.metrics["data.duplicate_rate"] = _r(dup_rate)
     if n_dup:
-        warnings.append(f"{n_dup} duplicate rows ({dup_rate:.2%})")
-
-    # --- label --------------------------------------------------------------------------------------
-    label_body: dict[str, Any] | None = None
-    label_groups: _Groups | None = None
-    if label is not None:
-        lc = cols[label]
-        n_lab = n - lc.n_missing
-        if lc.kind == "numeric" and lc.n_levels > _MAX_GROUP_LEVELS:
-            label_body = {"name": label, "task": "regression", "missing": lc.n_missing}
-            label_body.update(_numeric_stats(lc, outlier_iqr_factor))
-        else:
-            label_groups = _groups(lc)
-            cnt = np.bincount(label_groups.codes[label_groups.codes >= 0], minlength=len(label_groups.labels))
-            classes = {lab: int(v) for lab, v in zip(label_groups.labels, cnt, strict=True)}
-            minority = float(cnt.min()) / n_lab if n_lab and cnt.size else 0.0
-            label_body = {
-                "name": label,
-                "task": "classification",
-                "missing": lc.n_missing,
-                "classes": classes,
-                "shares": {k: _r(v / n_lab) if n_lab else 0.0 for k, v in classes.items()},
-                "minority_share": _r(minority),
-            }
-            metrics["data.label_minority_share"] = _r(minority)
-            if cnt.size >= 2 and minority < 0.1:
-                warnings.append(f"label {label!r} is imbalanced: minority class share {minority:.1%}")
-
-    # --- protected attributes: distribution, representativeness -------------------------------------
+        out.warnings.append(f"{n_dup} duplicate rows ({dup_rate:.2%})")
+    label_body, label_groups = (
+        _label_section(cols[label], label, n, outlier_iqr_factor, out) if label is not None else (None, None)
+    )
     groups = {p: _groups(cols[p]) for p in protected}
-    protected_body: dict[str, Any] = {}
-    repr_body: dict[str, Any] = {}
-    for p, g in groups.items():
-        cnt = np.bincount(g.codes[g.codes >= 0], minlength=len(g.labels))
-        n_p = int(cnt.sum())
-        dist = {lab: int(v) for lab, v in zip(g.labels, cnt, strict=True)}
-        protected_body[p] = {
-            "binned": g.binned,
-            "missing": n - n_p,
-            "counts": dist,
-            "shares": {lab: _r(v / n_p) if n_p else 0.0 for lab, v in dist.items()},
-        }
-        for lab, v in dist.items():
-            metrics[f"data.group_share[{p}={lab}]"] = _r(v / n_p) if n_p else 0.0
-            if 0 < v < small_group_rows:
-                warnings.append(f"group {p}={lab} has only {v} rows (< {small_group_rows})")
-        if label_groups is not None and label is not None:
-            # Outcome base rates per group: the first thing a fairness reviewer asks for.
-            keep = (g.codes >= 0) & (label_groups.codes >= 0)
-            kl = len(label_groups.labels)
-            tab = np.bincount(g.codes[keep] * kl + label_groups.codes[keep], minlength=len(g.labels) * kl)
-            tab = tab.reshape(len(g.labels), kl)
-            rows = tab.sum(axis=1)
-            protected_body[p]["label_rates"] = {
-                g.labels[i]: {label_groups.labels[j]: _r(tab[i, j] / rows[i]) for j in range(kl)}
-                for i in range(len(g.labels))
-                if rows[i]
-            }
-            protected_body[p]["label_association"] = _r(cramers_v(tab))
-        if reference is not None:
-            ref = _reference_shares(reference, g, cols[p])
-            if ref is None:
-                warnings.append(f"reference population has no figures for {p!r}")
-                continue
-            rep = _representativeness(dist, ref)
-            repr_body[p] = rep
-            metrics[f"data.representativeness_tvd[{p}]"] = rep["tvd"]
-            if rep["values_not_in_reference"]:
-                warnings.append(f"{p}: values {rep['values_not_in_reference']} do not occur in the reference")
-
-    # --- proxies --------------------------------------------------------------------------------------
-    proxies: list[dict[str, Any]] = []
-    skipped: dict[str, str] = {}
+    protected_body, repr_body = _protected_section(groups, cols, n, label_groups, reference, small_group_rows, out)
     features = [c for name, c in cols.items() if name != label and name not in groups]
-    max_assoc = 0.0
-    for f in features:
-        if f.kind in ("text", "datetime"):
-            skipped[f.name] = "identifier or free text" if f.kind == "text" else "datetime"
-            continue
-        if f.n_levels <= 1:
-            skipped[f.name] = "constant"
-            continue
-        for p, g in groups.items():
-            measure, value = _association(f, g)
-            flagged = value >= proxy_threshold
-            max_assoc = max(max_assoc, value)
-            proxies.append(
-                {
-                    "feature": f.name,
-                    "protected": p,
-                    "measure": measure,
-                    "value": _r(value),
-                    "flagged": flagged,
-                }
-            )
-            if flagged:
-                warnings.append(f"{f.name!r} is a possible proxy for {p!r} ({measure} = {value:.2f})")
-    proxies.sort(key=lambda e: (-e["value"], e["feature"], e["protected"]))
-    if groups:
-        metrics["data.max_proxy_association"] = _r(max_assoc)
-
-    # --- PII ----------------------------------------------------------------------------------------
-    metrics["data.pii_findings"] = float(len(pii_cols))
+    proxies, skipped = _proxies_section(features, groups, proxy_threshold, out)
+    out.metrics["data.pii_findings"] = float(len(pii_cols))
     for fnd in pii.findings:
-        warnings.append(
+        out.warnings.append(
             f"column {fnd.column!r} holds personal data: {fnd.kind} ({fnd.detail}), "
             f"{fnd.count} of {fnd.rows_scanned} scanned values"
         )
@@ -560,8 +642,8 @@ def data_report(
         kind="data",
         schema_version=SCHEMA_VERSION,
         subject=dict(subject or {}),
-        metrics=metrics,
+        metrics=out.metrics,
         body=body,
-        warnings=warnings,
+        warnings=out.warnings,
         created_at=created,
     )

@@ -1,34 +1,38 @@
 """Explainability report (EU AI Act Art. 13 transparency, Art. 86 explanation of individual decisions).
 
-Global importance, by the first method that applies (``method="auto"``):
+Every method gives SHAP values that add up: ``base_value + sum(contributions) = model output`` on the
+explained scale (named in ``units``), per row, to rounding. Global importance of a feature is the mean
+absolute contribution over the explained rows. The method is the first that applies (``method="auto"``):
 
-1. ``native``: XGBoost / LightGBM models — their own TreeSHAP contributions (``pred_contribs=True`` /
-   ``pred_contrib=True``); the libraries are imported only when such a model is passed.
-2. ``shap``: when the ``shap`` package (the ``[explain]`` extra) is installed — ``shap.Explainer``.
+1. ``native``: XGBoost / LightGBM models — their own TreeSHAP (``pred_contribs=True`` /
+   ``pred_contrib=True``), on the raw margin; the libraries are imported only when such a model is passed.
+2. ``tree``: scikit-learn tree models (decision trees, random forests, extra trees, gradient boosting,
+   histogram gradient boosting), alone or behind a mappable preprocessing — exact path-dependent
+   TreeSHAP: shap's ``TreeExplainer`` when the ``shap`` package (the ``[explain]`` extra) is installed,
+   else :mod:`modeltrail.evidence.treeshap` (the same values; the tests compare them). Forests are
+   explained on the probability, boosting on the log-odds.
 3. ``linear``: a linear scikit-learn model, alone or as the last step of a Pipeline whose preprocessing
    maps back to the raw columns (ColumnTransformer with OneHotEncoder/scalers/imputers) — the exact
-   contributions ``coef * (z - mean(z))`` in the model's output space (log-odds for logistic models),
-   summed over the encoded columns of each raw column.
-4. ``permutation``: anything else — ``sklearn.inspection.permutation_importance`` (ROC AUC for binary
-   classifiers with ``predict_proba``, else the estimator's default score).
+   linear SHAP values ``coef * (z - mean(z))`` (independent features) in the model's output space
+   (log-odds for logistic models), summed over the encoded columns of each raw column.
+4. ``sampling``: anything else — Shapley values estimated by permutation sampling (Štrumbelj & Kononenko
+   2014) against background rows, with antithetic permutation pairs, on the predicted probability (or
+   the prediction). Each sampled permutation's contributions add up exactly to ``f(x) - f(background)``,
+   so the estimate is additive by construction; it is random only through the seeded generator, so one
+   seed gives one answer. It works on the raw rows (text columns included).
 
-Importance of a feature is the mean absolute contribution over ``X`` (methods 1-3) or the mean drop in
-score when the feature is shuffled (method 4).
+``permutation`` (``sklearn.inspection.permutation_importance``, the mean drop in ROC AUC or score when a
+feature is shuffled, seeded) is available by name; it measures importance, not contributions.
 
-:class:`DecisionExplainer` explains single decisions cheaply enough to be logged with every inference:
-exact linear contributions; for scikit-learn tree models (decision trees, random forests, extra trees,
-gradient boosting) the Saabas path attribution — each split on the decision path credits its feature
-with the change in the node's mean prediction — computed for all trees at once, one depth level per numpy
-step. Saabas is a fast approximation of TreeSHAP: it is exact for the additive structure of the path
-but order-dependent within a tree. Any other model falls back to occlusion: one batched prediction with
-each feature in turn replaced by its background value (median or mode).
+:class:`DecisionExplainer` explains single decisions with the same code, cheaply enough to be logged with
+every inference: the native contributions, exact TreeSHAP (:func:`~modeltrail.evidence.treeshap.tree_shap`
+on one row), the linear terms, or seeded permutation sampling for other models.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,11 +41,22 @@ import pandas as pd
 from modeltrail.errors import ValidationError
 from modeltrail.evidence._common import FloatArray, IntArray, finite_or_none, utc_now
 from modeltrail.evidence.report import Report
+from modeltrail.evidence.treeshap import tree_model, tree_shap
 
-__all__ = ["METHODS", "SCHEMA_VERSION", "DecisionExplainer", "explainability_report"]
+__all__ = [
+    "GLOBAL_MAX_ROWS",
+    "METHODS",
+    "SAMPLING_BACKGROUND",
+    "SAMPLING_PERMUTATIONS",
+    "SCHEMA_VERSION",
+    "DecisionExplainer",
+    "explainability_report",
+    "sampling_shapley",
+]
 
 SCHEMA_VERSION = 1
-METHODS = ("auto", "native", "shap", "linear", "permutation")
+METHODS = ("auto", "native", "tree", "shap", "linear", "sampling", "permutation")
+"""``shap`` is ``tree`` computed by shap's TreeExplainer (the package must be installed)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -199,112 +214,85 @@ def _compile_encoder(pre: Any | None, names: Sequence[str], n_out: int) -> Any |
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _TreeArrays:
-    """All trees of an ensemble padded into (trees x nodes) arrays for a level-by-level walk."""
-
-    left: IntArray
-    right: IntArray
-    feature: IntArray
-    threshold: FloatArray
-    delta: FloatArray  # value(node) - value(parent), 0 at the roots
-    missing_left: np.ndarray[Any, np.dtype[np.bool_]]
-    depth: int
-    base: float
+# Permutation-sampling Shapley values: defaults for single decisions and for the global report.
+SAMPLING_PERMUTATIONS = 8
+"""Permutations per explained row (in antithetic pairs: a permutation and its reverse)."""
+SAMPLING_BACKGROUND = 16
+"""Background rows each permutation is played against."""
+GLOBAL_MAX_ROWS = 200
+"""Rows explained (a seeded sample when there are more) for the global importance of sampled methods."""
+_PREDICT_BATCH_ROWS = 50_000
 
 
-def _tree_arrays(est: Any) -> _TreeArrays | None:
-    """Saabas arrays of a scikit-learn tree model (binary classification or regression), else None."""
-    from sklearn.ensemble import (
-        ExtraTreesClassifier,
-        ExtraTreesRegressor,
-        GradientBoostingClassifier,
-        GradientBoostingRegressor,
-        RandomForestClassifier,
-        RandomForestRegressor,
-    )
-    from sklearn.tree import BaseDecisionTree
-
-    scale = 1.0
-    base = 0.0
-    if isinstance(est, BaseDecisionTree):
-        trees = [est]
-    elif isinstance(est, RandomForestClassifier | RandomForestRegressor | ExtraTreesClassifier | ExtraTreesRegressor):
-        trees = list(est.estimators_)
-        scale = 1.0 / len(trees)
-    elif isinstance(est, GradientBoostingClassifier | GradientBoostingRegressor):
-        if est.estimators_.shape[1] != 1:
-            return None  # multi-class boosting: one tree per class, not supported here
-        trees = list(est.estimators_[:, 0])
-        scale = float(est.learning_rate)
-        try:  # the initial raw prediction (log-odds of the prior); private API, hence the guard
-            init = est._raw_predict_init(np.zeros((1, est.n_features_in_)))
-        except AttributeError:
-            return None
-        base = float(np.asarray(init).ravel()[0])
-    else:
-        return None
-    classifier = hasattr(est, "classes_") and not isinstance(est, GradientBoostingClassifier)
-    if classifier and len(est.classes_) != 2:
-        return None
-    width = max(t.tree_.node_count for t in trees)
-    T = len(trees)
-    left = np.full((T, width), -1, dtype=np.int64)
-    right = np.full((T, width), -1, dtype=np.int64)
-    feature = np.zeros((T, width), dtype=np.int64)
-    threshold = np.zeros((T, width), dtype=np.float64)
-    delta = np.zeros((T, width), dtype=np.float64)
-    missing_left = np.zeros((T, width), dtype=bool)
-    depth = 0
-    for i, t in enumerate(trees):
-        tr = t.tree_
-        k = tr.node_count
-        value = tr.value[:, 0, 1] if classifier else tr.value[:, 0, 0]
-        if classifier and tr.value[:, 0, :].sum(axis=1).max() > 1.0 + 1e-9:
-            value = value / tr.value[:, 0, :].sum(axis=1)  # counts in old versions, fractions in new ones
-        value = value * scale
-        left[i, :k], right[i, :k] = tr.children_left, tr.children_right
-        feature[i, :k] = np.maximum(tr.feature, 0)
-        threshold[i, :k] = tr.threshold
-        mgl = getattr(tr, "missing_go_to_left", None)
-        if mgl is not None:
-            missing_left[i, :k] = np.asarray(mgl, dtype=bool)
-        internal = tr.children_left >= 0
-        parents = np.flatnonzero(internal)
-        delta[i, tr.children_left[parents]] = value[tr.children_left[parents]] - value[parents]
-        delta[i, tr.children_right[parents]] = value[tr.children_right[parents]] - value[parents]
-        base += float(value[0])
-        depth = max(depth, int(tr.max_depth))
-    return _TreeArrays(left, right, feature, threshold, delta, missing_left, depth, base)
+def _take(frame: pd.DataFrame, idx: IntArray) -> pd.DataFrame:
+    """Rows ``idx`` of ``frame`` with every column's dtype kept (categoricals stay categorical)."""
+    return pd.DataFrame({c: frame[c].array.take(idx) for c in frame.columns})
 
 
-def _saabas(arrays: _TreeArrays, z: FloatArray, n_features: int) -> FloatArray:
-    """Contributions of the encoded features ``z`` (1-D) walking every tree at once."""
-    T = arrays.left.shape[0]
-    rows = np.arange(T)
-    node = np.zeros(T, dtype=np.int64)
-    contrib = np.zeros(n_features, dtype=np.float64)
-    for _ in range(arrays.depth):
-        lft = arrays.left[rows, node]
-        active = lft >= 0
-        if not active.any():
-            break
-        feat = arrays.feature[rows, node]
-        x = z[feat]
-        go_left = np.where(np.isnan(x), arrays.missing_left[rows, node], x <= arrays.threshold[rows, node])
-        child = np.where(go_left, lft, arrays.right[rows, node])
-        child = np.where(active, child, node)
-        gain = np.where(active, arrays.delta[rows, child], 0.0)
-        contrib += np.bincount(feat, weights=gain, minlength=n_features)
-        node = child
-    return contrib
+def sampling_shapley(
+    predict: Any,
+    X: pd.DataFrame,
+    background: pd.DataFrame,
+    *,
+    n_permutations: int = SAMPLING_PERMUTATIONS,
+    seed: int = 0,
+) -> tuple[FloatArray, float]:
+    """Shapley values of ``predict`` at the rows of ``X`` by permutation sampling; also ``E[predict(bg)]``.
+
+    For each row, ``n_permutations`` feature orders (half of them drawn, the other half their reverses)
+    are each played against every background row: features are switched from the background value to
+    the row's value in that order and each switch is credited with the change in prediction. The
+    contributions of one order add up to ``f(x) - f(b)``, so the average adds up to
+    ``f(x) - mean_b f(b)`` exactly.
+    """
+    names = list(X.columns)
+    n, n_feat, n_bg = len(X), len(names), len(background)
+    if n_bg == 0:
+        raise ValidationError("needs at least one background row", field="background")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5A3]))
+    half = max(1, n_permutations // 2)
+    combined = pd.concat([X.reset_index(drop=True), background.reset_index(drop=True)], ignore_index=True)
+    base = float(np.mean(np.asarray(predict(background), dtype=np.float64)))
+    out = np.zeros((n, n_feat), dtype=np.float64)
+    per_row = 2 * half * n_bg * (n_feat + 1)
+    batch = max(1, _PREDICT_BATCH_ROWS // per_row)
+    steps = np.arange(n_feat + 1)
+    for lo in range(0, n, batch):
+        rows = np.arange(lo, min(n, lo + batch))
+        perms = np.stack([rng.permutation(n_feat) for _ in range(half * len(rows))]).reshape(len(rows), half, n_feat)
+        perms = np.concatenate([perms, perms[..., ::-1]], axis=1)  # (rows, P, F)
+        rank = np.argsort(perms, axis=-1)  # position of each feature in its order
+        # Source row of every cell: the explained row once the feature has been switched, else background.
+        switched = rank[:, :, None, None, :] < steps[None, None, None, :, None]  # (rows, P, 1, F+1, F)
+        bg_idx = n + np.arange(n_bg)[None, None, :, None, None]
+        idx = np.where(switched, rows[:, None, None, None, None], bg_idx)  # (rows, P, B, F+1, F)
+        shape = idx.shape
+        flat = idx.reshape(-1, n_feat)
+        frame = pd.DataFrame({c: combined[c].array.take(flat[:, j]) for j, c in enumerate(names)})
+        pred = np.asarray(predict(frame), dtype=np.float64).reshape(shape[:-1])
+        gains = np.diff(pred, axis=-1)  # (rows, P, B, F): the step that switched perms[..., k]
+        mean_gain = gains.mean(axis=2)  # over background rows
+        for r in range(len(rows)):
+            phi = np.zeros(n_feat, dtype=np.float64)
+            np.add.at(phi, perms[r].ravel(), mean_gain[r].ravel())
+            out[rows[r]] = phi / perms.shape[1]
+    return out, base
+
+
+def _background(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """A seeded sample of at most ``size`` rows of ``frame``."""
+    if len(frame) <= size:
+        return frame.reset_index(drop=True)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xB6]))
+    return _take(frame, np.sort(rng.choice(len(frame), size=size, replace=False)).astype(np.int64))
 
 
 class DecisionExplainer:
     """Top-k feature contributions of single decisions, cheap enough to log per inference.
 
-    Build with :meth:`fit`; ``method`` says which attribution is used (``linear``, ``saabas``, ``native``
-    or ``occlusion``) and ``units`` what the contributions are measured in.
+    Build with :meth:`fit`; ``method`` says which attribution is used (``native``, ``treeshap``,
+    ``linear`` or ``sampling``), ``units`` what the contributions are measured in, and ``base_value`` the
+    expected output they are measured from: ``base_value + contributions(x).sum()`` is the model output.
     """
 
     def __init__(
@@ -324,8 +312,14 @@ class DecisionExplainer:
         self._state = state
 
     @classmethod
-    def fit(cls, model: Any, X_background: Any, *, feature_names: Sequence[str] | None = None) -> DecisionExplainer:
-        """Prepare explanations of ``model`` (fitted) relative to the background data ``X_background``."""
+    def fit(
+        cls, model: Any, X_background: Any, *, feature_names: Sequence[str] | None = None, seed: int = 0
+    ) -> DecisionExplainer:
+        """Prepare explanations of ``model`` (fitted) relative to the background data ``X_background``.
+
+        ``seed`` fixes the permutations of the sampling method (the others are exact), so one input
+        always gets the same explanation.
+        """
         names = list(feature_names) if feature_names is not None else _names_of(X_background)
         bg = _to_frame(X_background, names)
         pre, est = _split_pipeline(model)
@@ -339,9 +333,10 @@ class DecisionExplainer:
                 raise ValidationError("can not map the model's columns back to the features", field="model")
             state_native = {"pre": pre, "est": est, "map": cmap_native}
             return cls(model, names, "native", "raw margin", float(sample[0, -1]), state_native)
+        tm = tree_model(est)
         n_out = -1
         z_bg: FloatArray | None = None
-        if _is_linear(est) or _tree_arrays(est) is not None:
+        if _is_linear(est) or tm is not None:
             z_bg = _dense(pre.transform(bg) if pre is not None else bg.to_numpy(dtype=np.float64))
             n_out = z_bg.shape[1]
         cmap = _column_map(pre, names, n_out) if z_bg is not None else None
@@ -360,26 +355,14 @@ class DecisionExplainer:
                     "fast": _compile_encoder(pre, names, n_out),
                 }
                 return cls(model, names, "linear", units, base, state)
-        if z_bg is not None and cmap is not None:
-            arrays = _tree_arrays(est)
-            if arrays is not None:
-                units = "log-odds" if type(est).__name__ == "GradientBoostingClassifier" else "model output"
-                state = {
-                    "pre": pre,
-                    "arrays": arrays,
-                    "map": cmap,
-                    "n_out": n_out,
-                    "fast": _compile_encoder(pre, names, n_out),
-                }
-                return cls(model, names, "saabas", units, arrays.base, state)
-        # Occlusion against a typical background row (median of numbers, mode of anything else).
-        typical: dict[str, Any] = {}
-        for c in names:
-            col = bg[c]
-            typical[c] = col.median() if pd.api.types.is_numeric_dtype(col) else col.mode(dropna=True).iloc[0]
+        if tm is not None and cmap is not None:
+            state = {"pre": pre, "tree": tm, "map": cmap, "fast": _compile_encoder(pre, names, n_out)}
+            return cls(model, names, "treeshap", tm.units, tm.expected_value, state)
+        background = _background(bg, SAMPLING_BACKGROUND, seed)
         predict = _predict_fn(model)
-        base = float(predict(pd.DataFrame([typical], columns=names))[0])
-        return cls(model, names, "occlusion", "prediction", base, {"typical": typical, "predict": predict})
+        units = "probability" if hasattr(model, "predict_proba") else "prediction"
+        base = float(np.mean(np.asarray(predict(background), dtype=np.float64)))
+        return cls(model, names, "sampling", units, base, {"background": background, "predict": predict, "seed": seed})
 
     def explain(self, x_row: Any, top_k: int = 5) -> list[tuple[str, float]]:
         """The ``top_k`` largest contributions (by absolute value) for one input row, largest first.
@@ -399,27 +382,51 @@ class DecisionExplainer:
         if st.get("fast") is not None and not isinstance(x_row, pd.DataFrame | pd.Series):
             record = x_row if isinstance(x_row, Mapping) else dict(zip(self.feature_names, list(x_row), strict=True))
             z = st["fast"](record)
-            parts = st["coef"] * (z - st["mean"]) if self.method == "linear" else _saabas(st["arrays"], z, st["n_out"])
-            return np.asarray(np.bincount(st["map"], weights=parts, minlength=n), dtype=np.float64)
+            return self._fold(z)
         row = self._row(x_row)
-        if self.method == "linear":
-            z = self._encode(row)
-            parts = st["coef"] * (z - st["mean"])
-            return np.asarray(np.bincount(st["map"], weights=parts, minlength=n), dtype=np.float64)
-        if self.method == "saabas":
-            z = self._encode(row)
-            parts = _saabas(st["arrays"], z, st["n_out"])
-            return np.asarray(np.bincount(st["map"], weights=parts, minlength=n), dtype=np.float64)
+        if self.method in ("linear", "treeshap"):
+            return self._fold(self._encode(row))
         if self.method == "native":
             values = _native_contributions(st["est"], st["pre"], row)[0, :-1]
             return np.asarray(np.bincount(st["map"], weights=values, minlength=n), dtype=np.float64)
-        typical = st["typical"]
-        frame = pd.DataFrame(
-            [row.iloc[0].to_dict()] + [{**row.iloc[0].to_dict(), c: typical[c]} for c in self.feature_names]
-        )
-        pred = np.asarray(st["predict"](frame), dtype=np.float64)
-        out: FloatArray = pred[0] - pred[1:]
+        phi, _ = sampling_shapley(st["predict"], row, st["background"], seed=st["seed"])
+        return np.asarray(phi[0], dtype=np.float64)
+
+    def contributions_many(self, X: Any) -> FloatArray:
+        """Contributions (rows x features) of many rows at once: a frame, or a list of mappings.
+
+        The batch form of :meth:`contributions` (one transform and one vectorised TreeSHAP pass instead
+        of one per row); the values are the same.
+        """
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(list(X), columns=self.feature_names)
+        frame = frame[self.feature_names]
+        st = self._state
+        n = len(self.feature_names)
+        if self.method == "sampling":
+            phi, _ = sampling_shapley(st["predict"], frame, st["background"], seed=st["seed"])
+            return phi
+        if self.method == "native":
+            values = _native_contributions(st["est"], st["pre"], frame)[:, :-1]
+        else:
+            pre = st["pre"]
+            z = _dense(pre.transform(frame) if pre is not None else frame.to_numpy(dtype=np.float64))
+            values = st["coef"] * (z - st["mean"]) if self.method == "linear" else tree_shap(st["tree"], z)
+        out = np.zeros((values.shape[0], n), dtype=np.float64)
+        np.add.at(out.T, st["map"], values.T)
         return out
+
+    def explain_many(self, X: Any, top_k: int = 5) -> list[list[tuple[str, float]]]:
+        """:meth:`explain` for many rows at once (see :meth:`contributions_many`)."""
+        contrib = self.contributions_many(X)
+        k = max(0, min(top_k, contrib.shape[1]))
+        top = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
+        return [[(self.feature_names[i], float(row[i])) for i in idx] for row, idx in zip(contrib, top, strict=True)]
+
+    def _fold(self, z: FloatArray) -> FloatArray:
+        """Contributions of the encoded row ``z`` summed onto the raw features (linear or TreeSHAP)."""
+        st = self._state
+        parts = st["coef"] * (z - st["mean"]) if self.method == "linear" else tree_shap(st["tree"], z)[0]
+        return np.asarray(np.bincount(st["map"], weights=parts, minlength=len(self.feature_names)), dtype=np.float64)
 
     def _row(self, x_row: Any) -> pd.DataFrame:
         if isinstance(x_row, pd.DataFrame):
@@ -471,16 +478,31 @@ def _native_contributions(est: Any, pre: Any | None, X: pd.DataFrame) -> FloatAr
 # --------------------------------------------------------------------------------------------------
 
 
-def _choose(method: str, est: Any, linear_ok: bool) -> str:
+def _choose(method: str, est: Any, linear_ok: bool, tree_ok: bool = False) -> str:
     if method != "auto":
         return method
     if _module_of(est) in ("xgboost", "lightgbm"):
         return "native"
-    if importlib.util.find_spec("shap") is not None:
-        return "shap"
+    if tree_ok:
+        return "tree"
     if linear_ok:
         return "linear"
-    return "permutation"
+    return "sampling"
+
+
+def _shap_tree_values(est: Any, z: FloatArray) -> tuple[FloatArray, float]:
+    """Path-dependent TreeSHAP from shap's TreeExplainer, for the positive class of a classifier."""
+    import shap
+
+    explainer = shap.TreeExplainer(est, feature_perturbation="tree_path_dependent")
+    values = explainer.shap_values(z)
+    expected = np.ravel(np.asarray(explainer.expected_value, dtype=np.float64))
+    if isinstance(values, list):
+        values = values[-1]
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 3:
+        arr = arr[..., -1]
+    return arr, float(expected[-1])
 
 
 def explainability_report(
@@ -510,15 +532,18 @@ def explainability_report(
     pre, est = _split_pipeline(model)
     linear_ok = False
     cmap: IntArray | None = None
-    if _is_linear(est):
+    tm = tree_model(est) if _module_of(est) == "sklearn" else None
+    z: FloatArray | None = None
+    if _is_linear(est) or tm is not None:
         z = _dense(pre.transform(frame) if pre is not None else frame.to_numpy(dtype=np.float64))
         cmap = _column_map(pre, names, z.shape[1])
-        linear_ok = cmap is not None and np.asarray(est.coef_).reshape(-1, z.shape[1]).shape[0] == 1
-    chosen = _choose(method, est, linear_ok)
+        linear_ok = _is_linear(est) and cmap is not None and np.asarray(est.coef_).reshape(-1, z.shape[1]).shape[0] == 1
+    tree_ok = tm is not None and cmap is not None
+    chosen = _choose(method, est, linear_ok, tree_ok)
     std: FloatArray | None = None
     detail: dict[str, Any] = {}
     if chosen == "linear":
-        if not linear_ok or cmap is None:
+        if not linear_ok or cmap is None or z is None:
             raise ValidationError("the model is not a single-output linear model on mappable columns", field="method")
         coef = np.asarray(est.coef_, dtype=np.float64).reshape(-1)
         parts = coef * (z - z.mean(axis=0))
@@ -526,22 +551,60 @@ def explainability_report(
         np.add.at(per_feature.T, cmap, parts.T)
         importance = np.abs(per_feature).mean(axis=0)
         detail["units"] = "mean |contribution| (log-odds)" if hasattr(est, "predict_proba") else "mean |contribution|"
-    elif chosen in ("native", "shap"):
-        if chosen == "native":
-            contrib = _native_contributions(est, pre, frame)[:, :-1]
-            cm = _column_map(pre, names, contrib.shape[1])
+        detail["base_value"] = float(np.ravel(getattr(est, "intercept_", 0.0))[0]) + float(coef @ z.mean(axis=0))
+    elif chosen in ("tree", "shap"):
+        if tm is None or cmap is None or z is None:
+            raise ValidationError(
+                "the model is not a supported scikit-learn tree model on mappable columns", field="method"
+            )
+        use_shap = chosen == "shap" or importlib.util.find_spec("shap") is not None
+        if chosen == "shap" and importlib.util.find_spec("shap") is None:
+            raise ValidationError(
+                "method 'shap' needs the shap package (pip install 'modeltrail[explain]')", field="method"
+            )
+        if use_shap:
+            contrib, base_value = _shap_tree_values(est, z)
         else:
-            import shap
-
-            explainer = shap.Explainer(_predict_fn(model), frame)
-            contrib = np.asarray(explainer(frame).values, dtype=np.float64).reshape(len(frame), -1)
-            cm = np.arange(len(names), dtype=np.int64)
+            contrib, base_value = tree_shap(tm, z), tm.expected_value
+        per_feature = np.zeros((contrib.shape[0], len(names)))
+        np.add.at(per_feature.T, cmap, contrib.T)
+        importance = np.abs(per_feature).mean(axis=0)
+        chosen = "tree"
+        detail.update(
+            {
+                "units": f"mean |SHAP value| ({tm.units})",
+                "engine": "shap.TreeExplainer" if use_shap else "modeltrail.evidence.treeshap",
+                "algorithm": "path-dependent TreeSHAP (exact)",
+                "base_value": base_value,
+            }
+        )
+    elif chosen == "native":
+        contrib = _native_contributions(est, pre, frame)
+        cm = _column_map(pre, names, contrib.shape[1] - 1)
         if cm is None:
             raise ValidationError("can not map the model's columns back to the features", field="model")
         per_feature = np.zeros((contrib.shape[0], len(names)))
-        np.add.at(per_feature.T, cm, contrib.T)
+        np.add.at(per_feature.T, cm, contrib[:, :-1].T)
         importance = np.abs(per_feature).mean(axis=0)
-        detail["units"] = "mean |SHAP value|"
+        detail.update({"units": "mean |SHAP value| (raw margin)", "base_value": float(contrib[0, -1])})
+    elif chosen == "sampling":
+        rows = _background(frame, GLOBAL_MAX_ROWS, seed + 1)
+        background = _background(frame, SAMPLING_BACKGROUND, seed)
+        phi, base_value = sampling_shapley(_predict_fn(model), rows, background, seed=seed)
+        importance = np.abs(phi).mean(axis=0)
+        detail.update(
+            {
+                "units": "mean |Shapley value| ("
+                + ("probability" if hasattr(model, "predict_proba") else "prediction")
+                + ")",
+                "algorithm": "permutation sampling with antithetic pairs (Štrumbelj & Kononenko 2014)",
+                "permutations": 2 * max(1, SAMPLING_PERMUTATIONS // 2),
+                "background_rows": len(background),
+                "explained_rows": len(rows),
+                "seed": seed,
+                "base_value": base_value,
+            }
+        )
     else:
         from sklearn.inspection import permutation_importance
 

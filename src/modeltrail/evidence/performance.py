@@ -50,9 +50,11 @@ from modeltrail.evidence._common import (
     encode_groups,
     finite_or_none,
     intersect,
+    missing_label_mask,
     percentile_ci,
     poisson_weights,
     safe_div,
+    take_rows,
     utc_now,
 )
 from modeltrail.evidence.report import Report
@@ -222,16 +224,30 @@ def _classification_figures(cells: FloatArray, auc: FloatArray) -> dict[str, Flo
     }
 
 
-def _regression_figures(cells: FloatArray) -> dict[str, FloatArray]:
-    """Figures from sums ``cells[..., (w, w|e|, w e², w y, w y²)]``."""
-    w, ae, se, sy, syy = (cells[..., k] for k in range(5))
+def _regression_figures(cells: FloatArray, onehot: FloatArray, scale: FloatArray) -> dict[str, FloatArray]:
+    """Figures of the groups of ``onehot`` from per-cell sums ``cells[cell, (w, w|e|, w e², w d, w d²)]``.
+
+    ``d = y - shift[cell]`` is the target minus its cell's (unweighted) mean, so sums of squares never
+    carry the cells' levels. Groups combine cells with the parallel formula
+    ``SS = sum SS_c + sum W_c (mean_c - mean_g)^2``: a group far from the overall mean (0 and 1e8) keeps its
+    R² (a single sum of squares around the overall mean would cancel to nothing). ``scale`` is each cell's
+    mean, used for the weighted cell means and for the constant-target test, which is relative to the
+    group's level as scikit-learn's exact ``ss_tot == 0`` is in exact arithmetic.
+    """
+    w_c, ae_c, se_c, d_c, dd_c = (cells[:, k] for k in range(5))
     with np.errstate(invalid="ignore", divide="ignore"):
-        mae = ae / w
+        mean_c = scale + np.where(w_c > 0, d_c / w_c, 0.0)
+        ss_c = np.maximum(dd_c - np.where(w_c > 0, d_c * d_c / w_c, 0.0), 0.0)
+        w = onehot @ w_c
+        mean_g = (onehot @ (w_c * mean_c)) / w
+        dev = mean_c - onehot.T @ np.nan_to_num(mean_g)
+        ss_tot = onehot @ (ss_c + w_c * dev * dev)
+        se = onehot @ se_c
+        mae = (onehot @ ae_c) / w
         rmse = np.sqrt(se / w)
-        ss_tot = syy - sy * sy / w
         r2 = 1.0 - se / ss_tot
-    # scikit-learn's force_finite rule: constant targets give 1 for a perfect fit, else 0.
-    const = ss_tot <= 1e-12 * np.maximum(syy, 1.0)
+    # scikit-learn's force_finite rule: a constant target gives 1 for a perfect fit, else 0.
+    const = ss_tot <= w * (1e-13 * np.abs(np.nan_to_num(mean_g))) ** 2
     r2 = np.where(const, np.where(se == 0, 1.0, 0.0), r2)
     r2 = np.where(w == 0, np.nan, r2)
     return {"mae": mae, "rmse": rmse, "r2": np.asarray(r2, dtype=np.float64)}
@@ -269,6 +285,7 @@ def performance_report(
     subject: dict[str, str] | None = None,
     pos_label: Any = 1,
     confidence: float = 0.95,
+    missing_labels: str = "error",
 ) -> Report:
     """Performance report of a binary classifier or a regressor, overall and per group.
 
@@ -277,7 +294,8 @@ def performance_report(
     ``y_score >= threshold``. Scoring figures (AUC, log loss, Brier, calibration) need ``y_score``.
     Regression: ``y_true`` and ``y_pred`` numbers. ``groups`` (frame or mapping of attribute → values)
     adds per-group figures. ``n_bootstrap`` Poisson-bootstrap replicates give percentile intervals at
-    ``confidence`` (0 disables them).
+    ``confidence`` (0 disables them). A missing true label is an error; ``missing_labels="drop"`` drops
+    those rows instead and states the count in ``warnings`` and ``body["dropped_missing_labels"]``.
     """
     if task not in ("classification", "regression"):
         raise ValidationError("must be 'classification' or 'regression'", field="task")
@@ -285,11 +303,22 @@ def performance_report(
         raise ValidationError("must be >= 0", field="n_bootstrap")
     if not 0.0 < confidence < 1.0:
         raise ValidationError("must be in (0, 1)", field="confidence")
+    keep = missing_label_mask(y_true, "y_true", missing_labels)
+    dropped = 0
+    if keep is not None:
+        dropped = int((~keep).sum())
+        y_true, y_pred, y_score = take_rows(y_true, keep), take_rows(y_pred, keep), take_rows(y_score, keep)
+        groups = take_rows(groups, keep)
     if task == "regression":
-        return _regression_report(y_true, y_pred, groups, n_bootstrap, seed, subject, confidence)
-    return _classification_report(
-        y_true, y_pred, y_score, threshold, groups, n_bootstrap, seed, subject, pos_label, confidence
-    )
+        report = _regression_report(y_true, y_pred, groups, n_bootstrap, seed, subject, confidence)
+    else:
+        report = _classification_report(
+            y_true, y_pred, y_score, threshold, groups, n_bootstrap, seed, subject, pos_label, confidence
+        )
+    if dropped:
+        report.body["dropped_missing_labels"] = dropped
+        report.warnings.insert(0, f"{dropped} rows with a missing label were dropped (missing_labels='drop')")
+    return report
 
 
 def _groupings(groups: pd.DataFrame | Mapping[str, Any] | None, n: int) -> tuple[list[Grouping], Grouping]:
@@ -378,10 +407,10 @@ def _classification_report(
     pos_label: Any,
     confidence: float,
 ) -> Report:
-    yt = binary_labels(y_true, "y_true", pos_label)
-    n = yt.shape[0]
-    if n == 0:
+    if as_1d(y_true, "y_true").shape[0] == 0:
         raise ValidationError("no rows", field="y_true")
+    yt = binary_labels(y_true, "y_true", pos_label, require_positive=True)
+    n = yt.shape[0]
     if y_score is None and y_pred is None:
         raise ValidationError("give y_pred, y_score or both", field="y_score")
     score: FloatArray | None = None
@@ -476,6 +505,8 @@ def _classification_report(
         "matrix": [[tn_fp_fn_tp[0], tn_fp_fn_tp[1]], [tn_fp_fn_tp[2], tn_fp_fn_tp[3]]],
         "decision": decision,
     }
+    if score is not None:
+        body["roc_curve"] = _roc_points(yt, score)
     if probabilistic:
         bin_n = np.bincount(bin_id, minlength=N_CALIBRATION_BINS)
         bin_y = np.bincount(bin_id, weights=yt, minlength=N_CALIBRATION_BINS)
@@ -500,6 +531,32 @@ def _classification_report(
     return _finish(metrics, body, warnings, subject, n_rep, n_bootstrap, confidence, seed)
 
 
+ROC_POINTS = 101
+
+
+def _roc_points(y: IntArray, score_sorted: FloatArray) -> dict[str, Any] | None:
+    """ROC curve (FPR, TPR at every distinct threshold), thinned to at most :data:`ROC_POINTS` points.
+
+    ``score_sorted`` is in ascending order (the report sorts rows by score); thresholds are read from the
+    top. Equals ``sklearn.metrics.roc_curve`` up to the thinning (every kept point is one of its points).
+    """
+    pos = int(y.sum())
+    neg = int(y.shape[0] - pos)
+    if pos == 0 or neg == 0:
+        return None
+    s = score_sorted[::-1]
+    yy = y[::-1]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.shape[0] - 1]  # last row of each tie block
+    tps = np.cumsum(yy)[last]
+    fps = (last + 1) - tps
+    tpr = np.r_[0.0, tps / pos]
+    fpr = np.r_[0.0, fps / neg]
+    if tpr.shape[0] > ROC_POINTS:
+        keep = np.unique(np.linspace(0, tpr.shape[0] - 1, ROC_POINTS).round().astype(np.int64))
+        tpr, fpr = tpr[keep], fpr[keep]
+    return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}
+
+
 def _regression_report(
     y_true: Any,
     y_pred: Any,
@@ -509,7 +566,10 @@ def _regression_report(
     subject: dict[str, str] | None,
     confidence: float,
 ) -> Report:
-    yt = as_1d(y_true, "y_true").astype(np.float64)
+    yt_raw = as_1d(y_true, "y_true")
+    if pd.isna(yt_raw).any():
+        raise ValidationError("contains missing values; drop them or pass missing_labels='drop'", field="y_true")
+    yt = yt_raw.astype(np.float64)
     n = yt.shape[0]
     if n == 0:
         raise ValidationError("no rows", field="y_true")
@@ -522,18 +582,20 @@ def _regression_report(
     groupings, finest = _groupings(groups, n)
     maps = _cell_maps(groupings, finest)
     err = yp - yt
-    # Centre the target before squaring so that R²'s total sum of squares does not cancel catastrophically.
-    yc = yt - yt.mean()
+    k = finest.n_groups
+    # Centre the target on its cell's mean before squaring, so no sum of squares carries a level.
+    cell_n = np.bincount(finest.codes, minlength=k).astype(np.float64)
+    shift = safe_div(np.asarray(np.bincount(finest.codes, weights=yt, minlength=k), dtype=np.float64), cell_n)
+    yc = yt - shift[finest.codes]
     cols = (np.abs(err), err * err, yc, yc * yc)
 
     def figures(weights: np.ndarray[Any, Any] | None) -> list[dict[str, FloatArray]]:
-        k = finest.n_groups
         sums = np.stack(
             [np.bincount(finest.codes, weights=weights, minlength=k)]
             + [np.bincount(finest.codes, weights=c if weights is None else weights * c, minlength=k) for c in cols],
             axis=-1,
-        )
-        return [_regression_figures(m @ sums) for m in maps]
+        ).astype(np.float64)
+        return [_regression_figures(sums, m, shift) for m in maps]
 
     point = figures(None)
     counts = [m @ np.bincount(finest.codes, minlength=finest.n_groups).astype(np.float64) for m in maps]

@@ -1,10 +1,15 @@
 """Offline scanner for personal data (PII) in tabular columns.
 
 The scanner looks for e-mail addresses, phone numbers, IBANs, payment card numbers, dates of birth,
-national identity / tax numbers (DE Steuer-ID, FR NIR, IT codice fiscale, ES DNI/NIE, NL BSN, PL PESEL)
-and person names. It needs no network and no model: detection is regular expressions run vectorised over
-the *distinct* values of a row sample, followed by checksum validation of the values that matched the
-format, so that random digit strings are not reported as identifiers.
+national identity / tax numbers (DE Steuer-ID, FR NIR, IT codice fiscale, ES DNI/NIE, NL BSN, PL PESEL),
+IP addresses (IPv4 and IPv6, validated by :mod:`ipaddress`) and person names (``Anna Schmidt``,
+``anna schmidt``, ``SCHMIDT, Anna``). Values inside free text (a comment field) are searched for every
+kind except dates of birth. A column name alone never makes a finding: names such as ``customer_segment``
+raise the confidence of values that already look like the kind, nothing more.
+
+It needs no network and no model: detection is regular expressions run vectorised over the *distinct*
+values of a row sample, followed by checksum validation of the values that matched the format, so that
+random digit strings are not reported as identifiers.
 
 Findings never contain raw values: examples are masked (``j***@e***.com``,
 ``DE89 **** **** **** **30 00``) before they leave this module.
@@ -13,6 +18,7 @@ Findings never contain raw values: examples are masked (``j***@e***.com``,
 from __future__ import annotations
 
 import datetime as _dt
+import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ __all__ = [
     "es_dni_nie_valid",
     "fr_nir_valid",
     "iban_valid",
+    "ip_address_valid",
     "it_codice_fiscale_valid",
     "luhn_valid",
     "mask_value",
@@ -41,7 +48,7 @@ __all__ = [
     "scan_series",
 ]
 
-PII_KINDS = ("email", "phone", "iban", "payment_card", "date_of_birth", "national_id", "person_name")
+PII_KINDS = ("email", "phone", "iban", "payment_card", "date_of_birth", "national_id", "person_name", "ip_address")
 
 DEFAULT_SAMPLE_ROWS = 20_000
 _MAX_EXAMPLES = 3
@@ -432,6 +439,8 @@ def mask_value(kind: str, value: str) -> str:
         return "".join("*" if ch.isalnum() and i not in keep else ch for i, ch in enumerate(v))
     if kind == "phone":
         return _star_keep(v, 3, 2)
+    if kind == "ip_address":
+        return _star_keep(v, 3, 0)  # the leading digits (the network's broad owner) at most
     return _star_keep(v, 1, 1)
 
 
@@ -454,6 +463,7 @@ _NAME_HINTS: dict[str, re.Pattern[str]] = {
     ),
     "iban": re.compile(r"(^|_)(iban|bank_?account|account_?number|kontonummer|konto|rib)(_|$)"),
     "payment_card": re.compile(r"(^|_)(card|credit_?card|cc|pan|kreditkarte|carte)(_|$|number|num|no)"),
+    "ip_address": re.compile(r"(^|_)(ip|ip_?addr\w*|ipv4|ipv6|remote_?addr\w*|client_?ip|host_?ip)(_|$)"),
     "date_of_birth": re.compile(
         r"(^|_)(dob|birth|birthdate|birthday|date_of_birth|birth_date|geburt\w*|geb_?dat\w*|naissance"
         r"|nascita|nacimiento|geboorte\w*|urodzenia|data_ur\w*)(_|$)"
@@ -522,6 +532,131 @@ _DATE_RES = (
     (re.compile(r"\d{1,2}/\d{1,2}/\d{4}"), "%d/%m/%Y"),
     (re.compile(r"\d{1,2}-\d{1,2}-\d{4}"), "%d-%m-%Y"),
 )
+
+
+_IPV4_RE = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV6_RE = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
+# "SCHMIDT, Anna" / "Schmidt, Anna Maria": the family name first, a comma, then given names.
+_LAST_FIRST_RE = re.compile(rf"[{_UP}][{_UP}{_LO}'’\-]+,\s*[{_UP}][{_LO}'’\-]+(?:\s+[{_UP}][{_LO}'’\-]+)?")
+# Lower-case "anna schmidt" (two or three words of letters).
+_LOWER_NAME_RE = re.compile(rf"[{_LO}][{_LO}'’\-]+(?:\s+[{_LO}][{_LO}'’\-]+){{1,2}}")
+# Free text: candidates searched inside longer values, each validated like a whole cell.
+_FT_IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
+_FT_CARD_RE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){11,18}(?![\d-])")
+_FT_PHONE_RE = re.compile(
+    r"(?:(?<![\w+])(?:\+|00)[1-9]\d{0,2}[\s\-./]?(?:\(0\)[\s\-./]?)?\(?\d{1,5}\)?(?:[\s\-./]?\d{1,6}){1,5})"
+    r"|(?:(?:tel|phone|call|mobile|mobil|handy|telefon|telefono|téléphone)\w*[.:]?\s*\(?0[1-9]\d{0,4}\)?(?:[\s\-./]?\d{2,6}){1,5})",
+    re.IGNORECASE,
+)
+_FT_TOKEN_RE = re.compile(r"\b[A-Za-z0-9]{9,16}\b")
+_FT_ID_CONTEXT_RE = re.compile(
+    r"(?:steuer-?id|tax id|nir|pesel|bsn|dni|nie|ssn|id number|codice fiscale)\w*[.:#]?\s*([0-9A-Z]{9,16})",
+    re.IGNORECASE,
+)
+
+
+def ip_address_valid(value: str) -> bool:
+    """True for a syntactically valid IPv4 (dotted quad) or IPv6 address."""
+    try:
+        ipaddress.ip_address(value.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _is_free_text(values: _Values) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Distinct values that read as prose: 20 characters or more with at least three words of letters."""
+    text = values.text
+    words = text.str.count(r"(?:^|\s)[^\W\d_]{2,}").to_numpy()
+    return np.asarray((text.str.len().to_numpy() >= 20) & (words >= 3), dtype=bool)
+
+
+def _free_text_hits(value: str) -> dict[str, str]:
+    """The first validated value of each kind found inside a free-text ``value`` (kind -> raw match).
+
+    Kinds are tried from the most to the least specific, and a matched span is blanked before the next
+    kind looks, so the digits of an IBAN are not also read as a card or a phone number.
+    """
+    hits: dict[str, str] = {}
+    text = value
+
+    def take(kind: str, start: int, end: int) -> None:
+        nonlocal text
+        hits[kind] = text[start:end]
+        text = text[:start] + " " * (end - start) + text[end:]
+
+    if "@" in text and (m := _EMAIL_RE.search(text)):
+        take("email", m.start(), m.end())
+    for m in _FT_IBAN_RE.finditer(text.upper()):
+        if iban_valid(m.group(0)):
+            take("iban", m.start(), m.end())
+            break
+    for m in _FT_CARD_RE.finditer(text):
+        if payment_card_valid(m.group(0)):
+            take("payment_card", m.start(), m.end())
+            break
+    for m in _IPV4_RE.finditer(text):
+        if ip_address_valid(m.group(0)):
+            take("ip_address", m.start(), m.end())
+            break
+    if "ip_address" not in hits:
+        for m in _IPV6_RE.finditer(text):
+            if m.group(0).count(":") >= 2 and ip_address_valid(m.group(0)):
+                take("ip_address", m.start(), m.end())
+                break
+    for m in _FT_TOKEN_RE.finditer(text.upper()):
+        token = m.group(0)
+        # In prose a checksum alone is weak evidence for all-digit schemes; a check letter makes it strong.
+        if not token.isdigit() and any(sc.pattern.fullmatch(token) and sc.check(token) for sc in _ID_SCHEMES):
+            take("national_id", m.start(), m.end())
+            break
+    if "national_id" not in hits:
+        for m in _FT_ID_CONTEXT_RE.finditer(text):
+            token = m.group(1).upper()
+            if any(sc.pattern.fullmatch(token) and sc.check(token) for sc in _ID_SCHEMES):
+                take("national_id", m.start(1), m.end(1))
+                break
+    for m in _FT_PHONE_RE.finditer(text):
+        if 8 <= sum(ch.isdigit() for ch in m.group(0)) <= 15:
+            take("phone", m.start(), m.end())
+            break
+    return hits
+
+
+_FREE_TEXT_DETAIL = {
+    "email": "e-mail address inside free text",
+    "iban": "IBAN (mod-97 valid) inside free text",
+    "payment_card": "card number (Luhn + IIN valid) inside free text",
+    "phone": "phone number inside free text",
+    "ip_address": "IP address inside free text",
+    "national_id": "national ID (checksum valid) inside free text",
+}
+
+
+def _scan_free_text(
+    column: str, values: _Values, claimed: np.ndarray[Any, np.dtype[np.bool_]], min_count: int
+) -> list[PiiFinding]:
+    prose = _is_free_text(values) & ~claimed
+    if not prose.any():
+        return []
+    masks = {k: np.zeros(len(values.text), dtype=bool) for k in _FREE_TEXT_DETAIL}
+    found: dict[str, list[str]] = {k: [] for k in _FREE_TEXT_DETAIL}
+    for i in np.flatnonzero(prose):
+        for kind, raw in _free_text_hits(str(values.text.iloc[i])).items():
+            masks[kind][i] = True
+            if len(found[kind]) < _MAX_EXAMPLES:
+                found[kind].append(raw)
+    out = []
+    for kind, mask in masks.items():
+        cnt = values.count(mask)
+        if cnt >= min_count:
+            conf = 0.9 if kind in ("email", "iban", "payment_card", "ip_address") else 0.7
+            out.append(
+                _finding(
+                    column, kind, _FREE_TEXT_DETAIL[kind], cnt, values, conf, found[kind], _name_hint(column, kind)
+                )
+            )
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -684,6 +819,24 @@ def _scan_text(column: str, values: _Values, min_count: int) -> list[PiiFinding]
             out.append(_finding(column, "phone", "phone number", cnt, values, conf, values.top(ok), phone_hint))
             claimed |= ok
 
+    # IP addresses: a whole cell that parses as IPv4 / IPv6.
+    looks_ip = text.str.fullmatch(r"[0-9A-Fa-f:.]{7,45}").to_numpy(dtype=bool) & ~claimed
+    if looks_ip.any():
+        ok = _check(values, looks_ip, ip_address_valid)
+        # Version strings ("1.2.3.4") parse as IPv4 too: demand a majority of the column.
+        cnt = values.count(ok)
+        ip_hint = _name_hint(column, "ip_address")
+        if cnt >= min_count and (cnt / values.n >= 0.5 or (ip_hint and cnt / values.n >= 0.2)):
+            conf = 0.95 if ip_hint else 0.85
+            out.append(_finding(column, "ip_address", "IP address", cnt, values, conf, values.top(ok), ip_hint))
+            claimed |= ok
+
+    # Kinds inside free text (comments, notes): e-mails were found above, the rest here.
+    for finding in _scan_free_text(column, values, claimed, min_count):
+        if finding.kind == "email" and any(f.kind == "email" for f in out):
+            continue
+        out.append(finding)
+
     # Dates of birth written as text.
     dob = _dob_from_text(column, values, claimed, min_count)
     if dob is not None:
@@ -749,30 +902,41 @@ def _dob_decision(
 def _person_names(
     column: str, values: _Values, claimed: np.ndarray[Any, np.dtype[np.bool_]], min_count: int
 ) -> PiiFinding | None:
+    """Person names: capitalised (``Anna Schmidt``), lower-case (``anna schmidt``) or ``SCHMIDT, Anna``.
+
+    Value evidence is always needed: a share of the values must start or end with a known first name.
+    A telling column name lowers that share (``customer`` with 20 % known first names), it never replaces
+    it, so ``customer_segment`` holding ``Premium`` / ``Gold`` is not a name column.
+    """
     text = values.text.str.strip()
-    cap = text.str.fullmatch(_CAP_NAME_RE).to_numpy(dtype=bool) & ~claimed
-    if not cap.any():
+    last_first = text.str.fullmatch(_LAST_FIRST_RE).to_numpy(dtype=bool) & ~claimed
+    cap = (text.str.fullmatch(_CAP_NAME_RE).to_numpy(dtype=bool) | last_first) & ~claimed
+    lower = text.str.fullmatch(_LOWER_NAME_RE).to_numpy(dtype=bool) & ~claimed
+    shaped = cap | lower
+    if not shaped.any():
         return None
-    first_tok = text.str.split(n=1).str[0].str.lower().str.rstrip(".,")
-    last_tok = text.str.rsplit(n=1).str[-1].str.lower().str.rstrip(".,")
-    known = (first_tok.isin(_FIRST_NAMES) | last_tok.isin(_FIRST_NAMES)).to_numpy(dtype=bool) & cap
-    cap_share = values.count(cap) / values.n
+    # For "LAST, First" the given name follows the comma.
+    reordered = text.where(~last_first, text.str.split(",", n=1).str[-1].str.strip())
+    first_tok = reordered.str.split(n=1).str[0].str.lower().str.rstrip(".,")
+    last_tok = reordered.str.rsplit(n=1).str[-1].str.lower().str.rstrip(".,")
+    known = (first_tok.isin(_FIRST_NAMES) | last_tok.isin(_FIRST_NAMES)).to_numpy(dtype=bool) & shaped
+    multi = text.str.contains(r"[\s,]", regex=True).to_numpy(dtype=bool)
+    shaped_share = values.count(shaped) / values.n
     known_share = values.count(known) / values.n
     hint = _name_hint(column, "person_name")
-    if hint and cap_share >= 0.6:
-        conf = 0.95 if known_share >= 0.05 else 0.8
-        cnt = values.count(cap)
-        ok = cap
-    elif known_share >= 0.3 and cap_share >= 0.6:
+    if hint and shaped_share >= 0.6 and known_share >= 0.2:
+        conf = 0.95
+    elif shaped_share >= 0.6 and known_share >= 0.3 and values.count(known & multi) / values.n >= 0.2:
         conf = 0.6
-        cnt = values.count(cap)
-        ok = cap
+    elif shaped_share >= 0.6 and known_share >= 0.5:
+        conf = 0.5  # single given names ("Anna", "Jan") without a telling column name
     else:
         return None
+    cnt = values.count(shaped)
     if cnt < min_count:
         return None
-    detail = "person name (column name and capitalised values)" if hint else "person name (known first names)"
-    return _finding(column, "person_name", detail, cnt, values, conf, values.top(ok), hint)
+    detail = "person name (column name and known first names)" if hint else "person name (known first names)"
+    return _finding(column, "person_name", detail, cnt, values, conf, values.top(shaped), hint)
 
 
 def _distinct(s: pd.Series) -> _Values:

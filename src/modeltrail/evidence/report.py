@@ -3,7 +3,9 @@
 A report is a JSON document with a versioned schema. ``metrics`` holds the flat figures that policy
 gates read by name (``fairness.demographic_parity_difference``, ``performance.roc_auc`` ...); ``body``
 holds everything else the report shows. Reports are stored content-addressed in the blob store and
-recorded as a ledger event (see :mod:`modeltrail.evidence.record`).
+recorded as a ledger event (see :mod:`modeltrail.evidence.record`). The model knows nothing of its
+views: :func:`modeltrail.evidence.render.render_html` renders a report (``IPython.display.HTML`` of it
+in a notebook).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Report:
     body: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     created_at: str = ""
+    undefined: dict[str, str] = field(default_factory=dict)
+    """Metric names the report could not compute, with the reason (a gate on one of them fails, saying why)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary form (the stored document)."""
@@ -44,6 +48,7 @@ class Report:
             "body": self.body,
             "warnings": list(self.warnings),
             "created_at": self.created_at,
+            **({"undefined": dict(self.undefined)} if self.undefined else {}),
         }
 
     def to_json(self) -> bytes:
@@ -61,20 +66,11 @@ class Report:
             body=dict(data["body"]),
             warnings=[str(w) for w in data.get("warnings", [])],
             created_at=str(data.get("created_at", "")),
+            undefined={str(k): str(v) for k, v in data.get("undefined", {}).items()},
         )
-
-    def to_html(self) -> str:
-        """Self-contained offline HTML rendering (see :func:`modeltrail.evidence.render.render_html`)."""
-        from modeltrail.evidence.render import render_html
-
-        return render_html(self)
-
-    def _repr_html_(self) -> str:
-        """Notebook display: the same HTML page as :meth:`to_html`."""
-        return self.to_html()
 
     def validate(self) -> None:
         """Check :meth:`to_dict` against the report's versioned JSON Schema (raises ValidationError)."""
-        from modeltrail.evidence.render import validate_report
+        from modeltrail.evidence.schema import validate_report
 
         validate_report(self.to_dict())

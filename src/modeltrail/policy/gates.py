@@ -21,8 +21,10 @@ from typing import Any
 
 from modeltrail.policy.model import Approvals, Policy, Threshold
 
-CHECK_KINDS = ("threshold", "evidence", "policy")
-"""``threshold``: a metric bound; ``evidence``: a required evidence record; ``policy``: refused by policy."""
+CHECK_KINDS = ("threshold", "evidence", "policy", "warning")
+"""``threshold``: a metric bound; ``evidence``: a required evidence record; ``policy``: refused by policy;
+``warning``: a finding of the evidence the gate shows (four-fifths violations) — it fails the gate only
+when the policy says ``fairness_warnings: fail``."""
 
 
 @dataclass(frozen=True)
@@ -150,11 +152,14 @@ def _threshold_check(
     group: str | None,
     metrics: Mapping[str, Any],
     sources: Mapping[str, int],
+    undefined: Mapping[str, str],
 ) -> Check:
     name = threshold.metric if group is None else f"{threshold.metric}[{group}]"
     bound = threshold.describe()
     seq = sources.get(name, sources.get(threshold.metric))
     found, raw = _lookup(metrics, threshold.metric, group)
+    if not found and name in undefined:
+        return Check(name, "threshold", None, bound, False, seq, f"metric {name} is undefined: {undefined[name]}")
     if not found:
         where = f" for group {group!r}" if group is not None else ""
         return Check(
@@ -178,6 +183,27 @@ def _threshold_check(
     return Check(name, "threshold", value, bound, False, seq, f"{name} = {value:g} violates {bound}")
 
 
+def _fairness_warnings(policy: Policy, metrics: Mapping[str, Any], sources: Mapping[str, int]) -> list[Check]:
+    """Four-fifths violations recorded by a fairness report, as warning checks (or failures by policy)."""
+    violations = _as_number(metrics.get("fairness.four_fifths_violations"))
+    if violations is None or violations <= 0:
+        return []
+    fail = policy.fairness_warnings == "fail"
+    failing = sorted(
+        f"{key[len('fairness.disparate_impact[') : -1]} {v:.3g}"
+        for key, value in metrics.items()
+        if key.startswith("fairness.disparate_impact[")
+        and "+" not in key
+        and (v := _as_number(value)) is not None
+        and v < 0.8
+    )
+    name = "fairness.four_fifths_violations"
+    detail = f" (disparate impact {', '.join(failing)})" if failing else ""
+    verb = "fails the gate (fairness_warnings: fail)" if fail else "a warning, not a gate failure"
+    message = f"{int(violations)} attribute(s) fail the four-fifths rule{detail}: {verb}"
+    return [Check(name, "warning", violations, "0 (four-fifths rule)", not fail, sources.get(name), message)]
+
+
 def evaluate_gate(
     policy: Policy,
     stage: str,
@@ -185,6 +211,7 @@ def evaluate_gate(
     evidence: Mapping[str, int | None],
     *,
     metric_sources: Mapping[str, int] | None = None,
+    undefined: Mapping[str, str] | None = None,
 ) -> GateResult:
     """Evaluate the gate of ``policy`` for ``stage``.
 
@@ -192,6 +219,9 @@ def evaluate_gate(
     ``name[group]`` keys of evidence reports work too). ``evidence`` maps evidence names to the sequence
     number of the event that recorded them (``None`` or absent: not recorded). ``metric_sources`` optionally
     maps a metric name (or ``name[group]``) to the event its value came from, shown as ``evidence_seq``.
+    ``undefined`` maps metric names that a report could not compute to the reason (the ``undefined`` of a
+    ``report.generated`` payload); a check on one fails with that reason. Four-fifths violations in the
+    metrics show as a ``warning`` check, which fails the gate only under ``fairness_warnings: fail``.
 
     Raises :class:`~modeltrail.errors.NotFoundError` if the policy has no gate for ``stage``.
     """
@@ -213,7 +243,8 @@ def evaluate_gate(
     for threshold in gate.thresholds:
         groups: tuple[str | None, ...] = threshold.groups or (None,)
         for group in groups:
-            checks.append(_threshold_check(threshold, group, metrics, sources))
+            checks.append(_threshold_check(threshold, group, metrics, sources, undefined or {}))
+    checks.extend(_fairness_warnings(policy, metrics, sources))
     return GateResult(
         stage=stage,
         passed=all(c.passed for c in checks),

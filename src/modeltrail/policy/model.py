@@ -5,6 +5,8 @@ A policy file is YAML (DESIGN §5). Top-level keys::
     system: credit-scoring              # required, the AI system this policy governs
     risk_tier: high                     # required: prohibited | high | limited | minimal
     protected_attributes: [sex, age_band]
+    favourable_outcome: negative        # positive | negative: the prediction that benefits the person
+    fairness_warnings: warn             # warn | fail: four-fifths violations in a gate's output
     gates:                              # one gate per stage (production, staging, ...)
       production:
         evidence: [data_report, fairness_report, ...]          # names from EVIDENCE_NAMES
@@ -27,6 +29,8 @@ A policy file is YAML (DESIGN §5). Top-level keys::
       performance: {metric: performance.roc_auc, min: 0.70, window: 30d}
       fairness: {metric: fairness.demographic_parity_difference, max: 0.10, groups: [sex], window: 30d}
       on_alert: [notify, require_review]
+      notify: {webhook: "https://hooks.example/ml", secret_env: MODELTRAIL_WEBHOOK_SECRET,
+               email: [oncall@example.org], smtp: "localhost:25", sender: modeltrail@example.org}
     retention: {"inference.*": P6M, "*": P10Y}    # event-type glob -> ISO 8601 duration
     checkpoint: {every_events: 10000, every_seconds: 300}
 
@@ -89,6 +93,10 @@ _CALLABLE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]
 _EVENT_GLOB = re.compile(r"[a-z0-9_.*?\[\]-]+")
 _SEGMENT = re.compile(r"[^=\s]+\s*=\s*\S.*")
 _WINDOW = re.compile(r"(\d+)([smhdw])")
+_URL = re.compile(r"https?://[^\s]+")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HOSTPORT = re.compile(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}")
 _WINDOW_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -329,6 +337,26 @@ class MetricRule:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Where ``notify`` sends alerts: a webhook (HMAC-signed with the key in ``secret_env``) and e-mail."""
+
+    webhook: str | None = None
+    secret_env: str = "MODELTRAIL_WEBHOOK_SECRET"
+    email: tuple[str, ...] = ()
+    smtp: str = "localhost:25"
+    sender: str = "modeltrail@localhost"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Dictionary form as written in a policy file."""
+        out: dict[str, Any] = {"secret_env": self.secret_env, "smtp": self.smtp, "sender": self.sender}
+        if self.webhook is not None:
+            out["webhook"] = self.webhook
+        if self.email:
+            out["email"] = list(self.email)
+        return out
+
+
+@dataclass(frozen=True)
 class Monitoring:
     """Post-market monitoring rules (Art. 72) and what happens on an alert."""
 
@@ -336,6 +364,7 @@ class Monitoring:
     performance: MetricRule | None = None
     fairness: MetricRule | None = None
     on_alert: tuple[str, ...] = ("notify",)
+    notify: Notify | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Dictionary form as written in a policy file."""
@@ -345,6 +374,8 @@ class Monitoring:
             if rule is not None:
                 out[name] = rule.to_dict()
         out["on_alert"] = list(self.on_alert)
+        if self.notify is not None:
+            out["notify"] = self.notify.to_dict()
         return out
 
 
@@ -389,6 +420,13 @@ class Policy:
     monitoring: Monitoring | None = None
     retention: tuple[RetentionRule, ...] = ()
     checkpoint: Checkpoint | None = None
+    favourable_outcome: str = "positive"
+    """Which prediction is favourable to the person (``positive``: the model's positive class, e.g. credit
+    granted; ``negative``: a model that predicts the adverse outcome, e.g. default risk). The fairness
+    report computes disparate impact and the four-fifths rule on the favourable outcome's rate."""
+    fairness_warnings: str = "warn"
+    """``warn``: a fairness warning (four-fifths violations) shows in a gate's output without failing it;
+    ``fail``: it fails the gate."""
     source: str = field(default="<policy>", compare=False)
     """Where the policy came from (file path or a label), for messages; not part of equality."""
 
@@ -443,6 +481,10 @@ class Policy:
         out["retention"] = {r.pattern: r.period.text for r in self.retention}
         if self.checkpoint is not None:
             out["checkpoint"] = self.checkpoint.to_dict()
+        if self.favourable_outcome != "positive":
+            out["favourable_outcome"] = self.favourable_outcome
+        if self.fairness_warnings != "warn":
+            out["fairness_warnings"] = self.fairness_warnings
         return out
 
     def to_yaml(self) -> str:
@@ -628,7 +670,11 @@ _TOP_KEYS = (
     "monitoring",
     "retention",
     "checkpoint",
+    "favourable_outcome",
+    "fairness_warnings",
 )
+FAVOURABLE_OUTCOMES = ("positive", "negative")
+FAIRNESS_WARNINGS = ("warn", "fail")
 
 
 def _threshold(
@@ -790,7 +836,7 @@ def _rule_window(r: _Reader, node: MarkedDict, path: str, default: str) -> str:
 
 
 def _monitoring(r: _Reader, raw: Any, line: int, protected: tuple[str, ...]) -> Monitoring:
-    node = r.mapping(raw, "monitoring", line, allowed=("drift", "performance", "fairness", "on_alert"))
+    node = r.mapping(raw, "monitoring", line, allowed=("drift", "performance", "fairness", "on_alert", "notify"))
     drift = None
     if "drift" in node:
         path = "monitoring.drift"
@@ -843,7 +889,31 @@ def _monitoring(r: _Reader, raw: Any, line: int, protected: tuple[str, ...]) -> 
         on_alert = r.names(
             node["on_alert"], "monitoring.on_alert", node.value_lines["on_alert"], options=ALERT_ACTIONS
         )
-    return Monitoring(drift, rules.get("performance"), rules.get("fairness"), on_alert)
+    notify = _notify(r, node["notify"], node.value_lines["notify"]) if "notify" in node else None
+    return Monitoring(drift, rules.get("performance"), rules.get("fairness"), on_alert, notify)
+
+
+def _notify(r: _Reader, raw: Any, line: int) -> Notify:
+    path = "monitoring.notify"
+    n = r.mapping(raw, path, line, allowed=("webhook", "secret_env", "email", "smtp", "sender"))
+    lines = n.value_lines
+    webhook = None
+    if "webhook" in n:
+        webhook = r.text(n["webhook"], f"{path}.webhook", lines["webhook"], pattern=_URL, what="an http(s) URL")
+    email: tuple[str, ...] = ()
+    if "email" in n:
+        email = r.names(n["email"], f"{path}.email", lines["email"], pattern=_EMAIL, what="an e-mail address")
+    out = Notify(webhook=webhook, email=email)
+    if "secret_env" in n:
+        env = r.text(n["secret_env"], f"{path}.secret_env", lines["secret_env"], pattern=_ENV, what="a variable name")
+        out = Notify(webhook, env, email, out.smtp, out.sender)
+    if "smtp" in n:
+        smtp = r.text(n["smtp"], f"{path}.smtp", lines["smtp"], pattern=_HOSTPORT, what="host:port")
+        out = Notify(out.webhook, out.secret_env, out.email, smtp, out.sender)
+    if "sender" in n:
+        sender = r.text(n["sender"], f"{path}.sender", lines["sender"], pattern=_EMAIL, what="an e-mail address")
+        out = Notify(out.webhook, out.secret_env, out.email, out.smtp, sender)
+    return out
 
 
 def _build(r: _Reader, doc: Any) -> Policy:
@@ -974,6 +1044,16 @@ def _build(r: _Reader, doc: Any) -> Policy:
             else None,
         )
 
+    favourable = (
+        r.choice(root["favourable_outcome"], "favourable_outcome", lines["favourable_outcome"], FAVOURABLE_OUTCOMES)
+        if has("favourable_outcome")
+        else "positive"
+    )
+    fairness_warnings = (
+        r.choice(root["fairness_warnings"], "fairness_warnings", lines["fairness_warnings"], FAIRNESS_WARNINGS)
+        if has("fairness_warnings")
+        else "warn"
+    )
     return Policy(
         system=system,
         risk_tier=tier,
@@ -987,6 +1067,8 @@ def _build(r: _Reader, doc: Any) -> Policy:
         monitoring=monitoring,
         retention=tuple(retention),
         checkpoint=checkpoint,
+        favourable_outcome=favourable,
+        fairness_warnings=fairness_warnings,
         source=r.source,
     )
 

@@ -808,6 +808,7 @@ def deploy(
     _sync(trail)
     info = _lookup(trail, _ref(model_ref))
     _require_state(info, "deploy", TERMINAL)
+    _incident_hold(trail, info.subject, "deploy")
     suspended = _deployments(
         trail, "model = ? AND version = ? AND env = ? AND state = 'suspended'", (info.model, info.version, env)
     )
@@ -1011,6 +1012,7 @@ def retire(
     _sync(trail)
     info = _lookup(trail, _ref(model_ref))
     _require_state(info, "retire", TERMINAL)
+    _incident_hold(trail, info.subject, "retire")
     sp = _policy_for(trail, info, policy)
     roles = list(sp.policy.roles.suspend)
     for g in sp.policy.gates.values():
@@ -1062,3 +1064,10 @@ __all__ = [
     "suspend",
     "versions",
 ]
+
+
+def _incident_hold(trail: Trail, subject: str, action: str) -> None:
+    """Art. 73(6): a version under an open serious-incident investigation changes only after a notice."""
+    from ..monitor.incidents import check_change_allowed
+
+    check_change_allowed(trail, subject, action)
