@@ -35,6 +35,7 @@ from .ledger import merkle
 from .ledger.gcpause import gc_paused
 from .ledger.log import Log
 from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
+from .ledger.proofs import ConsistencyProof, InclusionProof
 from .ledger.store import CheckpointRow, EventQuery, EventRow, LedgerStore, SqliteStore
 
 if TYPE_CHECKING:
@@ -412,11 +413,11 @@ class Trail:
 
     # -- proofs --------------------------------------------------------------------------------
 
-    def inclusion_proof(self, seq: int, size: int | None = None) -> dict[str, Any]:
+    def inclusion_proof(self, seq: int, size: int | None = None) -> InclusionProof:
         """An inclusion proof of event ``seq`` against the tree of ``size`` (default: latest checkpoint).
 
-        The result is JSON-safe: leaf hash, index, tree size, root, proof hashes (base64), and the
-        signed checkpoint note when one exists for that size.
+        Carries the leaf hash, index, tree size, root, audit path, and the signed checkpoint note when
+        one exists for that size; ``to_dict()`` is its JSON form (hashes in base64).
         """
         if size is None:
             cp = self.latest_checkpoint()
@@ -428,33 +429,18 @@ class Trail:
             raise ValidationError(f"seq {seq} is not inside a tree of size {size}", field="size")
         proof = self.log.inclusion_proof(seq, size)
         root = self.log.root(size)
-        return {
-            "kind": "inclusion",
-            "seq": seq,
-            "tree_size": size,
-            "leaf_hash": _b64(row.leaf_hash),
-            "root": _b64(root),
-            "proof": [_b64(p) for p in proof],
-            "checkpoint": self._note_for(size, root),
-        }
+        return InclusionProof(seq, size, row.leaf_hash, root, tuple(proof), self._note_for(size, root))
 
-    def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
-        """A consistency proof between two tree sizes, JSON-safe, with their checkpoint notes if any."""
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """A consistency proof between two tree sizes, with their checkpoint notes if any."""
         n = self.size() if new_size is None else new_size
         if not 0 < old_size <= n:
             raise ValidationError(f"expected 0 < OLD <= NEW <= {self.size()}, got {old_size} and {n}", field="size")
         proof = self.log.consistency_proof(old_size, n)
         r1, r2 = self.log.root(old_size), self.log.root(n)
-        return {
-            "kind": "consistency",
-            "old_size": old_size,
-            "new_size": n,
-            "old_root": _b64(r1),
-            "new_root": _b64(r2),
-            "proof": [_b64(p) for p in proof],
-            "old_checkpoint": self._note_for(old_size, r1),
-            "new_checkpoint": self._note_for(n, r2),
-        }
+        return ConsistencyProof(
+            old_size, n, r1, r2, tuple(proof), self._note_for(old_size, r1), self._note_for(n, r2)
+        )
 
     def _note_for(self, size: int, root: bytes) -> str | None:
         for cp in reversed(self.store.checkpoints()):
@@ -540,12 +526,6 @@ class Trail:
         from .runtime.oversight import label
 
         return label(self, decision_id, actual, actor=actor)
-
-
-def _b64(b: bytes) -> str:
-    import base64
-
-    return base64.b64encode(b).decode()
 
 
 def _ts_arg(value: str | datetime, name: str) -> str:

@@ -6,7 +6,6 @@ Every step reads events through the ledger's indexes (subject and type), never a
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +13,7 @@ from ..errors import NotFoundError
 from ..events import Event
 from ..ledger import merkle
 from ..ledger.note import verify_checkpoint
+from ..ledger.proofs import InclusionProof
 from ..trail import Trail
 
 
@@ -31,7 +31,7 @@ class Reconstruction:
     deployment: Event | None = None
     oversight: list[Event] = field(default_factory=list)
     labels: list[Event] = field(default_factory=list)
-    proof: dict[str, Any] = field(default_factory=dict)
+    proof: InclusionProof | None = None
     proof_verified: bool = False
 
     def events(self) -> list[Event]:
@@ -65,7 +65,7 @@ class Reconstruction:
             "deployment": ev(self.deployment),
             "oversight": [ev(e) for e in self.oversight],
             "labels": [ev(e) for e in self.labels],
-            "proof": self.proof,
+            "proof": {} if self.proof is None else self.proof.to_dict(),
             "proof_verified": self.proof_verified,
             "cited_seqs": [e.seq for e in self.events()],
         }
@@ -114,9 +114,7 @@ def reconstruct(trail: Trail, decision_id: str) -> Reconstruction:
     if cp is not None and cp.size > d.seq:
         proof = trail.inclusion_proof(d.seq, cp.size)
         checkpoint = verify_checkpoint(cp.note, trail.verifier_keys())
-        merkle.verify_inclusion(
-            d.leaf_hash, d.seq, checkpoint.size, [base64.b64decode(p) for p in proof["proof"]], checkpoint.root
-        )
+        merkle.verify_inclusion(d.leaf_hash, d.seq, checkpoint.size, proof.hashes, checkpoint.root)
         rec.proof = proof
         rec.proof_verified = True
     return rec

@@ -440,8 +440,7 @@ def create_app(
     @app.get("/v1/proofs/inclusion/{seq}")
     def inclusion(seq: Seq, who: Auth, size: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None) -> dict[str, Any]:
         """RFC 9162 inclusion proof of event ``seq`` (default: against the latest checkpoint)."""
-        result: dict[str, Any] = trail().inclusion_proof(seq, size)
-        return result
+        return trail().inclusion_proof(seq, size).to_dict()
 
     @app.get("/v1/proofs/consistency")
     def consistency(
@@ -450,8 +449,7 @@ def create_app(
         new: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
     ) -> dict[str, Any]:
         """RFC 9162 consistency proof between two tree sizes."""
-        result: dict[str, Any] = trail().consistency_proof(old, new)
-        return result
+        return trail().consistency_proof(old, new).to_dict()
 
     @app.get("/v1/verify")
     def verify(who: Auth) -> dict[str, Any]:
