@@ -37,6 +37,7 @@ from .ledger.log import Log
 from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
 from .ledger.proofs import ConsistencyProof, InclusionProof
 from .ledger.store import CheckpointRow, EventQuery, EventRow, LedgerStore, SqliteStore
+from .ledger.verify import VerificationResult, verify_store
 
 if TYPE_CHECKING:
     from .identity import Identity
@@ -448,11 +449,31 @@ class Trail:
                 return cp.note
         return None
 
-    def verify(self, progress: Callable[[int, int], None] | None = None, **kw: Any) -> Any:
-        """Recompute and check everything; returns a :class:`~modeltrail.ledger.verify.VerificationResult`."""
-        from .ledger.verify import verify_trail
+    def verify(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        trusted_keys: Sequence[str] | None = None,
+        extra_checkpoints: Iterable[str] = (),
+        max_problems: int = 20,
+        workers: int | None = None,
+    ) -> VerificationResult:
+        """Recompute and check every event, node, checkpoint root and signature of this trail.
 
-        return verify_trail(self, progress=progress, **kw)
+        Checkpoints are checked against the trail's own verifier keys, or ``trusted_keys`` pinned by an
+        auditor; ``extra_checkpoints`` are signed notes kept outside the trail that the log must be
+        consistent with (see :func:`modeltrail.ledger.verify.verify_store`).
+        """
+        keys = list(trusted_keys) if trusted_keys is not None else self.verifier_keys()
+        return verify_store(
+            self.store,
+            origin=self.origin,
+            verifier_keys=keys,
+            extra_checkpoints=extra_checkpoints,
+            progress=progress,
+            max_problems=max_problems,
+            workers=workers,
+        )
 
     # -- convenience: the feature modules, reachable from the trail ------------------------------
     # Thin delegations (imported lazily to keep ``import modeltrail`` light and free of cycles).

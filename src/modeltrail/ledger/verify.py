@@ -13,15 +13,12 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import ModeltrailError, ProofError, SignatureError
 from . import merkle
 from .note import Checkpoint, NoteVerifier, verify_checkpoint
 from .store import NODE_ID_SHIFT, NODE_MIN_LEVEL, CheckpointRow, LedgerStore
-
-if TYPE_CHECKING:
-    from ..trail import Trail
 
 
 @dataclass(frozen=True)
@@ -421,25 +418,3 @@ def _check_roots(items: list[tuple[int | None, Checkpoint]], root: bytes, proble
                     checkpoint=cid,
                 )
             )
-
-
-def verify_trail(
-    trail: Trail,
-    *,
-    progress: Callable[[int, int], None] | None = None,
-    trusted_keys: Sequence[str] | None = None,
-    extra_checkpoints: Iterable[str] = (),
-    max_problems: int = 20,
-    workers: int | None = None,
-) -> VerificationResult:
-    """Verify an open trail with its own verifier keys (or ``trusted_keys`` pinned by an auditor)."""
-    keys = list(trusted_keys) if trusted_keys is not None else trail.verifier_keys()
-    return verify_store(
-        trail.store,
-        origin=trail.origin,
-        verifier_keys=keys,
-        extra_checkpoints=extra_checkpoints,
-        progress=progress,
-        max_problems=max_problems,
-        workers=workers,
-    )
