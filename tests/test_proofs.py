@@ -44,7 +44,14 @@ def test_consistency_json_form_is_unchanged(trail: Trail) -> None:
     c = trail.consistency_proof(4)
     assert c.new_size == cp.size and c.new_checkpoint == cp.note and c.old_checkpoint is None
     assert list(c.to_dict()) == [
-        "kind", "old_size", "new_size", "old_root", "new_root", "proof", "old_checkpoint", "new_checkpoint",
+        "kind",
+        "old_size",
+        "new_size",
+        "old_root",
+        "new_root",
+        "proof",
+        "old_checkpoint",
+        "new_checkpoint",
     ]
     assert c.to_dict()["new_root"] == base64.b64encode(cp.root).decode()
     assert c.to_dict()["proof"] == [base64.b64encode(h).decode() for h in trail.log.consistency_proof(4, cp.size)]
@@ -76,8 +83,9 @@ def test_from_dict_names_the_bad_field() -> None:
         InclusionProof.from_dict({**good, "seq": -1})
     assert e.value.field == "seq"
     with pytest.raises(ValidationError) as e:
-        ConsistencyProof.from_dict({"kind": "consistency", "old_size": 1, "new_size": 2, "old_root": "", "new_root": "",
-                                    "proof": "x"})
+        ConsistencyProof.from_dict(
+            {"kind": "consistency", "old_size": 1, "new_size": 2, "old_root": "", "new_root": "", "proof": "x"}
+        )
     assert e.value.field == "proof"
 
 
@@ -87,7 +95,9 @@ notes = st.none() | st.text(max_size=40)
 
 @settings(max_examples=60)
 @given(st.integers(0, 2**40), st.integers(0, 2**40), hashes, hashes, st.lists(hashes, max_size=8), notes)
-def test_inclusion_round_trips(seq: int, size: int, leaf: bytes, root: bytes, path: list[bytes], note: str | None) -> None:
+def test_inclusion_round_trips(
+    seq: int, size: int, leaf: bytes, root: bytes, path: list[bytes], note: str | None
+) -> None:
     p = InclusionProof(seq, size, leaf, root, tuple(path), note)
     assert InclusionProof.from_dict(p.to_dict()) == p
 

@@ -10,11 +10,10 @@ Typical use::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .errors import ModeltrailError, ValidationError
 from .events import Actor, Event, EventInput, Receipt
 from .trail import Trail, init, open_trail
+from .version import __version__
 
 open = open_trail
 

@@ -20,10 +20,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .. import __version__
 from ..errors import ModeltrailError, ValidationError
 from ..events import Actor
 from ..trail import Trail, init, open_trail
+from ..version import __version__
 
 console = Console()
 err_console = Console(stderr=True)

@@ -485,7 +485,8 @@ def describe(data: Any, *, profile: bool = True) -> Described:
 # ------------------------------------------------------------------------------------------ registering
 
 
-def _check_name(name: str) -> str:
+def check_dataset_name(name: str) -> str:
+    """``name`` if it is a valid dataset name, else :class:`ValidationError` on the ``name`` field."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name.split("/"):
         raise ValidationError(
             f"expected a dataset name of letters, digits, '.', '_', '-', '/' (max 200), got {name!r}", field="name"
@@ -558,7 +559,7 @@ def register_dataset(
     from. ``source`` (default: the path given) says where the data lives. ``profile=False`` skips
     reading a CSV/Parquet file for its schema and profile.
     """
-    _check_name(name)
+    check_dataset_name(name)
     _check_role(role)
     d = describe(data, profile=profile)
     parent_refs = _parent_refs(parents)
@@ -671,7 +672,7 @@ def import_dvc(
     seen: set[str] = set()
     result_refs: list[str] = []
     for o in outs:
-        _check_name(o.path)
+        check_dataset_name(o.path)
         ref = dataset_ref(o.path, o.md5)
         if ref in seen:
             continue
@@ -723,6 +724,7 @@ __all__ = [
     "DVC_HASH_METHOD",
     "HASH_METHOD",
     "Column",
+    "check_dataset_name",
     "content_hash",
     "describe",
     "hash_array",

@@ -22,7 +22,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
 from ..errors import (
     ApprovalError,
     GateFailedError,
@@ -38,6 +37,7 @@ from ..identity import Identity, resolve_identity
 from ..ledger.gcpause import gc_paused
 from ..policy import Policy
 from ..trail import Trail, open_trail
+from ..version import __version__
 
 log = logging.getLogger("modeltrail.server")
 
