@@ -272,3 +272,57 @@ def test_trail_methods_are_typed_without_any_returns() -> None:
     hints = {name: inspect.signature(getattr(Trail, name)).return_annotation for name, _ in _delegations()}
     # load_model returns the user's own model object: the one honest ``Any``.
     assert {n: h for n, h in hints.items() if "Any" in str(h)} == {"load_model": "Any"}
+
+
+# -- layers -----------------------------------------------------------------------------------------------
+
+# The layers of docs/architecture.md, lowest first: a module imports (at module level) only from its own
+# layer or below. Top-level names not listed (packages added later) are not checked until placed here.
+LAYERS: list[tuple[str, set[str]]] = [
+    ("foundation", {"errors", "version", "ids"}),
+    ("ledger", {"ledger", "events"}),  # the event format is the ledger's leaf format
+    ("crypto/blobs", {"crypto", "blobs"}),
+    ("trail", {"trail", "identity", "projections", "requirements"}),
+    ("lineage/registry/policy", {"lineage", "registry", "policy", "classify"}),
+    ("evidence/runtime", {"evidence", "runtime"}),
+    ("audit/integrations", {"audit", "integrations", "demo"}),
+    ("cli/server", {"cli", "server"}),
+]
+
+
+def layer(module: str) -> int | None:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return len(LAYERS)  # the package itself re-exports from everywhere
+    for i, (_, names) in enumerate(LAYERS):
+        if parts[1] in names:
+            return i
+    return None
+
+
+def test_module_level_imports_never_go_up_a_layer() -> None:
+    upward = []
+    for a, targets_ in import_graph().items():
+        la = layer(a)
+        for b in targets_:
+            lb = layer(b)
+            if la is not None and lb is not None and lb > la:
+                upward.append(f"{a} ({LAYERS[la][0]}) imports {b} ({LAYERS[lb][0]})")
+    assert upward == [], "\n".join(sorted(upward))
+
+
+def test_the_ledger_imports_nothing_above_it_even_lazily() -> None:
+    # Stricter than the layer rule: also imports inside functions and under TYPE_CHECKING. The ledger is the
+    # smallest, most audited part; it must be readable (and verifiable) without the rest of the package.
+    known = modules()
+    allowed = {"modeltrail.errors", "modeltrail.events", "modeltrail.ids", "modeltrail.version"}
+    found = []
+    for name, mod in known.items():
+        if not name.startswith("modeltrail.ledger"):
+            continue
+        for node in ast.walk(ast.parse(mod.path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for target, _ in targets(mod, node, known):
+                    if not target.startswith("modeltrail.ledger") and target not in allowed:
+                        found.append(f"{name}:{node.lineno} imports {target}")
+    assert found == [], "\n".join(found)

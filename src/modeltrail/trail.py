@@ -36,7 +36,7 @@ from .ledger.log import Log
 from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
 from .ledger.proofs import ConsistencyProof, InclusionProof
 from .ledger.store import CheckpointRow, EventQuery, EventRow, LedgerStore, SqliteStore
-from .ledger.verify import VerificationResult, verify_store
+from .ledger.verify import VerificationResult, verify_trail
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -472,15 +472,13 @@ class Trail:
 
         Checkpoints are checked against the trail's own verifier keys, or ``trusted_keys`` pinned by an
         auditor; ``extra_checkpoints`` are signed notes kept outside the trail that the log must be
-        consistent with (see :func:`modeltrail.ledger.verify.verify_store`).
+        consistent with (see :func:`modeltrail.ledger.verify.verify_trail`).
         """
-        keys = list(trusted_keys) if trusted_keys is not None else self.verifier_keys()
-        return verify_store(
-            self.store,
-            origin=self.origin,
-            verifier_keys=keys,
-            extra_checkpoints=extra_checkpoints,
+        return verify_trail(
+            self,
             progress=progress,
+            trusted_keys=trusted_keys,
+            extra_checkpoints=extra_checkpoints,
             max_problems=max_problems,
             workers=workers,
         )

@@ -6,6 +6,7 @@ Every step reads events through the ledger's indexes (subject and type), never a
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,6 @@ from ..errors import NotFoundError
 from ..events import Event
 from ..ledger import merkle
 from ..ledger.note import verify_checkpoint
-from ..ledger.proofs import InclusionProof
 from ..trail import Trail
 
 
@@ -31,7 +31,7 @@ class Reconstruction:
     deployment: Event | None = None
     oversight: list[Event] = field(default_factory=list)
     labels: list[Event] = field(default_factory=list)
-    proof: InclusionProof | None = None
+    proof: dict[str, Any] = field(default_factory=dict)
     proof_verified: bool = False
 
     def events(self) -> list[Event]:
@@ -65,7 +65,7 @@ class Reconstruction:
             "deployment": ev(self.deployment),
             "oversight": [ev(e) for e in self.oversight],
             "labels": [ev(e) for e in self.labels],
-            "proof": {} if self.proof is None else self.proof.to_dict(),
+            "proof": self.proof,
             "proof_verified": self.proof_verified,
             "cited_seqs": [e.seq for e in self.events()],
         }
@@ -112,9 +112,11 @@ def reconstruct(trail: Trail, decision_id: str) -> Reconstruction:
     rec.reports.sort(key=lambda e: e.seq)
     cp = trail.latest_checkpoint()
     if cp is not None and cp.size > d.seq:
-        proof = trail.inclusion_proof(d.seq, cp.size)
+        proof = trail.inclusion_proof(d.seq, cp.size).to_dict()
         checkpoint = verify_checkpoint(cp.note, trail.verifier_keys())
-        merkle.verify_inclusion(d.leaf_hash, d.seq, checkpoint.size, proof.hashes, checkpoint.root)
+        merkle.verify_inclusion(
+            d.leaf_hash, d.seq, checkpoint.size, [base64.b64decode(p) for p in proof["proof"]], checkpoint.root
+        )
         rec.proof = proof
         rec.proof_verified = True
     return rec

@@ -13,12 +13,33 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ModeltrailError, ProofError, SignatureError
 from . import merkle
 from .note import Checkpoint, NoteVerifier, verify_checkpoint
 from .store import NODE_ID_SHIFT, NODE_MIN_LEVEL, CheckpointRow, LedgerStore
+
+
+class VerifiableTrail(Protocol):
+    """What verifying a trail needs: its store, the origin its checkpoints name, its verifier keys.
+
+    :class:`modeltrail.Trail` is one; the ledger does not import it (verification sits below the trail).
+    """
+
+    @property
+    def store(self) -> LedgerStore:
+        """The ledger backend."""
+        ...
+
+    @property
+    def origin(self) -> str:
+        """The checkpoint origin line."""
+        ...
+
+    def verifier_keys(self) -> list[str]:
+        """Every verifier key the trail has used (note format)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -418,3 +439,25 @@ def _check_roots(items: list[tuple[int | None, Checkpoint]], root: bytes, proble
                     checkpoint=cid,
                 )
             )
+
+
+def verify_trail(
+    trail: VerifiableTrail,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    trusted_keys: Sequence[str] | None = None,
+    extra_checkpoints: Iterable[str] = (),
+    max_problems: int = 20,
+    workers: int | None = None,
+) -> VerificationResult:
+    """Verify an open trail with its own verifier keys (or ``trusted_keys`` pinned by an auditor)."""
+    keys = list(trusted_keys) if trusted_keys is not None else trail.verifier_keys()
+    return verify_store(
+        trail.store,
+        origin=trail.origin,
+        verifier_keys=keys,
+        extra_checkpoints=extra_checkpoints,
+        progress=progress,
+        max_problems=max_problems,
+        workers=workers,
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import projection as projection  # registers the lineage projection
 from .code import CodeInfo, capture_code
-from .datasets import HASH_METHOD, content_hash, import_dvc, register_dataset
+from .datasets import HASH_METHOD, content_hash, register_dataset
 from .entities import DatasetVersion, ModelVersion, RunInfo
 from .environment import EnvironmentInfo, capture_environment
 from .models import infer_signature, load_model, register_model
@@ -48,7 +48,6 @@ __all__ = [
     "get_dataset",
     "get_model_version",
     "get_run",
-    "import_dvc",
     "infer_signature",
     "list_datasets",
     "list_models",
