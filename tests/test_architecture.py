@@ -283,7 +283,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("ledger", {"ledger", "events"}),  # the event format is the ledger's leaf format
     ("crypto/blobs", {"crypto", "blobs"}),
     ("trail", {"trail", "identity", "projections", "requirements"}),
-    ("lineage/registry/policy", {"lineage", "registry", "policy", "classify"}),
+    ("lineage/registry/policy", {"lineage", "registry", "policy"}),
     ("evidence/runtime", {"evidence", "runtime"}),
     ("audit/integrations", {"audit", "integrations", "demo"}),
     ("cli/server", {"cli", "server"}),
