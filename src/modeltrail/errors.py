@@ -1,7 +1,17 @@
 """Exception hierarchy of modeltrail.
 
 Every error a user can cause derives from :class:`ModeltrailError`, so callers can catch one type.
-Messages name the offending field and what was expected.
+Messages name the offending field and what was expected; each class also says which HTTP status the API
+answers with (``http_status``)::
+
+    >>> import modeltrail, tempfile
+    >>> trail = modeltrail.init(tempfile.mkdtemp())
+    >>> try:
+    ...     trail.record("Not A Type", system="credit", actor={"id": "alice", "role": "data_scientist"})
+    ... except ValidationError as exc:
+    ...     print(exc.field, exc.http_status)
+    type 422
+    >>> trail.close()
 """
 
 from __future__ import annotations

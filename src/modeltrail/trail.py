@@ -1,4 +1,25 @@
-"""The Trail: one ledger, its blob store and its keys, opened from a folder or a URL."""
+"""The Trail: one ledger, its blob store and its keys, opened from a folder or a URL.
+
+A :class:`Trail` records events, signs checkpoints, hands out typed proofs and verifies itself; the
+feature modules (lineage, registry, runtime) each take a trail, and the trail's convenience methods
+(``trail.run``, ``trail.register_model``, ``trail.gate``, ``trail.guard`` …) forward to them::
+
+    >>> import modeltrail, tempfile
+    >>> from modeltrail import Actor
+    >>> trail = modeltrail.init(tempfile.mkdtemp(), origin="example.org/credit")
+    >>> alice = Actor("alice", "data_scientist")
+    >>> receipts = trail.record_many([{"type": "run.metrics", "system": "credit", "actor": alice}] * 3)
+    >>> [r.seq for r in receipts]
+    [1, 2, 3]
+    >>> cp = trail.checkpoint()
+    >>> cp.size, cp.note.splitlines()[0]
+    (4, 'example.org/credit')
+    >>> proof = trail.consistency_proof(2)  # the tree of 2 events is a prefix of today's
+    >>> proof.new_size, proof.new_checkpoint == cp.note
+    (4, True)
+    >>> proof.verify()
+    >>> trail.close()
+"""
 
 from __future__ import annotations
 

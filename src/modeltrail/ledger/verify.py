@@ -3,6 +3,16 @@
 Everything is recomputed from the leaf bytes; stored hashes and nodes are only compared against the
 recomputation, never trusted. The first problem found is reported with the seq or checkpoint it
 concerns; verification continues to collect up to ``max_problems`` so one run shows the extent.
+
+The ledger knows no :class:`~modeltrail.Trail`: :func:`verify_store` takes a store, the origin and the
+trusted keys, :func:`verify_trail` anything with those three (``Trail.verify`` calls it)::
+
+    >>> import modeltrail, tempfile
+    >>> trail = modeltrail.init(tempfile.mkdtemp())
+    >>> result = verify_store(trail.store, origin=trail.origin, verifier_keys=trail.verifier_keys(), workers=1)
+    >>> result.ok, result.size
+    (True, 1)
+    >>> trail.close()
 """
 
 from __future__ import annotations
