@@ -2,16 +2,16 @@
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from ..errors import NotFoundError, ValidationError
 from ..identity import Identity
 from ..policy import Policy
+from ..registry import stored_policy
+from ..runtime.guard import Guard
+from ..runtime.guard import guard as guard_model
+from ..runtime.logger import DecisionLogger
 from ..trail import Trail, open_trail
-
-if TYPE_CHECKING:
-    from ..runtime.guard import Guard
-    from ..runtime.logger import DecisionLogger
 
 GuardKey = tuple[str, int, str, str]  # model name, version, environment, user id
 
@@ -28,8 +28,8 @@ class AppState:
     decision_writer: Literal["thread", "process"] = "thread"
     _trail: Trail | None = field(default=None, init=False, repr=False)
     _policy: tuple[int | None, Policy | None] = field(default=(None, None), init=False, repr=False)
-    _guards: "dict[GuardKey, Guard]" = field(default_factory=dict, init=False, repr=False)
-    _logger: "DecisionLogger | None" = field(default=None, init=False, repr=False)
+    _guards: dict[GuardKey, Guard] = field(default_factory=dict, init=False, repr=False)
+    _logger: DecisionLogger | None = field(default=None, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -47,8 +47,6 @@ class AppState:
 
     def policy(self) -> Policy | None:
         """The policy in force, or None; parsed once per registered version (a single-row read per request)."""
-        from ..registry import stored_policy
-
         t = self.trail()
         latest = next(iter(t.events("policy.registered", descending=True, limit=1)), None)
         cached_seq, cached = self._policy
@@ -62,18 +60,14 @@ class AppState:
             self._policy = (sp.seq, sp.policy)
         return sp.policy
 
-    def guard(self, name: str, version: int, env: str, who: Identity) -> "Guard":
+    def guard(self, name: str, version: int, env: str, who: Identity) -> Guard:
         """The guard serving ``name@version`` in ``env`` for ``who`` (built once, then reused)."""
-        from ..runtime.guard import guard
-
         key = (name, version, env, who.user_id)
         with self._lock:
             g = self._guards.get(key)
             if g is None:
                 if self.decision_writer == "process" and self._logger is None:
-                    from ..runtime.logger import DecisionLogger
-
                     self._logger = DecisionLogger(self.trail(), writer="process")  # closed with the trail
-                g = guard(self.trail(), f"{name}@{version}", env=env, actor=who.acting_as(), logger=self._logger)
+                g = guard_model(self.trail(), f"{name}@{version}", env=env, actor=who.acting_as(), logger=self._logger)
                 self._guards[key] = g
             return g

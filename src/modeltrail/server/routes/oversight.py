@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from ...errors import PermissionDeniedError, ValidationError
+from ...runtime.oversight import label, review, review_queue
 from ..deps import Auth, TrailDep
 from ..models import LabelsIn, ReviewIn, receipt_json
 
@@ -14,8 +15,6 @@ router = APIRouter()
 @router.post("/v1/labels")
 def labels(body: LabelsIn, who: Auth, trail: TrailDep) -> dict[str, Any]:
     """Ground-truth labels for earlier decisions."""
-    from ...runtime.oversight import label
-
     receipts = [label(trail, lab.decision_id, lab.actual, actor=who.acting_as()) for lab in body.labels]
     return {"receipts": [receipt_json(r) for r in receipts]}
 
@@ -25,8 +24,6 @@ def review_list(
     who: Auth, trail: TrailDep, model: str | None = None, status: str = "pending", limit: int = 100
 ) -> dict[str, Any]:
     """The human-review queue."""
-    from ...runtime.oversight import review_queue
-
     items = review_queue(trail, model=model, status=status)[: max(1, min(limit, 1000))]
     return {"items": [i.to_dict() for i in items]}
 
@@ -34,8 +31,6 @@ def review_list(
 @router.post("/v1/review/{decision_id}")
 def review_decide(decision_id: str, body: ReviewIn, who: Auth, trail: TrailDep) -> dict[str, Any]:
     """Accept or override a routed decision (humans only)."""
-    from ...runtime.oversight import review
-
     if who.kind != "human":
         raise PermissionDeniedError("reviews are made by people, not by services")
     # Exactly one of: accept=true, or an override value (accept=false alone is not a review).

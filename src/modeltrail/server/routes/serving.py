@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 
 from ...errors import ModeltrailError, ValidationError
 from ...identity import Identity
+from ...registry import resume, suspend
 from ...trail import Trail
 from ..deps import Auth, State, TrailDep
 from ..models import MAX_INT, KillIn, PredictIn, receipt_json
@@ -56,8 +57,6 @@ def predict(
 
 def kill(trail: Trail, action: Literal["suspend", "resume"], name: str, body: KillIn, who: Identity) -> dict[str, Any]:
     """Suspend or resume ``name`` (or one version of it) through the registry."""
-    from ...registry import resume, suspend
-
     ref = name if body.version is None else f"{name}@{body.version}"
     fn = suspend if action == "suspend" else resume
     return receipt_json(fn(trail, ref, body.env, actor=who, reason=body.reason))
