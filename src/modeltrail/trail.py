@@ -31,6 +31,7 @@ from .events import (
     parse_ts,
     prepare,
 )
+from .governance.namespace import record_governed, refuse_reserved
 from .ledger import merkle
 from .ledger.gcpause import gc_paused
 from .ledger.log import Log
@@ -244,8 +245,10 @@ class Trail:
         """Append one event and return its receipt once it is durable.
 
         Raises :class:`~modeltrail.errors.ValidationError` (naming the field) for a malformed event,
-        in which case nothing is written.
+        in which case nothing is written, and for a governance type (:mod:`modeltrail.governance`), which
+        only the operation that checks its rules may write.
         """
+        refuse_reserved(type)
         ev = EventInput(type, system, actor, subject, payload, refs, sealed)
         prepared = prepare(ev, max_payload_bytes=self.config.max_payload_bytes)
         receipt = self.log.append([prepared])[0]
@@ -259,6 +262,7 @@ class Trail:
         with gc_paused():
             for i, e in enumerate(events):
                 ev = e if isinstance(e, EventInput) else _event_input_from_mapping(e, f"events[{i}].")
+                refuse_reserved(ev.type, f"events[{i}].type")
                 try:
                     prepared.append(prepare(ev, max_payload_bytes=limit))
                 except ValidationError as exc:
@@ -276,6 +280,12 @@ class Trail:
         receipts = self.log.append(events)
         self._after_append(len(receipts))
         return receipts
+
+    def append_governed(self, prepared: PreparedEvent) -> Receipt:
+        """Append one governance event whose rules its operation checked (:func:`record_governed` only)."""
+        receipt = self.log.append([prepared])[0]
+        self._after_append(1)
+        return receipt
 
     def append_prepared_each(self, groups: Sequence[Sequence[PreparedEvent]]) -> list[Sequence[Receipt]]:
         """Several :meth:`append_prepared` calls in one transaction: the receipts of each group, in order."""
@@ -393,7 +403,8 @@ class Trail:
         who = key_admin(self, actor)
         old = self.signer()
         new = keyfiles.create_signing_key(self.keys_dir, self.origin)
-        self.record(
+        record_governed(
+            self,
             "key.rotated",
             system="modeltrail",
             actor=who,
@@ -619,7 +630,8 @@ def init(
     # The config file is written last: its presence marks a complete trail.
     _write_json_atomic(folder / CONFIG_FILE, cfg.to_dict())
     trail = Trail(folder, store, cfg)
-    trail.record(
+    record_governed(
+        trail,
         "trail.initialized",
         system="modeltrail",
         actor=actor or SYSTEM_ACTOR,

@@ -73,7 +73,7 @@ DATA_ACTIONS = ("keep", "pseudonymise", "seal", "drop")
 FALLBACKS = ("reject", "human_review", "previous_version")
 """Built-in fallbacks when a model is suspended or a decision needs review; else a callable name."""
 
-ROLE_ACTIONS = ("suspend", "resume", "reveal", "break_glass", "tokens", "keys")
+ROLE_ACTIONS = ("suspend", "resume", "reveal", "break_glass", "tokens", "keys", "policy")
 """Privileged actions whose permitted roles the policy lists."""
 
 DRIFT_METRICS = ("psi", "ks", "js", "wasserstein", "chi2")
@@ -252,6 +252,7 @@ class Roles:
     break_glass: tuple[str, ...] = ()
     tokens: tuple[str, ...] = ()  # who may create and revoke API tokens (empty: admin)
     keys: tuple[str, ...] = ()  # who may rotate the checkpoint signing key (empty: admin)
+    policy: tuple[str, ...] = ()  # who may replace the policy in force (empty: compliance)
 
     def permits(self, action: str, roles: Collection[str]) -> bool:
         """True when any of ``roles`` may perform ``action`` (one of :data:`ROLE_ACTIONS`)."""

@@ -7,6 +7,7 @@ Everything is recorded as ledger events and read back through the ``registry`` p
 from __future__ import annotations
 
 from .classification import latest_classification, record_classification
+from .documents import record_document
 from .lifecycle import (
     Approval,
     BreakGlass,
@@ -56,6 +57,7 @@ __all__ = [
     "live_at",
     "parse_model_ref",
     "record_classification",
+    "record_document",
     "register_policy",
     "reject",
     "resume",

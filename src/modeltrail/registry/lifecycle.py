@@ -43,6 +43,7 @@ from ..errors import (
     ValidationError,
 )
 from ..events import Actor, Receipt, format_ts, parse_ts
+from ..governance.namespace import record_governed
 from ..identity import Identity, identity_from_actor
 from ..policy import Approvals, Gate, GateResult, Policy, evaluate_gate
 from ..projections import CURSOR_DDL, catch_up, loads
@@ -568,7 +569,8 @@ def evaluate_gate_for(
     if sp.seq is not None:
         refs.append(f"event:{sp.seq}")
     refs += [f"event:{s}" for s in cited]
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "gate.evaluated",
         system=info.system,
         actor=_plain_actor(actor),
@@ -588,7 +590,8 @@ def evaluate_gate_for(
 
 
 def _refuse(trail: Trail, info: VersionInfo, stage: str, who: Actor, rule: str, reason: str) -> ApprovalError:
-    r = trail.record(
+    r = record_governed(
+        trail,
         "model.approval_refused",
         system=info.system,
         actor=who,
@@ -671,7 +674,8 @@ def approve(
     complete = len(_effective([*existing, mine_now], spec, info.registrant)) >= spec.min
     # The checkpoint covers the gate evaluation this approval relies on, so the approval can cite a signed head.
     cp = trail.checkpoint()
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "model.approved",
         system=info.system,
         actor=who,
@@ -712,7 +716,8 @@ def reject(
     spec = sp.policy.gate(stage).approvals
     ident = identity_from_actor(actor, sp.policy)
     who = ident.actor_for(spec.roles, f"reject {info.ref} for {stage}") if spec else ident.acting_as()
-    return trail.record(
+    return record_governed(
+        trail,
         "model.rejected",
         system=info.system,
         actor=who,
@@ -747,7 +752,8 @@ def revoke_approval(
     spec = sp.policy.gate(stage).approvals
     rest = [a for a in existing if a.seq != target.seq]
     complete = spec is not None and len(_effective(rest, spec, info.registrant)) >= spec.min
-    return trail.record(
+    return record_governed(
+        trail,
         "model.approval_revoked",
         system=info.system,
         actor=ident.acting_as(target.role if target.role in ident.roles else None),
@@ -822,7 +828,8 @@ def deploy(
                 f"break-glass refused: the policy for {sp.policy.system} forbids deployment outright ({problems})"
             )
         who = ident.actor_for(sp.policy.roles.break_glass, f"force the deployment of {info.ref} (break glass)")
-        bg = trail.record(
+        bg = record_governed(
+            trail,
             "model.break_glass",
             system=info.system,
             actor=who,
@@ -835,7 +842,8 @@ def deploy(
     if gate is not None:
         refs.append(f"event:{gate.seq}")
     refs += [f"event:{a.seq}" for a in counted]
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "model.deployed",
         system=info.system,
         actor=who,
@@ -894,7 +902,8 @@ def suspend(
         raise LifecycleError(f"cannot suspend {ref} in {env}: nothing of it is live there")
     if fallback is None:
         fallback = sp.policy.oversight.fallback if sp.policy.oversight is not None else "reject"
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "model.suspended",
         system=info.system,
         actor=who,
@@ -925,7 +934,8 @@ def resume(
     held = _active(trail, ref, env, "suspended")
     if not held:
         raise LifecycleError(f"cannot resume {ref} in {env}: nothing of it is suspended there")
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "model.resumed",
         system=info.system,
         actor=who,
@@ -952,7 +962,8 @@ def _privileged(
         return identity_from_actor(actor, policy).actor_for(roles, f"{action} {ref} in {env}")
     except PermissionDeniedError as exc:
         claimed = actor if isinstance(actor, Actor) else Actor(actor.user_id, actor.primary_role, actor.kind)
-        trail.record(
+        record_governed(
+            trail,
             "model.action_refused",
             system=system,
             actor=claimed,
@@ -1004,7 +1015,8 @@ def retire(
         )
         if not active:
             raise LifecycleError(f"cannot retire {info.ref} from {env}: it is not deployed there")
-    return trail.record(
+    return record_governed(
+        trail,
         "model.retired",
         system=info.system,
         actor=who,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError, PolicyError
 from ..events import Actor, Receipt
+from ..governance.namespace import record_governed
 from ..identity import Identity
 from ..policy import Policy, parse_policy
 
@@ -57,7 +58,8 @@ def register_policy(
     policy = parse_policy(text, source or "<policy>")
     digest = trail.blobs.put_bytes(text.encode())
     who = actor.acting_as() if isinstance(actor, Identity) else actor
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "policy.registered",
         system=policy.system,
         actor=who,
