@@ -356,6 +356,28 @@ def _deployments(trail: Trail, where: str, args: Iterable[Any]) -> list[Deployme
     return [_deployment(r) for r in _rows(trail, sql, args)]
 
 
+def _from_ledger(trail: Trail, info: VersionInfo, stage: str) -> tuple[list[Approval], GateRecord | None, str]:
+    """The active approvals of ``stage``, its latest gate and the registrant, as the ledger replay has them.
+
+    Deployment and approval decide from the ledger, not from projection rows: a row added to the approval
+    table (someone with write access to the database) must not make a deployment succeed.
+    """
+    from ..governance.rules import replay_for
+
+    replay = replay_for(trail)
+    with replay.lock:
+        v = replay.versions.get((info.model, info.version))
+        if v is None:
+            return [], None, info.registrant
+        approvals = [
+            Approval(a.seq, a.stage, a.approver, a.role, "active", "", None, "", None)
+            for a in v.approvals
+            if a.active and a.stage == stage
+        ]
+        g = v.gates.get(stage)
+        return approvals, None if g is None else GateRecord(stage, g[0], g[1]), v.registrant
+
+
 def _gates(trail: Trail, info: VersionInfo) -> dict[str, GateRecord]:
     found = latest_gates(trail.store.execute, info.model, info.version)
     return {stage: GateRecord(stage, seq, passed) for stage, (seq, passed) in sorted(found.items())}
@@ -639,7 +661,8 @@ def approve(
             "role",
             f"{ident.user_id} holds {held}; approving {stage} needs {' or '.join(spec.roles)}",
         )
-    if spec.four_eyes and ident.user_id == info.registrant:
+    existing, gate, registrant = _from_ledger(trail, info, stage)
+    if spec.four_eyes and ident.user_id == registrant:
         raise _refuse(
             trail,
             info,
@@ -648,7 +671,6 @@ def approve(
             "four_eyes",
             f"{ident.user_id} registered {info.ref} and cannot approve it (four-eyes rule)",
         )
-    existing = _approvals(trail, info, stage)
     mine = [a for a in existing if a.status == "active" and a.approver == ident.user_id]
     if mine:
         raise _refuse(
@@ -659,7 +681,6 @@ def approve(
             "duplicate",
             f"{ident.user_id} already approved {info.ref} for {stage} (event {mine[0].seq}); one person counts once",
         )
-    gate = _gates(trail, info).get(stage)
     if gate is None or not gate.passed:
         what = "has not been evaluated" if gate is None else f"failed (event {gate.seq})"
         raise _refuse(
@@ -671,7 +692,7 @@ def approve(
             f"the {stage} gate of {info.ref} {what}; run `modeltrail gate check {info.ref} --stage {stage}`",
         )
     mine_now = Approval(-1, stage, ident.user_id, role, "active", rationale, gate.seq, "", None)
-    complete = len(_effective([*existing, mine_now], spec, info.registrant)) >= spec.min
+    complete = len(_effective([*existing, mine_now], spec, registrant)) >= spec.min
     # The checkpoint covers the gate evaluation this approval relies on, so the approval can cite a signed head.
     cp = trail.checkpoint()
     receipt = record_governed(
@@ -744,14 +765,14 @@ def revoke_approval(
     _require_state(info, "revoke an approval of", TERMINAL)
     sp = _policy_for(trail, info, policy)
     ident = identity_from_actor(actor, sp.policy)
-    existing = _approvals(trail, info, stage)
+    existing, _, registrant = _from_ledger(trail, info, stage)
     mine = [a for a in existing if a.status == "active" and a.approver == ident.user_id]
     if not mine:
         raise NotFoundError(f"{ident.user_id} has no active approval of {info.ref} for {stage}")
     target = mine[0]
     spec = sp.policy.gate(stage).approvals
     rest = [a for a in existing if a.seq != target.seq]
-    complete = spec is not None and len(_effective(rest, spec, info.registrant)) >= spec.min
+    complete = spec is not None and len(_effective(rest, spec, registrant)) >= spec.min
     return record_governed(
         trail,
         "model.approval_revoked",
@@ -802,7 +823,7 @@ def deploy(
     gate_spec = sp.policy.gate(stage)
     ident = identity_from_actor(actor, sp.policy)
 
-    gate = _gates(trail, info).get(stage)
+    ledger_approvals, gate, registrant = _from_ledger(trail, info, stage)
     gate_problem = None
     if gate is None:
         gate_problem = f"the {stage} gate of {info.ref} has not been evaluated"
@@ -811,7 +832,7 @@ def deploy(
     counted: list[Approval] = []
     approval_problem = None
     if gate_spec.approvals is not None:
-        counted = _effective(_approvals(trail, info, stage), gate_spec.approvals, info.registrant)
+        counted = _effective(ledger_approvals, gate_spec.approvals, registrant)
         if len(counted) < gate_spec.approvals.min:
             approval_problem = f"{stage} approvals incomplete: {_describe_need(gate_spec.approvals, counted)}"
 
