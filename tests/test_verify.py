@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import modeltrail
+from modeltrail.ledger import knownhead
 from modeltrail.events import Actor
 from modeltrail.ledger import merkle
 from modeltrail.ledger.note import Checkpoint, NoteSigner, sign_checkpoint
@@ -140,8 +141,11 @@ def test_truncation_with_checkpoints_deleted_caught_by_external_checkpoint(trail
     kept = trail.latest_checkpoint().note  # an auditor kept this note
     _truncate(trail, 60)
     trail.store.execute("DELETE FROM checkpoints WHERE size > ?", (1,))
-    assert trail.verify().ok  # the store alone is self-consistent again...
-    res = trail.verify(extra_checkpoints=[kept])  # ...but not with the retained checkpoint
+    # The store alone is self-consistent again, but the known head kept outside it (keys/heads/) is not...
+    assert [p.kind for p in trail.verify().problems] == ["truncated"]
+    knownhead.head_path(trail).unlink()  # ...and without that file, the checkpoint an auditor kept says so too
+    assert trail.verify().ok
+    res = trail.verify(extra_checkpoints=[kept])
     assert res.first_problem.kind == "truncated"
 
 

@@ -32,7 +32,7 @@ from .events import (
     prepare,
 )
 from .governance.namespace import record_governed, refuse_reserved
-from .ledger import merkle
+from .ledger import knownhead, merkle
 from .ledger.gcpause import gc_paused
 from .ledger.log import Log
 from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
@@ -369,6 +369,7 @@ class Trail:
             note = sign_checkpoint(Checkpoint(self.origin, size, root, ()), signer)
             ts = format_ts(datetime.now(UTC))
             cid = self.store.add_checkpoint(size, root, note, signer.key_id_hex, ts)
+            knownhead.remember(self, note, size)  # kept outside the database: rollback becomes visible
             self._since_checkpoint = 0
             self._last_checkpoint_time = time.monotonic()
             return StoredCheckpoint(cid, size, root, note, signer.key_id_hex, ts)

@@ -155,8 +155,8 @@ class Replay:
         self.deployments: dict[int, _Deployment] = {}
         self.policies: dict[str, PolicyInForce] = {}
         self.trail_policy: PolicyInForce | None = None
-        self.verifier_keys: list[str] = []
-        """The checkpoint key chain: the key ``trail.initialized`` names, then each admitted rotation's."""
+        self.key_chain: list[tuple[str, int]] = []
+        """The checkpoint key chain: (verifier key, seq) of ``trail.initialized``, then of each admitted rotation."""
         self.reviewed: dict[str, int] = {}
         self.lock = threading.RLock()
         self._execute: Execute | None = None
@@ -281,7 +281,7 @@ def _initialized(r: Replay, ev: Event) -> Verdict:
     key = _str(ev.payload.get("verifier_key"))
     if key is None:
         return _no(ev, "malformed", "trail.initialized names no verifier_key")
-    r.verifier_keys = [key]
+    r.key_chain = [(key, 0)]
     return _yes(ev)
 
 
@@ -293,9 +293,9 @@ def _key_rotated(r: Replay, ev: Event) -> Verdict:
     old, new = _str(ev.payload.get("old_verifier_key")), _str(ev.payload.get("new_verifier_key"))
     if old is None or new is None:
         return _no(ev, "malformed", "key.rotated needs old_verifier_key and new_verifier_key")
-    if not r.verifier_keys or old != r.verifier_keys[-1]:
+    if not r.key_chain or old != r.key_chain[-1][0]:
         return _no(ev, "key_chain", "old_verifier_key is not the key in force (not chained from trail.initialized)")
-    r.verifier_keys.append(new)
+    r.key_chain.append((new, ev.seq))
     return _yes(ev)
 
 
@@ -603,7 +603,8 @@ _replays: weakref.WeakKeyDictionary[Trail, Replay] = weakref.WeakKeyDictionary()
 _replays_lock = threading.Lock()
 
 
-def _policy_loader(trail: Trail) -> Callable[[str], Policy | None]:
+def policy_loader(trail: Trail) -> Callable[[str], Policy | None]:
+    """A loader of policy blobs from ``trail``'s blob store for :class:`Replay` (None: missing or invalid)."""
     ref = weakref.ref(trail)
 
     def load(sha256: str) -> Policy | None:
@@ -630,13 +631,13 @@ def replay_for(trail: Trail, execute: Execute | None = None) -> Replay:
     with _replays_lock:
         r = _replays.get(trail)
         if r is None:
-            r = Replay(_policy_loader(trail))
+            r = Replay(policy_loader(trail))
             _replays[trail] = r
     run: Execute = execute if execute is not None else trail.store.execute
     with r.lock:
         size = trail.store.size() if execute is None else None
         if size is not None and size < r.size:
-            r = Replay(_policy_loader(trail))
+            r = Replay(policy_loader(trail))
             with _replays_lock:
                 _replays[trail] = r
         r.advance(run)
@@ -645,7 +646,7 @@ def replay_for(trail: Trail, execute: Execute | None = None) -> Replay:
 
 def fresh_replay(trail: Trail) -> Replay:
     """A replay of the whole ledger from event 0, not cached (what ``audit check`` uses)."""
-    r = Replay(_policy_loader(trail))
+    r = Replay(policy_loader(trail))
     r.advance(trail.store.execute)
     return r
 
@@ -672,6 +673,7 @@ __all__ = [
     "Verdict",
     "admitted_in_fold",
     "fresh_replay",
+    "policy_loader",
     "policy_roles",
     "replay_for",
 ]

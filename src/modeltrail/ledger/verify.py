@@ -434,12 +434,126 @@ def verify_trail(
 ) -> VerificationResult:
     """Verify an open trail with its own verifier keys (or ``trusted_keys`` pinned by an auditor)."""
     keys = list(trusted_keys) if trusted_keys is not None else trail.verifier_keys()
-    return verify_store(
+    from .knownhead import read_known_head
+
+    head = read_known_head(trail)  # the log must still hold the latest tree it ever signed
+    latest = trail.latest_checkpoint()
+    if head is not None and latest is not None and latest.note == head:
+        head = None  # the newest stored checkpoint is the known head: it is checked as such already
+    res = verify_store(
         trail.store,
         origin=trail.origin,
         verifier_keys=keys,
-        extra_checkpoints=extra_checkpoints,
+        extra_checkpoints=[*extra_checkpoints, *([head] if head else [])],
         progress=progress,
         max_problems=max_problems,
         workers=workers,
     )
+    # Beyond the bytes: references, projection cursors, and (unless the auditor pinned keys) the key chain.
+    res.problems += check_refs(trail.store, res.size, max_problems)
+    res.problems += check_projection_cursors(trail.store, res.size)
+    if trusted_keys is None:
+        res.problems += check_key_chain(trail)
+    return res
+
+
+# -- governance-level checks (refs, projection cursors, the key chain) -----------------------------------
+
+
+def check_refs(store: LedgerStore, size: int, max_problems: int = 20) -> list[Problem]:
+    """Every ``event:N`` reference names an existing event that comes before the one citing it.
+
+    A deployment citing ``event:102575`` in a ledger of 900 events was made up: this catches it. Only leaves
+    that contain ``"event:`` are decoded, so the pass costs little more than reading the ledger.
+    """
+    import json
+
+    out: list[Problem] = []
+    for row in store.iter_events(0, size):
+        if b'"event:' not in row.leaf:
+            continue
+        refs = json.loads(row.leaf).get("refs") or []
+        for r in refs:
+            if not isinstance(r, str) or not r.startswith("event:"):
+                continue
+            body = r[6:]
+            n = int(body) if body.isdigit() else -1
+            if 0 <= n < row.seq:
+                continue
+            why = "does not exist" if n < 0 or n >= size else "comes later"
+            out.append(Problem("ref", f"event {row.seq} cites {r}, which {why}", seq=row.seq))
+            if len(out) >= max_problems:
+                return out
+    return out
+
+
+def check_projection_cursors(store: LedgerStore, size: int) -> list[Problem]:
+    """No projection has folded past the end of the log (a sign the log was rolled back or truncated)."""
+    try:
+        rows = store.execute("SELECT name, seq FROM projection_cursors", ())
+    except ModeltrailError:
+        return []  # no projection was ever folded
+    return [
+        Problem(
+            "projection_cursor",
+            f"projection {name!r} has folded up to event {seq}, but the log ends at {size - 1}: "
+            "events it saw are gone (rollback or truncation)",
+            seq=int(seq),
+        )
+        for name, seq in rows
+        if int(seq) > size - 1
+    ]
+
+
+def check_key_chain(trail: Trail) -> list[Problem]:
+    """Each checkpoint is signed by the key ``trail.initialized`` names or one chained from it by ``key.rotated``.
+
+    A rotation counts only if the replay admits it (by a key admin, naming the key in force as the old one)
+    and a checkpoint under the old key covers it (the old key vouched for the new one). A checkpoint signed
+    by any other key (a swapped key file with every checkpoint re-signed) is reported.
+    """
+    from ..governance.rules import fresh_replay
+
+    replay = fresh_replay(trail)
+    chain = replay.key_chain
+    if not chain:
+        return [Problem("key_chain", "event 0 is not a trail.initialized naming a verifier key", seq=0)]
+    verifiers: list[tuple[NoteVerifier, int]] = []
+    out: list[Problem] = []
+    for key, seq in chain:
+        try:
+            verifiers.append((NoteVerifier(key), seq))
+        except ModeltrailError as exc:
+            out.append(Problem("key_chain", f"the verifier key in event {seq} is unusable: {exc}", seq=seq))
+    rows = trail.store.checkpoints()
+    signed_by: list[int | None] = []
+    for row in rows:
+        idx = None
+        for i, (v, _) in enumerate(verifiers):
+            try:
+                verify_checkpoint(row.note, [v])
+            except (SignatureError, ModeltrailError, ValueError):
+                continue
+            idx = i
+            break
+        signed_by.append(idx)
+        if idx is None:
+            out.append(
+                Problem(
+                    "checkpoint_key",
+                    "checkpoint is not signed by the key trail.initialized names nor by one chained from it "
+                    "by key.rotated",
+                    checkpoint=row.id,
+                )
+            )
+    for i in range(1, len(verifiers)):
+        rot_seq = verifiers[i][1]
+        if not any(idx == i - 1 and row.size > rot_seq for row, idx in zip(rows, signed_by, strict=True)):
+            out.append(
+                Problem(
+                    "key_chain",
+                    f"the rotation in event {rot_seq} is covered by no checkpoint signed with the key before it",
+                    seq=rot_seq,
+                )
+            )
+    return out
