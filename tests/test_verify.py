@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 import modeltrail
-from modeltrail.ledger import knownhead
 from modeltrail.events import Actor
-from modeltrail.ledger import merkle
+from modeltrail.ledger import knownhead, merkle
 from modeltrail.ledger.note import Checkpoint, NoteSigner, sign_checkpoint
 from modeltrail.ledger.store import NODE_MIN_LEVEL, node_id
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..errors import NotFoundError, PolicyError
 from ..events import Actor, Receipt
 from ..governance.namespace import record_governed
-from ..identity import Identity
+from ..identity import Identity, identity_from_actor
 from ..policy import Policy, parse_policy
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ def register_policy(
     else:
         text, source = str(path_or_text), None
     policy = parse_policy(text, source or "<policy>")
+    who = _policy_changer(trail, policy.system, actor)
     digest = trail.blobs.put_bytes(text.encode())
-    who = actor.acting_as() if isinstance(actor, Identity) else actor
     receipt = record_governed(
         trail,
         "policy.registered",
@@ -68,6 +68,28 @@ def register_policy(
         refs=[f"blob:sha256:{digest}"],
     )
     return policy, receipt
+
+
+def _policy_changer(trail: Trail, system: str, actor: Actor | Identity) -> Actor:
+    """The actor registering a policy for ``system``: anyone for the first one, then ``roles.policy`` only.
+
+    The roles come from the policy in force (default ``compliance``): a data scientist cannot loosen the
+    gates that judge their own models. The first registration of a system has no policy to ask; it is on the
+    record with its actor like every other.
+    """
+    from ..governance.rules import policy_roles
+
+    previous = next(iter(trail.events("policy.registered", system=system, descending=True, limit=1)), None)
+    if previous is None:
+        return actor.acting_as() if isinstance(actor, Identity) else actor
+    try:
+        in_force = stored_policy(trail, system).policy
+    except (NotFoundError, PolicyError):
+        in_force = None  # the registered blob is gone or invalid: the replay ignores it, so may we
+    if in_force is None:
+        return actor.acting_as() if isinstance(actor, Identity) else actor
+    ident = identity_from_actor(actor, in_force)
+    return ident.actor_for(policy_roles(in_force), f"change the policy of {system}")
 
 
 def stored_policy(trail: Trail, system: str | None = None) -> StoredPolicy:
