@@ -77,17 +77,14 @@ def _policy_changer(trail: Trail, system: str, actor: Actor | Identity) -> Actor
     gates that judge their own models. The first registration of a system has no policy to ask; it is on the
     record with its actor like every other.
     """
-    from ..governance.rules import policy_roles
+    from ..governance.rules import policy_roles, replay_for
 
-    previous = next(iter(trail.events("policy.registered", system=system, descending=True, limit=1)), None)
-    if previous is None:
+    replay = replay_for(trail)
+    with replay.lock:
+        pif = replay.policies.get(system)
+    if pif is None:
         return actor.acting_as() if isinstance(actor, Identity) else actor
-    try:
-        in_force = stored_policy(trail, system).policy
-    except (NotFoundError, PolicyError):
-        in_force = None  # the registered blob is gone or invalid: the replay ignores it, so may we
-    if in_force is None:
-        return actor.acting_as() if isinstance(actor, Identity) else actor
+    in_force = pif.policy
     ident = identity_from_actor(actor, in_force)
     return ident.actor_for(policy_roles(in_force), f"change the policy of {system}")
 
@@ -97,14 +94,15 @@ def stored_policy(trail: Trail, system: str | None = None) -> StoredPolicy:
 
     Raises :class:`~modeltrail.errors.NotFoundError` when no policy is registered and the config names none.
     """
-    # The ledger's (type, seq) index makes this a single-row read, however long the trail.
-    latest = next(iter(trail.events("policy.registered", system=system, descending=True, limit=1)), None)
-    if latest is not None:
-        digest = str(latest.payload["policy_sha256"])
-        text = trail.blobs.get_bytes(digest).decode("utf-8")
-        label = latest.payload.get("path") or "policy"
-        policy = parse_policy(text, f"{label} (registered in event {latest.seq})")
-        return StoredPolicy(policy, digest, latest.seq)
+    # The latest registration the governance rules admit (a policy.registered appended around the library,
+    # by someone without the policy role or naming a missing blob, is not in force).
+    from ..governance.rules import replay_for
+
+    replay = replay_for(trail)
+    with replay.lock:
+        pif = replay.trail_policy if system is None else replay.policies.get(system)
+    if pif is not None and pif.seq is not None:
+        return StoredPolicy(pif.policy, pif.sha256, pif.seq)
     if trail.config.policy:
         path = Path(trail.config.policy)
         if not path.is_absolute():
