@@ -431,10 +431,17 @@ def verify_trail(
     extra_checkpoints: Iterable[str] = (),
     max_problems: int = 20,
     workers: int | None = None,
+    witnesses: Sequence[str] = (),
+    min_witnesses: int | None = None,
 ) -> VerificationResult:
-    """Verify an open trail with its own verifier keys (or ``trusted_keys`` pinned by an auditor)."""
+    """Verify an open trail with its own verifier keys (or ``trusted_keys`` pinned by an auditor).
+
+    With ``witnesses`` (witness verifier keys), at least ``min_witnesses`` of them (default: all) must have
+    cosigned a checkpoint of this log that is consistent with it (see :mod:`modeltrail.ledger.witness`).
+    """
     keys = list(trusted_keys) if trusted_keys is not None else trail.verifier_keys()
     from .knownhead import read_known_head
+    from .witness import WitnessKey, check_witnesses, cosigned_notes
 
     head = read_known_head(trail)  # the log must still hold the latest tree it ever signed
     latest = trail.latest_checkpoint()
@@ -444,7 +451,7 @@ def verify_trail(
         trail.store,
         origin=trail.origin,
         verifier_keys=keys,
-        extra_checkpoints=[*extra_checkpoints, *([head] if head else [])],
+        extra_checkpoints=[*extra_checkpoints, *([head] if head else []), *cosigned_notes(trail)],
         progress=progress,
         max_problems=max_problems,
         workers=workers,
@@ -454,6 +461,10 @@ def verify_trail(
     res.problems += check_projection_cursors(trail.store, res.size)
     if trusted_keys is None:
         res.problems += check_key_chain(trail)
+    if witnesses:
+        keys_w = [WitnessKey.parse(w) for w in witnesses]
+        need = len(keys_w) if min_witnesses is None else min_witnesses
+        res.problems += [Problem("witness", m) for m in check_witnesses(trail, keys_w, need)]
     return res
 
 
