@@ -391,6 +391,11 @@ def _approved(r: Replay, ev: Event) -> Verdict:
     gate_seq = ev.payload.get("gate_seq")
     if gate_seq is not None and gate_seq != gate[0]:
         return _no(ev, "gate", f"the approval cites gate event {gate_seq}, the latest is {gate[0]}")
+    from .signing import SIGNATURE_FIELD, body_of, signature_problem
+
+    bad_sig = signature_problem(policy, spec, ev.actor.id, body_of(ev), ev.payload.get(SIGNATURE_FIELD))
+    if bad_sig is not None:
+        return _no(ev, "signature", bad_sig)
     v.approvals.append(_Approval(ev.seq, stage, ev.actor.id, ev.actor.role))
     return _yes(ev, complete=r.approvals_complete(v, stage, policy))
 

@@ -40,10 +40,12 @@ from ..errors import (
     LifecycleError,
     NotFoundError,
     PermissionDeniedError,
+    SignatureError,
     ValidationError,
 )
 from ..events import Actor, Receipt, format_ts, parse_ts
 from ..governance.namespace import record_governed
+from ..governance.signing import SIGNATURE_FIELD, approval_body, signature_problem
 from ..identity import Identity, identity_from_actor
 from ..policy import Approvals, Gate, GateResult, Policy, evaluate_gate
 from ..projections import CURSOR_DDL, catch_up, loads
@@ -611,6 +613,29 @@ def evaluate_gate_for(
 # ------------------------------------------------------------------------------------------ approvals
 
 
+def approval_body_for(
+    trail: Trail, model_ref: str | ModelRef, stage: str, *, actor: Actor | Identity, rationale: str
+) -> bytes:
+    """The bytes ``actor`` signs to approve ``model_ref`` for ``stage`` now (see :mod:`..governance.signing`)."""
+    _sync(trail)
+    info = _lookup(trail, _ref(model_ref))
+    sp = _policy_for(trail, info, None)
+    spec = sp.policy.gate(stage).approvals
+    if spec is None:
+        raise ApprovalError(f"the {stage} gate of {sp.policy.system} asks for no approvals")
+    who = identity_from_actor(actor, sp.policy).actor_for(spec.roles, f"approve {info.ref} for {stage}")
+    _, gate, _ = _from_ledger(trail, info, stage)
+    return approval_body(
+        system=info.system,
+        subject=info.subject,
+        actor_id=who.id,
+        role=who.role,
+        stage=stage,
+        gate_seq=gate.seq if gate is not None else None,
+        rationale=rationale,
+    )
+
+
 def _refuse(trail: Trail, info: VersionInfo, stage: str, who: Actor, rule: str, reason: str) -> ApprovalError:
     r = record_governed(
         trail,
@@ -632,8 +657,13 @@ def approve(
     actor: Actor | Identity,
     rationale: str,
     policy: Policy | None = None,
+    signature: str | None = None,
 ) -> Receipt:
     """Approve a version for ``stage``; records ``model.approved`` citing the gate and a fresh checkpoint.
+
+    ``signature`` is the approver's armored SSH signature (``ssh-keygen -Y sign -n modeltrail``) over
+    :func:`approval_body_for`; it must verify against their ``ssh_key`` in the policy, and is required where
+    the stage says ``signed: required`` (else :class:`SignatureError`, nothing recorded).
 
     Refused (recorded as ``model.approval_refused``, then :class:`ApprovalError`) when the approver lacks an
     approver role of the stage (rule ``role``), registered the version under four-eyes (``four_eyes``),
@@ -691,6 +721,18 @@ def approve(
             "gate",
             f"the {stage} gate of {info.ref} {what}; run `modeltrail gate check {info.ref} --stage {stage}`",
         )
+    body = approval_body(
+        system=info.system,
+        subject=info.subject,
+        actor_id=who.id,
+        role=who.role,
+        stage=stage,
+        gate_seq=gate.seq,
+        rationale=rationale,
+    )
+    bad_sig = signature_problem(sp.policy, spec, who.id, body, signature)
+    if bad_sig is not None:
+        raise SignatureError(f"approval of {info.ref} refused: {bad_sig}")
     mine_now = Approval(-1, stage, ident.user_id, role, "active", rationale, gate.seq, "", None)
     complete = len(_effective([*existing, mine_now], spec, registrant)) >= spec.min
     # The checkpoint covers the gate evaluation this approval relies on, so the approval can cite a signed head.
@@ -707,6 +749,7 @@ def approve(
             "gate_seq": gate.seq,
             "checkpoint": {"size": cp.size, "root_hex": cp.root.hex()},
             "complete": complete,
+            **({SIGNATURE_FIELD: signature} if signature is not None else {}),
         },
         refs=[info.subject, f"event:{gate.seq}"],
     )
@@ -1059,6 +1102,7 @@ __all__ = [
     "Refusal",
     "VersionInfo",
     "VersionStatus",
+    "approval_body_for",
     "approve",
     "collect_evidence",
     "deploy",
