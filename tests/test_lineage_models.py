@@ -23,6 +23,7 @@ from modeltrail import projections
 from modeltrail.cli import lineage as cli
 from modeltrail.cli.main import TrailContext
 from modeltrail.errors import IntegrityError, NotFoundError, TrustError
+from modeltrail.governance import record_governed
 from modeltrail.lineage import (
     downstream,
     export_dot,
@@ -187,7 +188,8 @@ def _graph(trail: Trail, X: pd.DataFrame, y: pd.Series) -> tuple[str, str, str, 
             actor=ALICE,
             run=run,
         )
-    trail.record(
+    record_governed(  # as the deploy operation writes it (its gate and approvals are not this test's subject)
+        trail,
         "model.deployed",
         system="credit",
         actor=ALICE,
