@@ -228,8 +228,8 @@ def test_lineage_up_down_and_trained_on(trail: Trail, credit: tuple[pd.DataFrame
     dot = export_dot(up)
     assert dot.startswith("digraph lineage {") and f'"{run}" -> "{model}" [label="produced"];' in dot
     assert json.loads(to_json(up))["root"] == dep
-    trail.record(
-        "model.retired", system="credit", actor=ALICE, subject=model, payload={"env": "prod", "reason": "replaced"}
+    record_governed(
+        trail, "model.retired", system="credit", actor=ALICE, subject=model, payload={"env": "prod", "reason": "replaced"}
     )
     assert get_model_version(trail, model).status == "retired"
     with pytest.raises(NotFoundError):
