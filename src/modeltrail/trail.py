@@ -316,14 +316,19 @@ class Trail:
         system: str | None = None,
         limit: int | None = None,
         descending: bool = False,
+        before_seq: int | None = None,
     ) -> Iterator[Event]:
-        """Events matching the filters, in seq order. ``type`` is a glob such as ``model.*``."""
+        """Events matching the filters, in seq order. ``type`` is a glob such as ``model.*``.
+
+        ``after_seq`` / ``before_seq`` bound the seq (exclusive): keyset paging, forwards or backwards.
+        """
         q = EventQuery(
             type_like=None if type is None else glob_to_like(type),
             subject=subject,
             since_ts=None if since is None else _ts_arg(since, "since"),
             until_ts=None if until is None else _ts_arg(until, "until"),
             after_seq=after_seq,
+            before_seq=before_seq,
             system=system,
             limit=limit,
             descending=descending,
