@@ -110,3 +110,35 @@ def test_log_with_record_cli_actor(trail_dir: Path) -> None:
         t.record("run.metrics", system="credit", actor=Actor("a", "r"), payload={})
     code, out, _ = _log(trail_dir, "--type", "run.*", "--after", "119", "--tsv")
     assert code == 0 and [ln.split("\t")[0] for ln in out.splitlines()[1:]] == ["120", "121"]
+
+
+def test_runs_and_datasets_lists_page_newest_first(tmp_path: Path) -> None:
+    import numpy as np
+
+    from modeltrail.lineage import register_dataset, start_run
+
+    d = tmp_path / "t"
+    alice = Actor("alice", "data_scientist", "human")
+    with modeltrail.init(d) as t:
+        runs = [
+            start_run(t, f"r{i}", system="credit", actor=alice, capture_git=False, capture_env=False)
+            for i in range(5)
+        ]
+        sets = [
+            register_dataset(t, np.arange(10 + i), name="ds", system="credit", actor=alice) for i in range(4)
+        ]
+
+    def listing(*args: str) -> tuple[list[dict[str, object]], str]:
+        r = CliRunner().invoke(main, ["--trail", str(d), *args, "--json"], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        return [json.loads(x) for x in r.stdout.splitlines()], r.stderr
+
+    first, err = listing("runs", "list", "-n", "2")
+    assert [r["run_id"] for r in first] == [runs[4].run_id, runs[3].run_id]
+    cursor = err.split("--after ")[1].split()[0]
+    rest, err = listing("runs", "list", "--after", cursor)
+    assert [r["run_id"] for r in rest] == [r.run_id for r in reversed(runs[:3])] and err == ""
+    first, err = listing("datasets", "list", "-n", "3")
+    assert [x["ref"] for x in first] == [s.ref for s in reversed(sets[1:])] and "--after" in err
+    rest, _ = listing("datasets", "list", "--after", err.split("--after ")[1].split()[0])
+    assert [x["ref"] for x in rest] == [sets[0].ref]

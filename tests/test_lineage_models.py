@@ -309,7 +309,7 @@ def test_cli_end_to_end(trail: Trail, tmp_path: Path, credit: tuple[pd.DataFrame
     res = runner.invoke(cmd["models"], ["list"], obj=obj)
     assert res.exit_code == 0 and "credit@1" in res.output
     res = runner.invoke(cmd["datasets"], ["list", "--json"], obj=obj)
-    assert [d["ref"] for d in json.loads(res.output)] == [ds_ref]
+    assert [json.loads(x)["ref"] for x in res.stdout.splitlines()] == [ds_ref]
     res = runner.invoke(cmd["datasets"], ["show", ds_ref], obj=obj)
     assert res.exit_code == 0 and "age_years" in res.output
     res = runner.invoke(cmd["models"], ["show", "credit@7"], obj=obj)
