@@ -132,7 +132,7 @@ def main() -> None:
     else:
         folder = args.trail
     build_s = None
-    if not (folder / "config.json").exists():
+    if not (folder / "config.json").exists() and not (folder / ".modeltrail" / "config.json").exists():
         build_s = round(build(folder, args.events, args.seed), 2)
     with modeltrail.open(folder) as t:
         size = t.size()

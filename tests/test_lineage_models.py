@@ -126,11 +126,11 @@ def test_tampered_artifact_is_detected(trail: Trail, credit: tuple[pd.DataFrame,
         system="credit",
         actor=ALICE,
     )
-    path = trail.blobs.path(mv.sha256)
-    os.chmod(path, 0o644)
-    data = bytearray(path.read_bytes())
+    # A small artifact is a row of the ledger database (blobs_db): flip one byte of the stored row.
+    assert trail.blobs.small.exists(mv.sha256)
+    data = bytearray(trail.blobs.get_bytes(mv.sha256))
     data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    trail.store.execute("UPDATE blobs SET data = ? WHERE sha256 = ?", (bytes(data), mv.sha256))
     with pytest.raises(IntegrityError):
         load_model(trail, "lr@1", trusted=True)
 
