@@ -72,7 +72,7 @@ def test_streams_and_files_choose_their_tier(trail: Trail, tmp_path: Path) -> No
 
 def test_a_tampered_row_is_detected(trail: Trail) -> None:
     d = trail.blobs.put_bytes(b"the policy text")
-    trail.store.execute("UPDATE blobs SET data = ? WHERE sha256 = ?", (b"another text", d))
+    trail.store.execute("UPDATE blobs SET data = ? WHERE sha256 = ?", (b"another text", bytes.fromhex(d)))
     with pytest.raises(IntegrityError):
         trail.blobs.get_bytes(d)
     assert trail.blobs.verify(d) is False

@@ -130,7 +130,7 @@ def test_tampered_artifact_is_detected(trail: Trail, credit: tuple[pd.DataFrame,
     assert trail.blobs.small.exists(mv.sha256)
     data = bytearray(trail.blobs.get_bytes(mv.sha256))
     data[len(data) // 2] ^= 0xFF
-    trail.store.execute("UPDATE blobs SET data = ? WHERE sha256 = ?", (bytes(data), mv.sha256))
+    trail.store.execute("UPDATE blobs SET data = ? WHERE sha256 = ?", (bytes(data), bytes.fromhex(mv.sha256)))
     with pytest.raises(IntegrityError):
         load_model(trail, "lr@1", trusted=True)
 

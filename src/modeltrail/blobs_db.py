@@ -37,8 +37,13 @@ if TYPE_CHECKING:
 SMALL_BLOB_MAX = 1 << 20
 """Blobs up to this many bytes (1 MiB) are rows of the ledger database; larger ones go to files/objects."""
 
-_SQLITE_DDL = "CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL)"
-_PG_DDL = "CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, size BIGINT NOT NULL, data BYTEA NOT NULL)"
+# Keyed by the 32 digest bytes, and (SQLite) WITHOUT ROWID: the rows are the index, so a 150-byte sealed
+# value costs about 200 bytes instead of 350 with a hex text key and a separate primary-key index.
+_SQLITE_DDL = (
+    "CREATE TABLE IF NOT EXISTS blobs (sha256 BLOB PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL) "
+    "WITHOUT ROWID"
+)
+_PG_DDL = "CREATE TABLE IF NOT EXISTS blobs (sha256 BYTEA PRIMARY KEY, size BIGINT NOT NULL, data BYTEA NOT NULL)"
 _INSERT = "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING"
 
 
@@ -104,13 +109,13 @@ class DatabaseBlobStore:
     def put_bytes(self, data: bytes) -> str:
         """Store ``data`` as a row; returns its hex digest (a second put of the same bytes is a no-op)."""
         raw = bytes(data)
-        digest = hashlib.sha256(raw).hexdigest()
+        digest = hashlib.sha256(raw).digest()
         self._exec(_INSERT, (digest, len(raw), raw))
-        return digest
+        return digest.hex()
 
     def put_many(self, items: Iterable[bytes]) -> list[str]:
         """Store several blobs in one transaction; returns their digests in order."""
-        rows = [(hashlib.sha256(b).hexdigest(), len(b), bytes(b)) for b in items]
+        rows = [(hashlib.sha256(b).digest(), len(b), bytes(b)) for b in items]
         if not rows:
             return []
         self._ensure()
@@ -127,7 +132,7 @@ class DatabaseBlobStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise StoreError(f"blob table error: {exc}") from exc
-        return [r[0] for r in rows]
+        return [r[0].hex() for r in rows]
 
     def put_file(self, path: str | os.PathLike[str]) -> str:
         """Store a file's content as a row (meant for small files; see :class:`TieredBlobStore`)."""
@@ -140,8 +145,7 @@ class DatabaseBlobStore:
         return self.put_bytes(b"".join(bytes(c) for c in chunks))
 
     def _row(self, digest: str) -> bytes | None:
-        bare = parse_digest(digest)
-        rows = self._exec("SELECT data FROM blobs WHERE sha256 = ?", (bare,))
+        rows = self._exec("SELECT data FROM blobs WHERE sha256 = ?", (_key(digest),))
         return None if not rows else bytes(rows[0][0])
 
     def get_bytes(self, digest: str) -> bytes:
@@ -160,12 +164,12 @@ class DatabaseBlobStore:
 
     def exists(self, digest: str) -> bool:
         """Whether a row with this digest exists."""
-        return bool(self._exec("SELECT 1 FROM blobs WHERE sha256 = ?", (parse_digest(digest),)))
+        return bool(self._exec("SELECT 1 FROM blobs WHERE sha256 = ?", (_key(digest),)))
 
     def size(self, digest: str) -> int:
         """The blob's size in bytes; NotFoundError."""
         bare = parse_digest(digest)
-        rows = self._exec("SELECT size FROM blobs WHERE sha256 = ?", (bare,))
+        rows = self._exec("SELECT size FROM blobs WHERE sha256 = ?", (_key(bare),))
         if not rows:
             raise NotFoundError(f"no blob {bare} in the database")
         return int(rows[0][0])
@@ -177,21 +181,21 @@ class DatabaseBlobStore:
 
     def verify_all(self) -> Iterator[tuple[str, bool]]:
         """(digest, ok) for every row, read in keyset pages."""
-        after = ""
+        after = b""
         while True:
             rows = self._exec("SELECT sha256, data FROM blobs WHERE sha256 > ? ORDER BY sha256 LIMIT 500", (after,))
             if not rows:
                 return
             for d, data in rows:
-                yield str(d), hashlib.sha256(bytes(data)).hexdigest() == d
-            after = str(rows[-1][0])
+                yield bytes(d).hex(), hashlib.sha256(bytes(data)).digest() == bytes(d)
+            after = bytes(rows[-1][0])
 
     def delete(self, digest: str) -> bool:
         """Delete the row; True when it existed."""
         bare = parse_digest(digest)
         if not self.exists(bare):
             return False
-        self._exec("DELETE FROM blobs WHERE sha256 = ?", (bare,))
+        self._exec("DELETE FROM blobs WHERE sha256 = ?", (_key(bare),))
         return True
 
     def count(self) -> int:
@@ -311,6 +315,11 @@ class TieredBlobStore:
         close = getattr(self.large, "close", None)
         if callable(close):
             close()
+
+
+def _key(digest: str) -> bytes:
+    """The row key of a digest: its 32 bytes."""
+    return bytes.fromhex(parse_digest(digest))
 
 
 def open_blobs(folder: Path, store: LedgerStore, location: str | None = None) -> TieredBlobStore:
