@@ -31,6 +31,7 @@ from ..lineage import queries as q
 from ..lineage import runs as run_mod
 from ..lineage.entities import DATASET_ROLES
 from ..trail import Trail
+from .flags import actor_options
 from .listing import Page, emit, listing_options
 from .main import TrailContext, console, handle_errors, pass_ctx
 
@@ -69,17 +70,8 @@ def cli_actor(actor_id: str | None, role: str | None, trail: Trail | None = None
 
 
 def _actor_options(role_flag: str = "--role") -> Callable[[F], F]:
-    """``--actor`` and the actor's role option (``--actor-role`` where ``--role`` means the dataset role)."""
-
-    def decorate(fn: F) -> F:
-        fn = click.option(
-            role_flag, "actor_role", metavar="ROLE", help=f"Role the actor acts in (default {DEFAULT_ROLE})."
-        )(fn)
-        return click.option(
-            "--actor", "actor_id", metavar="ID", help="Who acts (default $MODELTRAIL_USER or cli-user)."
-        )(fn)
-
-    return decorate
+    """``--actor`` and ``--actor-role`` (flags.py); the old ``--role`` stays an alias where it is free."""
+    return actor_options(DEFAULT_ROLE, role_alias=role_flag == "--role")
 
 
 def _kv(items: Iterable[str], field: str, *, number: bool = False) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import click
 
 from .. import __version__
 from ..errors import ModeltrailError, ValidationError
+from .flags import actor_options, impersonation_option
 from .listing import Page, emit, listing_options
 
 if TYPE_CHECKING:
@@ -318,8 +319,7 @@ def show_cmd(tc: TrailContext, seq: int) -> None:
 @main.command("record")
 @click.argument("type_")
 @click.option("--system", required=True, help="AI system name.")
-@click.option("--actor", "actor_id", required=True, help="Actor id.")
-@click.option("--role", required=True, help="Actor role.")
+@actor_options(None)
 @click.option("--kind", type=click.Choice(["human", "service", "system"]), default="service", show_default=True)
 @click.option("--subject", help="Subject reference, e.g. model:credit@2.")
 @click.option("--payload", default="{}", help="JSON object, or @file.json.")
@@ -330,15 +330,20 @@ def record_cmd(
     tc: TrailContext,
     type_: str,
     system: str,
-    actor_id: str,
-    role: str,
+    actor_id: str | None,
+    actor_role: str | None,
     kind: str,
     subject: str | None,
     payload: str,
     refs: tuple[str, ...],
 ) -> None:
-    """Append one event (for pipelines that are not written in Python)."""
+    """Append one event (for pipelines that are not written in Python); --actor and --actor-role are required."""
     from ..events import Actor
+
+    if actor_id is None:
+        raise ValidationError("expected the actor's id", field="--actor")
+    if actor_role is None:
+        raise ValidationError("expected the actor's role", field="--actor-role")
 
     text = Path(payload[1:]).read_text(encoding="utf-8") if payload.startswith("@") else payload
     try:
@@ -348,7 +353,7 @@ def record_cmd(
     r = tc.trail().record(
         type_,
         system=system,
-        actor=Actor(actor_id, role, kind),
+        actor=Actor(actor_id, actor_role, kind),
         subject=subject,
         payload=data,
         refs=list(refs),
@@ -491,32 +496,24 @@ def key_show(tc: TrailContext, show_all: bool) -> None:
 
 @key_group.command("rotate")
 @click.option("--reason", default="scheduled rotation", show_default=True)
-@click.option(
-    "--as",
-    "as_user",
-    metavar="USER",
-    help="Act as USER (only when the policy sets allow_impersonation: true; tests and demos).",
-)
-@click.option("--actor", "legacy_actor", hidden=True)
+@impersonation_option
 @click.option("--role", "legacy_role", hidden=True)
 @pass_ctx
 @handle_errors
-def key_rotate(
-    tc: TrailContext, reason: str, as_user: str | None, legacy_actor: str | None, legacy_role: str | None
-) -> None:
+def key_rotate(tc: TrailContext, reason: str, as_user: str | None, legacy_role: str | None) -> None:
     """Create a new signing key; the rotation is a ledger event and old checkpoints still verify.
 
     Who rotates is resolved like every privileged command (API token, $MODELTRAIL_USER, the trail config,
-    or --as where the policy allows it) and needs one of the policy's roles.keys (default: admin). A
+    or --actor USER where the policy allows it) and needs one of the policy's roles.keys (default: admin). A
     refusal is recorded as key.rotation_refused.
     """
     from ..identity import local_identity
 
-    if legacy_actor is not None or legacy_role is not None:
+    if legacy_role is not None:
         raise ValidationError(
-            "key rotate no longer takes --actor/--role: the acting identity comes from MODELTRAIL_TOKEN, "
-            "MODELTRAIL_USER or the trail config (or --as USER where the policy allows impersonation)",
-            field="--actor",
+            "key rotate takes no --role: the acting identity comes from MODELTRAIL_TOKEN, MODELTRAIL_USER or "
+            "the trail config (or --actor USER where the policy allows impersonation), its roles from the policy",
+            field="--role",
         )
     t = tc.trail()
     cp = t.rotate_key(local_identity(t, as_user=as_user), reason=reason)

@@ -19,15 +19,12 @@ from ..identity import Identity, resolve_identity
 from ..policy import Policy
 from ..runtime import oversight
 from ..trail import Trail
+from .flags import impersonation_option
 from .listing import Page, emit, listing_options
 from .main import TrailContext, console, handle_errors, pass_ctx
 
-_AS = click.option(
-    "--as",
-    "as_user",
-    metavar="USER",
-    help="Act as USER (only when the policy sets allow_impersonation: true; tests and demos).",
-)
+# --actor USER (impersonation where the policy allows it); --as is its deprecated spelling.
+_AS = impersonation_option
 
 
 def _policy(trail: Trail, system: str | None) -> Policy | None:
