@@ -424,8 +424,10 @@ class Trail:
     def inclusion_proof(self, seq: int, size: int | None = None) -> dict[str, Any]:
         """An inclusion proof of event ``seq`` against the tree of ``size`` (default: latest checkpoint).
 
-        The result is JSON-safe: leaf hash, index, tree size, root, proof hashes (base64), and the
-        signed checkpoint note when one exists for that size.
+        The result is JSON-safe: leaf hash, index, tree size, root, proof hashes, and the signed
+        checkpoint note when one exists for that size. Inside a proof the hashes are base64 (as in the
+        C2SP checkpoint note and the tlog tools); ``root_hex`` / ``leaf_hash_hex`` repeat the two in hex,
+        the encoding every other output uses (``verify``, ``checkpoint --json``, the HTTP API).
         """
         if size is None:
             cp = self.latest_checkpoint()
@@ -441,14 +443,20 @@ class Trail:
             "kind": "inclusion",
             "seq": seq,
             "tree_size": size,
+            "encoding": "base64",
             "leaf_hash": _b64(row.leaf_hash),
             "root": _b64(root),
             "proof": [_b64(p) for p in proof],
+            "leaf_hash_hex": row.leaf_hash.hex(),
+            "root_hex": root.hex(),
             "checkpoint": self._note_for(size, root),
         }
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
-        """A consistency proof between two tree sizes, JSON-safe, with their checkpoint notes if any."""
+        """A consistency proof between two tree sizes, JSON-safe, with their checkpoint notes if any.
+
+        Hashes are base64 inside the proof (see :meth:`inclusion_proof`); the roots are repeated in hex.
+        """
         n = self.size() if new_size is None else new_size
         if not 0 < old_size <= n:
             raise ValidationError(f"expected 0 < OLD <= NEW <= {self.size()}, got {old_size} and {n}", field="size")
@@ -458,9 +466,12 @@ class Trail:
             "kind": "consistency",
             "old_size": old_size,
             "new_size": n,
+            "encoding": "base64",
             "old_root": _b64(r1),
             "new_root": _b64(r2),
             "proof": [_b64(p) for p in proof],
+            "old_root_hex": r1.hex(),
+            "new_root_hex": r2.hex(),
             "old_checkpoint": self._note_for(old_size, r1),
             "new_checkpoint": self._note_for(n, r2),
         }

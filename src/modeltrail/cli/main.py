@@ -230,12 +230,21 @@ def main(ctx: click.Context, location: str | None) -> None:
     show_default=True,
     help="Seconds between automatic checkpoints.",
 )
+@click.option(
+    "--blobs",
+    metavar="LOCATION",
+    help="Where blobs over 1 MiB go: the folder's blobs/ (default), 'database', or s3://BUCKET/PREFIX?endpoint_url=….",
+)
 @handle_errors
-def init_cmd(path: Path | None, origin: str | None, url: str | None, every: int, seconds: float) -> None:
+def init_cmd(
+    path: Path | None, origin: str | None, url: str | None, every: int, seconds: float, blobs: str | None
+) -> None:
     """Create a trail in PATH (default ./.modeltrail): ledger, blobs/, keys/ and a signing key."""
     from ..trail import init
 
-    with init(path, origin=origin, url=url, checkpoint_every_events=every, checkpoint_every_seconds=seconds) as t:
+    with init(
+        path, origin=origin, url=url, checkpoint_every_events=every, checkpoint_every_seconds=seconds, blobs=blobs
+    ) as t:
         cp = t.latest_checkpoint()
         _out().print(f"Created trail at [bold]{t.path}[/bold]")
         _out().print(f"origin       {t.origin}")
