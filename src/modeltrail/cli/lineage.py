@@ -246,6 +246,25 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def _registry_state(trail: Trail) -> Callable[[Any], str]:
+    """A version's lifecycle state as ``modeltrail status`` reports it (the registry decides it).
+
+    The lineage projection only knows registered/deployed/retired; suspension, validation and approval
+    are the registry's, so ``models list`` asks it, one indexed lookup per row shown. A version the
+    registry does not know (imported from MLflow) keeps its lineage status.
+    """
+    from ..errors import NotFoundError
+    from ..registry import get_version
+
+    def state(m: Any) -> str:
+        try:
+            return str(get_version(trail, f"{m.name}@{m.version}").state)
+        except NotFoundError:
+            return str(m.status)
+
+    return state
+
+
 class _HasSeq(Protocol):
     @property
     def seq(self) -> int: ...
@@ -431,16 +450,17 @@ def models_list(
         lambda n, before: q.list_models(t, name=name, system=system, limit=n, before_seq=before, newest_first=True),
         page,
     )
+    state = _registry_state(t)
     emit(
         page,
-        ("model", "seq", "system", "status", "format", "framework", "run", "datasets", "registrant", "registered"),
+        ("model", "seq", "system", "state", "format", "framework", "run", "datasets", "registrant", "registered"),
         rows,
         cells=lambda m: (
-            str(m), str(m.seq), _plain(m.system), m.status, _plain(m.artifact.get("format")),
+            str(m), str(m.seq), _plain(m.system), state(m), _plain(m.artifact.get("format")),
             _plain(m.artifact.get("framework")), m.run_id or "", ", ".join(d["ref"] for d in m.datasets),
             _plain(m.registrant), _plain(m.ts),
         ),
-        as_dict=lambda m: m.to_dict(),
+        as_dict=lambda m: {**m.to_dict(), "status": state(m), "state": state(m)},
         cursor=lambda m: m.seq,
     )
 
