@@ -19,15 +19,17 @@ SERVICE = Actor("scoring", "service", "service")
 MODEL = "model:credit@1"
 
 
-def story(trail: modeltrail.Trail) -> dict[str, int]:
-    """Dataset, run, model, report (with its blob), gate, two approvals, deployment; returns their seqs."""
+def story(trail: modeltrail.Trail, *, policy: bool = True) -> dict[str, int]:
+    """Policy (a stand-in unless ``policy`` is False), dataset, run, model, report (with its blob), gate,
+    two approvals, deployment; returns their seqs."""
     seqs: dict[str, int] = {}
     ds = "dataset:credit-train@0123456789abcdef"
     run_id = new_id()
     run = "run:" + run_id
-    seqs["policy"] = trail.record(
-        "policy.registered", system=SYSTEM, actor=CAROL, subject=f"system:{SYSTEM}", payload={"sha256": "00" * 32}
-    ).seq
+    if policy:
+        seqs["policy"] = trail.record(
+            "policy.registered", system=SYSTEM, actor=CAROL, subject=f"system:{SYSTEM}", payload={"sha256": "00" * 32}
+        ).seq
     seqs["dataset"] = trail.record(
         "dataset.registered", system=SYSTEM, actor=ALICE, subject=ds, payload={"name": "credit-train", "rows": 800}
     ).seq

@@ -157,6 +157,74 @@ def trace_cmd(tc: TrailContext, model: str, as_json: bool) -> None:
         console.print("decisions that reached a human: " + ", ".join(f"{k} {v}" for k, v in tr.oversight.items()))
 
 
+@audit_group.command("export")
+@click.option("--system", required=True, help="The AI system whose evidence is exported.")
+@click.option("--from", "since", metavar="TS", help="Start of the period (ISO 8601; default: the first event).")
+@click.option("--to", "until", metavar="TS", help="End of the period (ISO 8601; default: now).")
+@click.option("--decisions", multiple=True, metavar="IDS", help="Only these decisions (comma-separated or repeated).")
+@click.option("--include-sealed", is_flag=True, help="Unseal the decisions' sealed inputs (reveal role; recorded).")
+@click.option("--purpose", help="Why the sealed values are exported (required with --include-sealed).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="bundle.zip")
+@_AS
+@pass_ctx
+@handle_errors
+def export_cmd(
+    tc: TrailContext,
+    system: str,
+    since: str | None,
+    until: str | None,
+    decisions: tuple[str, ...],
+    include_sealed: bool,
+    purpose: str | None,
+    output: Path,
+    as_user: str | None,
+) -> None:
+    """Write an audit bundle (zip) that `modeltrail verify bundle.zip` checks with no trail and no network."""
+    from ..audit.bundle import bundle_decision_ids, export_bundle
+
+    t = tc.trail()
+    actor = _identity(t, system, as_user) if include_sealed else None
+    ids = bundle_decision_ids(t, decisions) if decisions else None
+    info = export_bundle(
+        t,
+        output,
+        system=system,
+        since=since,
+        until=until,
+        decisions=ids,
+        include_sealed=include_sealed,
+        purpose=purpose,
+        actor=actor,
+    )
+    console.print(
+        f"wrote {escape(str(info.path))}: {info.events} events, {info.omitted} leaf hashes, "
+        f"{info.checkpoints} checkpoints, {info.blobs} documents, {info.sealed} sealed records; "
+        f"head size {info.head_size} root {info.head_root}"
+    )
+
+
+def verify_bundle_cli(path: Path, keys: tuple[str, ...], as_json: bool) -> None:
+    """``modeltrail verify BUNDLE.zip``: verify an audit bundle offline and exit 0 (valid) or 1."""
+    from ..audit.bundle_verify import verify_bundle
+
+    res = verify_bundle(path, pinned_keys=keys)
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), indent=2))
+    elif res.ok:
+        rng = f", range {res.range[0]}..{res.range[1] - 1} complete ({res.omitted} leaf hashes)" if res.range else ""
+        pin = "pinned" if keys else "NOT pinned (pass --key to compare with a key obtained separately)"
+        console.print(
+            f"[green]OK[/green] bundle of {escape(res.system)} from {escape(res.origin)}: {res.events} events in "
+            f"the signed head of size {res.head_size}{rng}; {res.checkpoints} checkpoints, "
+            f"{res.consistency_proofs} consistency proofs, {res.blobs} documents, {res.sealed} sealed records, "
+            f"{res.witness_signatures} witness cosignatures; first key {pin}"
+        )
+    else:
+        for p in res.problems:
+            click.echo(f"FAILED {p.kind}: {p.message}", err=True)
+    sys.exit(0 if res.ok else 1)
+
+
 COMMANDS: list[click.Command] = [audit_group]
 
-__all__ = ["COMMANDS", "audit_group"]
+__all__ = ["COMMANDS", "audit_group", "verify_bundle_cli"]

@@ -272,6 +272,7 @@ def prove_cmd(tc: TrailContext, seq: int | None, size: int | None, consistency: 
 
 
 @main.command("verify")
+@click.argument("bundle", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("--key", "keys", multiple=True, help="Trusted verifier key (repeatable); default: the trail's own keys.")
 @click.option(
@@ -290,8 +291,17 @@ def prove_cmd(tc: TrailContext, seq: int | None, size: int | None, consistency: 
 )
 @pass_ctx
 @handle_errors
-def verify_cmd(tc: TrailContext, as_json: bool, keys: tuple[str, ...], notes: tuple[Path, ...], workers: int) -> None:
-    """Recompute and check every event, tree node, checkpoint root and signature. Exit 1 on any problem."""
+def verify_cmd(
+    tc: TrailContext, bundle: Path | None, as_json: bool, keys: tuple[str, ...], notes: tuple[Path, ...], workers: int
+) -> None:
+    """Recompute and check every event, tree node, checkpoint root and signature. Exit 1 on any problem.
+
+    With BUNDLE.zip, verify that audit bundle instead, offline and without a trail (--key pins the first key).
+    """
+    if bundle is not None:
+        from .audit import verify_bundle_cli
+
+        return verify_bundle_cli(bundle, keys, as_json)
     t = tc.trail()
     extra = [p.read_text(encoding="utf-8") for p in notes]
     trusted = list(keys) if keys else None
