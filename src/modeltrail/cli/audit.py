@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import NotFoundError, ValidationError
+from ..errors import ModeltrailError, NotFoundError, ValidationError
 from ..identity import Identity, resolve_identity
 from ..trail import Trail
 from .main import TrailContext, console, handle_errors, pass_ctx
@@ -225,6 +227,77 @@ def verify_bundle_cli(path: Path, keys: tuple[str, ...], as_json: bool) -> None:
     sys.exit(0 if res.ok else 1)
 
 
-COMMANDS: list[click.Command] = [audit_group]
+@click.group("export")
+def export_group() -> None:
+    """Standard exports of a model version: CycloneDX ML-BOM, in-toto/SLSA provenance, OpenLineage."""
 
-__all__ = ["COMMANDS", "audit_group", "verify_bundle_cli"]
+
+def _write_json(path: Path, doc: object) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+@contextmanager
+def _extra(package: str) -> Iterator[None]:
+    """Turn a missing optional library into one clear error naming the extra to install."""
+    try:
+        yield
+    except ImportError as exc:
+        raise ModeltrailError(
+            f"{package} is needed for this export: pip install 'modeltrail[exports]' ({exc})"
+        ) from None
+
+
+_OUT = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="FILE")
+
+
+@export_group.command("cyclonedx")
+@click.argument("model")
+@_OUT
+@pass_ctx
+@handle_errors
+def export_cyclonedx(tc: TrailContext, model: str, output: Path) -> None:
+    """CycloneDX 1.6 ML-BOM of MODEL@VERSION (model card, datasets, dependencies) as JSON."""
+    from ..exports.cyclonedx import cyclonedx_bom
+
+    with _extra("cyclonedx-python-lib"):
+        doc = cyclonedx_bom(tc.trail(), model)
+    _write_json(output, doc)
+    console.print(
+        f"wrote {escape(str(output))}: CycloneDX {doc['specVersion']}, {len(doc.get('components', []))} components"
+    )
+
+
+@export_group.command("intoto")
+@click.argument("model")
+@_OUT
+@pass_ctx
+@handle_errors
+def export_intoto(tc: TrailContext, model: str, output: Path) -> None:
+    """in-toto Statement v1 with SLSA Provenance v1 for MODEL@VERSION, in a DSSE envelope signed with the
+    trail's key (verify with the key `modeltrail key show` prints)."""
+    from ..exports.intoto import provenance_envelope
+
+    t = tc.trail()
+    _write_json(output, provenance_envelope(t, model))
+    console.print(f"wrote {escape(str(output))}: DSSE envelope signed by key {t.signer().key_id_hex}")
+
+
+@export_group.command("openlineage")
+@click.argument("model")
+@_OUT
+@pass_ctx
+@handle_errors
+def export_openlineage(tc: TrailContext, model: str, output: Path) -> None:
+    """OpenLineage RunEvents (START, COMPLETE/FAIL) of the run that trained MODEL@VERSION, as JSON lines."""
+    from ..exports.openlineage import write_openlineage
+
+    with _extra("openlineage-python"):
+        n = write_openlineage(tc.trail(), model, output)
+    console.print(f"wrote {escape(str(output))}: {n} OpenLineage run events")
+
+
+COMMANDS: list[click.Command] = [audit_group, export_group]
+
+__all__ = ["COMMANDS", "audit_group", "export_group", "verify_bundle_cli"]
