@@ -120,6 +120,7 @@ def test_tabletop_fails_on_missing_approvals(trail: Trail) -> None:
     assert not res.passed
     failed = {f["check"] for f in res.findings if not f["passed"]}
     assert {"model", "approvals", "deployment", "gate"} <= failed
+    assert not next(f for f in res.findings if f["check"] == "deployment_in_force")["required"]
 
 
 def test_first_seq_after_and_ages(trail: Trail) -> None:
@@ -186,7 +187,7 @@ def test_cli_reconstruct_reveal_tabletop_trace(tmp_path: Path) -> None:
     res = json.loads(run.output)
     assert res["decision_id"] and res["event_seq"] is not None
     assert run.exit_code == (0 if res["passed"] else 1)
-    assert res["passed"] == all(f["passed"] for f in res["findings"])
+    assert res["passed"] == all(f["passed"] for f in res["findings"] if f["required"])
     _cli(trail_dir, ["audit", "tabletop", "--seed", "5", "--as", "dave"], code=1)  # nothing 90 days old
     tr = json.loads(_cli(trail_dir, ["audit", "trace", "credit-logreg@1", "--json"]))
     assert tr["ref"] == "model:credit-logreg@1" and tr["oversight"]

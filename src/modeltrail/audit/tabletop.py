@@ -113,15 +113,20 @@ class TabletopResult:
 
 
 def check(rec: Reconstruction) -> list[dict[str, Any]]:
-    """The tabletop checks on a reconstruction: one ``{check, passed, detail}`` per part of the story."""
+    """The tabletop checks on a reconstruction: one ``{check, passed, required, detail}`` per part of the story.
+
+    The exercise passes when every required check does; the others (was the deployment still in force,
+    was a routed decision reviewed) are findings about how the system was run, recorded alongside.
+    """
     d = rec.decision
 
-    def item(name: str, ok: bool, detail: str) -> dict[str, Any]:
-        return {"check": name, "passed": bool(ok), "detail": detail}
+    def item(name: str, ok: bool, detail: str, required: bool = True) -> dict[str, Any]:
+        return {"check": name, "passed": bool(ok), "required": required, "detail": detail}
 
     gate_ok = bool(rec.gates) and all(g.payload.get("passed") is True for g in rec.gates)
     routed = d.payload.get("route") in ("review", "fallback")
     reviewed = any(e.type in ("oversight.reviewed", "oversight.overridden") for e in rec.oversight)
+    dep = rec.deployment
     return [
         item("input", "input" in d.payload or bool(d.sealed), f"{len(rec.inputs.get('visible', {}))} visible fields"),
         item("output", "output" in d.payload, f"output {d.payload.get('output')!r}"),
@@ -130,17 +135,21 @@ def check(rec: Reconstruction) -> list[dict[str, Any]]:
         item("datasets", bool(rec.datasets), f"{len(rec.datasets)} dataset versions"),
         item("gate", gate_ok, f"{len(rec.gates)} gate evaluations cited by the deployment"),
         item("approvals", bool(rec.approvals), f"{len(rec.approvals)} approvals"),
+        item("deployment", dep is not None, "no deployment" if dep is None else f"event {dep.seq}"),
+        item("inclusion_proof", rec.proof_verified, f"against checkpoint size {rec.proof.get('tree_size')}"),
+        # Findings about the operation rather than the record: reported, but the story is complete without them.
         item(
-            "deployment",
-            rec.deployment is not None and rec.in_force,
-            "no deployment" if rec.deployment is None else f"event {rec.deployment.seq}, in force: {rec.in_force}",
+            "deployment_in_force",
+            rec.in_force,
+            "suspended, retired or revoked at the time" if dep is not None and not rec.in_force else "in force",
+            required=False,
         ),
         item(
             "human_oversight",
             reviewed or not routed,
             f"route {d.payload.get('route')}; {len(rec.oversight)} oversight events",
+            required=False,
         ),
-        item("inclusion_proof", rec.proof_verified, f"against checkpoint size {rec.proof.get('tree_size')}"),
     ]
 
 
@@ -178,15 +187,17 @@ def tabletop(
     target = random.Random(seed).randrange(end) if end else 0
     seq = _decision_near(trail, 0, end, target, system) if end else None
     if seq is None:
-        res.findings = [{"check": "decision", "passed": False, "detail": f"no decision recorded before {cutoff}"}]
+        res.findings = [
+            {"check": "decision", "passed": False, "required": True, "detail": f"no decision recorded before {cutoff}"}
+        ]
     else:
         res.decision = trail.get_event(seq)
         try:
             res.reconstruction = reconstruct(trail, str(res.decision.subject))
             res.findings = check(res.reconstruction)
         except ModeltrailError as exc:
-            res.findings = [{"check": "reconstruction", "passed": False, "detail": str(exc)}]
-        res.passed = all(f["passed"] for f in res.findings)
+            res.findings = [{"check": "reconstruction", "passed": False, "required": True, "detail": str(exc)}]
+        res.passed = all(f["passed"] for f in res.findings if f.get("required", True))
     d = res.decision
     rec_system = system or (d.system if d is not None else "modeltrail")
     payload = {

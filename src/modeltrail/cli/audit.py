@@ -123,7 +123,13 @@ def tabletop_cmd(
         drawn = "nothing" if d is None else f"decision {d.payload.get('decision_id')} (event {d.seq}, {d.ts})"
         console.print(f"tabletop: drew {escape(drawn)} from before {res.cutoff} (seed {res.seed})")
         for f in res.findings:
-            mark = "[green]ok[/green]  " if f["passed"] else "[red]FAIL[/red]"
+            mark = (
+                "[green]ok[/green]  "
+                if f["passed"]
+                else "[red]FAIL[/red]"
+                if f["required"]
+                else "[yellow]note[/yellow]"
+            )
             console.print(f"  {mark} {escape(f['check'])}: {escape(str(f['detail']))}")
         verdict = "[green]PASSED[/green]" if res.passed else "[red]FAILED[/red]"
         console.print(f"{verdict}; recorded as event {res.event_seq}")
