@@ -430,7 +430,13 @@ def _register_extensions() -> None:
                 raise
             continue
         for cmd in getattr(mod, "COMMANDS", []):
-            main.add_command(cmd)
+            existing = main.commands.get(cmd.name or "")
+            if isinstance(existing, click.Group) and isinstance(cmd, click.Group) and existing is not cmd:
+                # Two modules add to one group (`audit`): merge the subcommands instead of replacing the group.
+                for sub in cmd.commands.values():
+                    existing.add_command(sub)
+            else:
+                main.add_command(cmd)
 
 
 #: Feature areas whose click commands are attached to ``main`` (a missing optional extra is skipped).
