@@ -424,6 +424,6 @@ def _register_extensions() -> None:
 
 
 #: Feature areas whose click commands are attached to ``main`` (a missing optional extra is skipped).
-EXTENSIONS: list[str] = ["policy", "evaluate", "registry", "lineage", "runtime", "server", "demo"]
+EXTENSIONS: list[str] = ["policy", "evaluate", "registry", "lineage", "runtime", "server", "demo", "documents"]
 
 _register_extensions()

@@ -167,6 +167,45 @@ STATEMENTS: dict[str, StatementSpec] = {
         _s(
             "fria.measures", "Measures if risks materialise, internal governance and complaints", "deployer", "doc.fria"
         ),
+        # other signed statements of the catalogue (attestation.*)
+        _s(
+            "attestation.ai_literacy",
+            "AI literacy measures for staff (Art. 4)",
+            "compliance",
+            "attestation.ai_literacy",
+        ),
+        _s(
+            "attestation.accessibility",
+            "Accessibility requirements met (Art. 16(l))",
+            "compliance",
+            "attestation.accessibility",
+        ),
+        _s("attestation.ce_marking", "CE marking affixed (Art. 48)", "compliance", "attestation.ce_marking"),
+        _s(
+            "attestation.deployer_use",
+            "Deployer uses the system per the instructions (Art. 26(1))",
+            "deployer",
+            "attestation.deployer_use",
+        ),
+        _s(
+            "attestation.gpai_systemic_risk",
+            "GPAI systemic-risk obligations",
+            "compliance",
+            "attestation.gpai_systemic_risk",
+        ),
+        _s("attestation.no_transfer", "No transfer outside the permitted scope", "dpo", "attestation.no_transfer"),
+        _s(
+            "attestation.notice",
+            "Persons informed that they are subject to the system",
+            "deployer",
+            "attestation.notice",
+        ),
+        _s(
+            "attestation.worker_information",
+            "Workers' representatives informed (Art. 26(7))",
+            "deployer",
+            "attestation.worker_information",
+        ),
         # GDPR Art. 35(7)
         _s("dpia.purposes", "Purposes of the processing and legitimate interest", "dpo", "doc.dpia"),
         _s("dpia.necessity", "Necessity and proportionality of the processing", "dpo", "doc.dpia"),
