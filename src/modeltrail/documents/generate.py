@@ -136,7 +136,8 @@ def _record(
     stem = _slug(f"{doc.kind}-{doc.subject.split(':', 1)[-1]}")
     files: dict[str, Path] = {}
     digests: dict[str, str] = {}
-    signatures: dict[str, dict[str, str]] = {}
+    signatures: dict[str, str] = {}
+    signer = ""
     for fmt, data in rendered.items():
         digests[fmt] = trail.blobs.put_bytes(data)
         sig = sign_document(trail, doc.kind, doc.subject, fmt, data, cp.size, root_hex, authority)
@@ -146,7 +147,7 @@ def _record(
         os.replace(tmp, path)
         path.with_suffix(path.suffix + ".sig").write_text(sig.note, encoding="utf-8")
         files[fmt] = path
-        signatures[fmt] = {"note": sig.note, "key_id": sig.key_id, "signer": sig.signer}
+        signatures[fmt], signer = sig.note, sig.signer
     primary = next(iter(digests.values()))
     receipt = trail.record(
         DOC_EVENT,
@@ -159,12 +160,16 @@ def _record(
             "target": target,
             "dataset": dataset,
             "sha256": primary,
-            "formats": {f: {"sha256": digests[f], "file": str(files[f])} for f in digests},
+            # The file path relative to the project folder when it lies inside it (it moves with the project).
+            "formats": {
+                f: {"sha256": digests[f], "path": _relative(files[f], trail.root), "signature": signatures[f]}
+                for f in digests
+            },
             "checkpoint": {"size": cp.size, "root_hex": root_hex},
             "basis": basis,
             "open_items": [a.key for a in doc.open_items()],
             "gaps": doc.gaps(),
-            "signatures": signatures,
+            "signer": signer,
             "authority": authority,
             "generator": f"modeltrail {__version__}",
         },
@@ -183,6 +188,13 @@ def _record(
         [a.key for a in doc.open_items()],
         doc.gaps(),
     )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path.resolve())
 
 
 def _formats(formats: Sequence[str] | str) -> list[str]:
@@ -262,7 +274,14 @@ def generate_all(
     *,
     actor: Actor | Identity | Mapping[str, str],
     out_dir: str | os.PathLike[str] | None = None,
+    pdf_kinds: Sequence[str] = ("declaration_of_conformity",),
 ) -> list[GeneratedDocument]:
-    """Every kind for ``target`` in Markdown and HTML, plus PDF when the ``[pdf]`` extra is installed (the demo)."""
-    formats = ["md", "html", "json"] + (["pdf"] if pdf_available() else [])
-    return build_documents(trail, target, "all", actor=actor, formats=formats, out_dir=out_dir)
+    """Every kind for ``target`` in Markdown and HTML (registration data also as JSON), and the kinds in
+    ``pdf_kinds`` also as PDF when the ``[pdf]`` extra is installed (the demo: PDF costs about a second a
+    document, so it prints only the declaration by default)."""
+    pdf = pdf_available()
+    out: list[GeneratedDocument] = []
+    for kind in KINDS:
+        formats = ["md", "html", "json"] + (["pdf"] if pdf and kind in pdf_kinds else [])
+        out += build_documents(trail, target, [kind], actor=actor, formats=formats, out_dir=out_dir)
+    return out
