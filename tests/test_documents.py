@@ -289,3 +289,14 @@ def test_templates_are_overridable_per_kind(demo: Any, tmp_path: Path) -> None:
         )
     assert f"Bank house style: {card.subject}" in card.files["md"].read_text()
     assert "Bank house style" not in qms.files["md"].read_text()  # other kinds keep the packaged layout
+
+
+def test_gates_accept_generated_documents_as_evidence(demo: Any, built: list[Any]) -> None:
+    from modeltrail.registry import collect_evidence, get_version
+
+    with modeltrail.open(demo.trail_path) as t:
+        ev = collect_evidence(t, get_version(t, demo.deployed)).evidence
+        latest = {e.payload["kind"]: e.seq for e in t.events("doc.generated")}  # later tests may regenerate
+    assert ev["model_card"] == latest["model_card"]
+    assert ev["technical_documentation"] == latest["annex_iv"]
+    assert ev["risk_assessment"] == latest["risk_register"]
