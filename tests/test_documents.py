@@ -97,6 +97,10 @@ def test_every_kind_every_format_without_evidence_gaps(built: list[Any]) -> None
     assert data["4_unique_reference"] == "model:credit-logreg@1" or data["4_unique_reference"].startswith("model:")
     assert data["7_market_status"] == "suspended"  # the demo's kill switch
     assert data["provenance"]["checkpoint"]["size"] == reg.checkpoint_size
+    # Every null of the registration data is explained by an open item naming who answers it.
+    awaited = {i["key"] for i in data["open_items"]}
+    assert data["1_provider"] is None and "system.provider" in awaited
+    assert all(i["role"] and i["how"].startswith("modeltrail docs answer") for i in data["open_items"])
 
 
 def test_documents_cover_every_point_the_catalogue_lists(built: list[Any]) -> None:
@@ -300,3 +304,25 @@ def test_gates_accept_generated_documents_as_evidence(demo: Any, built: list[Any
     assert ev["model_card"] == latest["model_card"]
     assert ev["technical_documentation"] == latest["annex_iv"]
     assert ev["risk_assessment"] == latest["risk_register"]
+
+
+def test_monitoring_plan_reads_monitor_events(demo: Any) -> None:
+    with modeltrail.open(demo.trail_path) as t:
+        [before] = build_documents(t, SYSTEM, "monitoring_plan", actor=CAROL, formats="md")
+        assert "Not yet monitored" in before.files["md"].read_text()
+        r = t.record(
+            "monitor.drift",
+            system=SYSTEM,
+            actor={"id": "monitor", "role": "service", "kind": "service"},
+            subject=demo.deployed,
+            payload={"metric": "psi", "value": 0.31, "message": "psi 0.31 on credit_amount exceeds 0.25"},
+        )
+        stale = next(s for s in check_documents(t, SYSTEM) if s.kind == "monitoring_plan")
+        assert stale.stale and stale.newer == [r.seq]
+        [after] = build_documents(t, SYSTEM, "monitoring_plan", actor=CAROL, formats="md")
+        md = after.files["md"].read_text()
+        assert "Not yet monitored" not in md and "psi 0.31 on credit_amount" in md and r.seq in after.basis
+        st = {q.id: q for q in compliance_status(t, SYSTEM).requirements}
+        drift = next(e for e in st["art72.2"].evidence if e.name == "monitor.drift")
+        assert drift.state == "satisfied" and drift.seqs == [r.seq]
+        assert not any(p.source_seq == r.seq for p in proposed_risks(t, SYSTEM))  # a reading, not an alert

@@ -298,7 +298,7 @@ class Builder:
         bars = [
             (k[len(metric) + 1 : -1], float(v))
             for k, v in sorted(m.items())
-            if k.startswith(metric + "[") and "=" in k and isinstance(v, int | float)
+            if k.startswith(metric + "[") and isinstance(v, int | float)
         ]
         if not bars:
             return self.val(title, "the report gives no per-group values", rep)

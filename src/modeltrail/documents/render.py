@@ -111,7 +111,13 @@ def render_text(doc: Document, fmt: str, context: Mapping[str, Any], dirs: list[
     if fmt == "json":
         if doc.data is None:
             raise ValidationError(f"the {doc.kind} document has no JSON form; expected md, html or pdf", field="format")
-        return json.dumps({**doc.data, "provenance": dict(context)}, indent=2, sort_keys=True, default=str) + "\n"
+        # A null value is never silent: every statement still awaited is listed with who makes it and how.
+        items = [
+            {"key": a.key, "statement": a.title, "role": a.role, "raised": a.raised, "due": a.due, "how": a.command}
+            for a in doc.open_items()
+        ]
+        body = {**doc.data, "open_items": items, "provenance": {k: v for k, v in context.items() if k != "open_items"}}
+        return json.dumps(body, indent=2, sort_keys=True, default=str) + "\n"
     if fmt not in ("md", "html"):
         raise ValidationError(f"expected one of {', '.join(FORMATS)}, got {fmt!r}", field="format")
     env = _environment(dirs or [])
