@@ -225,6 +225,7 @@ def test_demo_policy() -> None:
         "carol": ("compliance",),
         "dave": ("auditor",),
         "erin": ("ops",),
+        "modeltrail-monitor": ("ops",),
     }
     assert p.roles.permits("suspend", p.user("erin").roles)
     assert not p.roles.permits("suspend", p.user("dave").roles)
