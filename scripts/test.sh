@@ -22,6 +22,8 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy --strict src/"
 .venv/bin/mypy
+echo "== mypy --strict tests/typecheck/ (the public API as users write it)"
+MYPYPATH=src .venv/bin/mypy tests/typecheck/api_usage.py
 echo "== pytest"
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

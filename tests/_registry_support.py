@@ -137,8 +137,8 @@ def doc(trail: modeltrail.Trail, subject: str, kind: str) -> Receipt:
 
 
 def classify_system(trail: modeltrail.Trail) -> None:
-    from modeltrail.classify import load_answers
     from modeltrail.registry import record_classification
+    from modeltrail.registry.classify import load_answers
 
     record_classification(trail, SYSTEM, load_answers(CLASSIFICATION_ANSWERS), actor=actor("carol", "compliance"))
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from modeltrail.classify import (
+from modeltrail.errors import ValidationError
+from modeltrail.registry.classify import (
     NO,
     QUESTIONS,
     Answer,
@@ -19,7 +20,6 @@ from modeltrail.classify import (
     load_answers,
     validate_answers,
 )
-from modeltrail.errors import ValidationError
 from modeltrail.requirements import load_catalogue
 
 DEMO_ANSWERS = Path(

@@ -1,4 +1,4 @@
-"""Datasets: the modeltrail-dataset/v1 hash, profile, registration and DVC import."""
+"""Datasets: the modeltrail-dataset/v1 hash, profile and registration (DVC import: test_integrations_dvc.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 import modeltrail
 from modeltrail.errors import ValidationError
-from modeltrail.lineage import content_hash, get_dataset, import_dvc, list_datasets, register_dataset
+from modeltrail.lineage import content_hash, get_dataset, list_datasets, register_dataset
 from modeltrail.lineage.datasets import describe
 from modeltrail.trail import Trail
 
@@ -136,40 +136,3 @@ def test_register_dataset_file_and_frame(trail: Trail) -> None:
         register_dataset(trail, DATA, name="x", system="credit", actor=ALICE, role="training")
 
 
-def test_import_dvc(tmp_path: Path, trail: Trail) -> None:
-    repo = tmp_path / "dvcrepo"
-    (repo / "data").mkdir(parents=True)
-    (repo / "dvc.lock").write_text(
-        """schema: '2.0'
-stages:
-  prepare:
-    cmd: python prepare.py
-    deps:
-    - path: data/raw.csv
-      hash: md5
-      md5: 0123456789abcdef0123456789abcdef
-      size: 2048
-    - path: prepare.py
-      md5: ffffffffffffffffffffffffffffffff
-      size: 100
-    outs:
-    - path: data/prepared
-      hash: md5
-      md5: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.dir
-      size: 4096
-      nfiles: 2
-"""
-    )
-    (repo / "data" / "raw.csv.dvc").write_text(
-        "outs:\n- md5: 0123456789abcdef0123456789abcdef\n  size: 2048\n  hash: md5\n  path: raw.csv\n"
-    )
-    found = import_dvc(trail, repo, system="credit", actor=ALICE)
-    by_name = {d.name: d for d in found}
-    assert set(by_name) == {"data/prepared", "data/raw.csv"}  # prepare.py is code, not data
-    prepared, raw = by_name["data/prepared"], by_name["data/raw.csv"]
-    assert prepared.hash_method == "dvc-md5" and prepared.content_hash == "a" * 32
-    assert prepared.format == "directory" and prepared.extra["dvc"]["nfiles"] == 2
-    assert prepared.parents == [raw.ref] and raw.extra["dvc"]["file"] == "data/raw.csv.dvc"
-    n = trail.size()
-    assert [d.ref for d in import_dvc(trail, repo, system="credit", actor=ALICE)] == [d.ref for d in found]
-    assert trail.size() == n  # idempotent

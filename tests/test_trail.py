@@ -197,18 +197,17 @@ def test_inclusion_and_consistency_proofs_verify(trail: modeltrail.Trail) -> Non
 
     for seq in (0, 1, 17, 40):
         p = trail.inclusion_proof(seq)
-        assert p["tree_size"] == cp.size and p["checkpoint"] == cp.note
-        merkle.verify_inclusion(
-            base64.b64decode(p["leaf_hash"]),
-            seq,
-            p["tree_size"],
-            [base64.b64decode(x) for x in p["proof"]],
-            cp.root,
-        )
+        assert p.tree_size == cp.size and p.checkpoint == cp.note and p.root == cp.root
+        merkle.verify_inclusion(p.leaf_hash, seq, p.tree_size, p.hashes, cp.root)
+        p.verify()
+        # The JSON form (CLI and HTTP) carries the same proof in base64.
+        d = p.to_dict()
+        assert d["tree_size"] == cp.size and d["checkpoint"] == cp.note
+        assert [base64.b64decode(x) for x in d["proof"]] == list(p.hashes)
     c = trail.consistency_proof(5, cp.size)
-    merkle.verify_consistency(
-        5, cp.size, base64.b64decode(c["old_root"]), cp.root, [base64.b64decode(x) for x in c["proof"]]
-    )
+    merkle.verify_consistency(5, cp.size, c.old_root, cp.root, c.hashes)
+    c.verify()
+    assert base64.b64decode(c.to_dict()["old_root"]) == c.old_root
     assert trail.log.root(cp.size) == merkle.root_of([r.leaf_hash for r in trail.rows()])
 
 

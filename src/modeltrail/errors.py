@@ -1,14 +1,32 @@
 """Exception hierarchy of modeltrail.
 
 Every error a user can cause derives from :class:`ModeltrailError`, so callers can catch one type.
-Messages name the offending field and what was expected.
+Messages name the offending field and what was expected; each class also says which HTTP status the API
+answers with (``http_status``)::
+
+    >>> import modeltrail, tempfile
+    >>> trail = modeltrail.init(tempfile.mkdtemp())
+    >>> try:
+    ...     trail.record("Not A Type", system="credit", actor={"id": "alice", "role": "data_scientist"})
+    ... except ValidationError as exc:
+    ...     print(exc.field, exc.http_status)
+    type 422
+    >>> trail.close()
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ModeltrailError(Exception):
-    """Base class of every error raised by modeltrail on purpose."""
+    """Base class of every error raised by modeltrail on purpose.
+
+    ``http_status`` is the status the HTTP API answers with when a request ends in this error (the one
+    mapping from errors to statuses; :mod:`modeltrail.server.errors` reads it). Subclasses override it.
+    """
+
+    http_status: ClassVar[int] = 400
 
 
 class ValidationError(ModeltrailError, ValueError):
@@ -16,6 +34,8 @@ class ValidationError(ModeltrailError, ValueError):
 
     ``field`` is the dotted path of the offending field (``payload.score``), when one applies.
     """
+
+    http_status: ClassVar[int] = 422
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
@@ -42,6 +62,8 @@ class StoreError(ModeltrailError):
 class NotFoundError(ModeltrailError, LookupError):
     """A referenced entity (event, blob, model version, checkpoint, ...) does not exist."""
 
+    http_status: ClassVar[int] = 404
+
 
 class ProofError(ModeltrailError):
     """A Merkle proof could not be produced or does not verify."""
@@ -58,6 +80,8 @@ class IntegrityError(ModeltrailError):
 class PermissionDeniedError(ModeltrailError):
     """The actor lacks the role required for a privileged action."""
 
+    http_status: ClassVar[int] = 403
+
 
 class PolicyError(ValidationError):
     """The policy file is invalid; the message names the line and the field."""
@@ -66,17 +90,25 @@ class PolicyError(ValidationError):
 class GateFailedError(ModeltrailError):
     """A lifecycle transition needs a passed gate that is missing or failed."""
 
+    http_status: ClassVar[int] = 409
+
 
 class ApprovalError(ModeltrailError):
     """An approval was refused (four-eyes rule, wrong role, duplicate approver, ...)."""
+
+    http_status: ClassVar[int] = 409
 
 
 class LifecycleError(ModeltrailError):
     """A model-version state transition is not allowed from its current state."""
 
+    http_status: ClassVar[int] = 409
+
 
 class SuspendedError(ModeltrailError):
     """The guarded model is suspended by the kill switch and the fallback is to reject."""
+
+    http_status: ClassVar[int] = 503
 
 
 class BufferFullError(ModeltrailError):

@@ -1,4 +1,25 @@
-"""The Trail: one ledger, its blob store and its keys, opened from a folder or a URL."""
+"""The Trail: one ledger, its blob store and its keys, opened from a folder or a URL.
+
+A :class:`Trail` records events, signs checkpoints, hands out typed proofs and verifies itself; the
+feature modules (lineage, registry, runtime) each take a trail, and the trail's convenience methods
+(``trail.run``, ``trail.register_model``, ``trail.gate``, ``trail.guard`` …) forward to them::
+
+    >>> import modeltrail, tempfile
+    >>> from modeltrail import Actor
+    >>> trail = modeltrail.init(tempfile.mkdtemp(), origin="example.org/credit")
+    >>> alice = Actor("alice", "data_scientist")
+    >>> receipts = trail.record_many([{"type": "run.metrics", "system": "credit", "actor": alice}] * 3)
+    >>> [r.seq for r in receipts]
+    [1, 2, 3]
+    >>> cp = trail.checkpoint()
+    >>> cp.size, cp.note.splitlines()[0]
+    (4, 'example.org/credit')
+    >>> proof = trail.consistency_proof(2)  # the tree of 2 events is a prefix of today's
+    >>> proof.new_size, proof.new_checkpoint == cp.note
+    (4, True)
+    >>> proof.verify()
+    >>> trail.close()
+"""
 
 from __future__ import annotations
 
@@ -12,10 +33,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlparse
 
-from . import __version__
 from ._speed import gc_paused
 from .blobs import BlobStore
 from .crypto import keys as keyfiles
@@ -38,10 +58,22 @@ from .ledger import merkle
 from .ledger.leaf import LeafGroup
 from .ledger.log import Log
 from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
+from .ledger.proofs import ConsistencyProof, InclusionProof
 from .ledger.store import CheckpointRow, EventQuery, EventRow, LedgerStore, SqliteStore
+from .ledger.verify import VerificationResult, verify_trail
+from .version import __version__
 
 if TYPE_CHECKING:
     from .identity import Identity
+    from .lineage.entities import DatasetVersion, ModelVersion
+    from .lineage.queries import Graph
+    from .lineage.runs import Run
+    from .policy import Policy
+    from .policy.gates import GateResult
+    from .registry.refs import ModelRef
+    from .runtime.guard import FallbackFn, Guard
+    from .runtime.killswitch import KillSwitch
+    from .runtime.logger import DecisionLogger
 
 DEFAULT_DIR = ".modeltrail"
 CONFIG_FILE = "config.json"
@@ -163,6 +195,9 @@ def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+_NO_OVERRIDE = object()  # Trail.review's "no override given" (None is a valid override)
 
 
 class Trail:
@@ -412,11 +447,11 @@ class Trail:
 
     # -- proofs --------------------------------------------------------------------------------
 
-    def inclusion_proof(self, seq: int, size: int | None = None) -> dict[str, Any]:
+    def inclusion_proof(self, seq: int, size: int | None = None) -> InclusionProof:
         """An inclusion proof of event ``seq`` against the tree of ``size`` (default: latest checkpoint).
 
-        The result is JSON-safe: leaf hash, index, tree size, root, proof hashes (base64), and the
-        signed checkpoint note when one exists for that size.
+        Carries the leaf hash, index, tree size, root, audit path, and the signed checkpoint note when
+        one exists for that size; ``to_dict()`` is its JSON form (hashes in base64).
         """
         if size is None:
             cp = self.latest_checkpoint()
@@ -428,33 +463,16 @@ class Trail:
             raise ValidationError(f"seq {seq} is not inside a tree of size {size}", field="size")
         proof = self.log.inclusion_proof(seq, size)
         root = self.log.root(size)
-        return {
-            "kind": "inclusion",
-            "seq": seq,
-            "tree_size": size,
-            "leaf_hash": _b64(row.leaf_hash),
-            "root": _b64(root),
-            "proof": [_b64(p) for p in proof],
-            "checkpoint": self._note_for(size, root),
-        }
+        return InclusionProof(seq, size, row.leaf_hash, root, tuple(proof), self._note_for(size, root))
 
-    def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
-        """A consistency proof between two tree sizes, JSON-safe, with their checkpoint notes if any."""
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """A consistency proof between two tree sizes, with their checkpoint notes if any."""
         n = self.size() if new_size is None else new_size
         if not 0 < old_size <= n:
             raise ValidationError(f"expected 0 < OLD <= NEW <= {self.size()}, got {old_size} and {n}", field="size")
         proof = self.log.consistency_proof(old_size, n)
         r1, r2 = self.log.root(old_size), self.log.root(n)
-        return {
-            "kind": "consistency",
-            "old_size": old_size,
-            "new_size": n,
-            "old_root": _b64(r1),
-            "new_root": _b64(r2),
-            "proof": [_b64(p) for p in proof],
-            "old_checkpoint": self._note_for(old_size, r1),
-            "new_checkpoint": self._note_for(n, r2),
-        }
+        return ConsistencyProof(old_size, n, r1, r2, tuple(proof), self._note_for(old_size, r1), self._note_for(n, r2))
 
     def _note_for(self, size: int, root: bytes) -> str | None:
         for cp in reversed(self.store.checkpoints()):
@@ -462,90 +480,250 @@ class Trail:
                 return cp.note
         return None
 
-    def verify(self, progress: Callable[[int, int], None] | None = None, **kw: Any) -> Any:
-        """Recompute and check everything; returns a :class:`~modeltrail.ledger.verify.VerificationResult`."""
-        from .ledger.verify import verify_trail
+    def verify(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        trusted_keys: Sequence[str] | None = None,
+        extra_checkpoints: Iterable[str] = (),
+        max_problems: int = 20,
+        workers: int | None = None,
+    ) -> VerificationResult:
+        """Recompute and check every event, node, checkpoint root and signature of this trail.
 
-        return verify_trail(self, progress=progress, **kw)
+        Checkpoints are checked against the trail's own verifier keys, or ``trusted_keys`` pinned by an
+        auditor; ``extra_checkpoints`` are signed notes kept outside the trail that the log must be
+        consistent with (see :func:`modeltrail.ledger.verify.verify_trail`).
+        """
+        return verify_trail(
+            self,
+            progress=progress,
+            trusted_keys=trusted_keys,
+            extra_checkpoints=extra_checkpoints,
+            max_problems=max_problems,
+            workers=workers,
+        )
 
     # -- convenience: the feature modules, reachable from the trail ------------------------------
-    # Thin delegations (imported lazily to keep ``import modeltrail`` light and free of cycles).
+    # Each feature module takes a trail (``register_model(trail, ...)``); these methods only forward to
+    # them, with the same parameters (tests/test_architecture.py checks that they stay in step). The
+    # import happens on call: the feature modules import this one, and ``import modeltrail`` stays light
+    # (no pandas, numpy or scikit-learn until a feature needs them).
 
-    def run(self, name: str, *, system: str, actor: Actor | Mapping[str, str], **kw: Any) -> Any:
+    def run(
+        self,
+        name: str,
+        *,
+        system: str,
+        actor: Actor | Mapping[str, str],
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        datasets: Iterable[DatasetVersion | str] | None = None,
+        code_dir: str | Path | None = None,
+    ) -> Run:
         """A tracked training run, usable as a context manager (:func:`modeltrail.lineage.runs.trail_run`)."""
         from .lineage.runs import trail_run
 
-        return trail_run(self, name, system=system, actor=actor, **kw)
+        return trail_run(
+            self, name, system=system, actor=actor, params=params, tags=tags, datasets=datasets, code_dir=code_dir
+        )
 
     def register_dataset(
-        self, data: Any, *, name: str, system: str, actor: Actor | Mapping[str, str], **kw: Any
-    ) -> Any:
+        self,
+        data: object,
+        *,
+        name: str,
+        system: str,
+        actor: Actor | Mapping[str, str],
+        role: str = "train",
+        source: str | None = None,
+        run: Run | str | None = None,
+        parents: Iterable[DatasetVersion | str] = (),
+        profile: bool = True,
+    ) -> DatasetVersion:
         """Register a dataset version (:func:`modeltrail.lineage.datasets.register_dataset`)."""
         from .lineage.datasets import register_dataset
 
-        return register_dataset(self, data, name=name, system=system, actor=actor, **kw)
+        return register_dataset(
+            self,
+            data,
+            name=name,
+            system=system,
+            actor=actor,
+            role=role,
+            source=source,
+            run=run,
+            parents=parents,
+            profile=profile,
+        )
 
-    def register_model(self, model: Any, *, name: str, system: str, actor: Actor | Mapping[str, str], **kw: Any) -> Any:
+    def register_model(
+        self,
+        model_or_path: object,
+        *,
+        name: str,
+        system: str,
+        actor: Actor | Mapping[str, str],
+        run: Run | str | None = None,
+        datasets: Sequence[DatasetVersion | str] = (),
+        signature: Mapping[str, Any] | None = None,
+        trusted: bool = False,
+        training_data: object = None,
+    ) -> ModelVersion:
         """Register a model version (:func:`modeltrail.lineage.models.register_model`)."""
         from .lineage.models import register_model
 
-        return register_model(self, model, name=name, system=system, actor=actor, **kw)
+        return register_model(
+            self,
+            model_or_path,
+            name=name,
+            system=system,
+            actor=actor,
+            run=run,
+            datasets=datasets,
+            signature=signature,
+            trusted=trusted,
+            training_data=training_data,
+        )
 
-    def load_model(self, ref: Any, *, trusted: bool = False) -> Any:
+    def load_model(
+        self,
+        ref: str | ModelVersion,
+        *,
+        trusted: bool = False,
+        allow: Iterable[str] = (),
+        dest: str | os.PathLike[str] | None = None,
+    ) -> Any:  # the user's own model object, of whatever class it was registered with
         """Load a registered model, checking its hash (:func:`modeltrail.lineage.models.load_model`)."""
         from .lineage.models import load_model
 
-        return load_model(self, ref, trusted=trusted)
+        return load_model(self, ref, trusted=trusted, allow=allow, dest=dest)
 
-    def lineage(self, ref: str, *, direction: str = "up") -> Any:
+    def lineage(self, ref: str, *, direction: str = "up", depth: int | None = None) -> Graph:
         """Everything upstream (``up``) or downstream (``down``) of an entity reference."""
         from .lineage.queries import downstream, upstream
 
         if direction not in ("up", "down"):
             raise ValidationError("expected 'up' or 'down'", field="direction")
-        return upstream(self, ref) if direction == "up" else downstream(self, ref)
+        return upstream(self, ref, depth=depth) if direction == "up" else downstream(self, ref, depth=depth)
 
-    def gate(self, model: str, stage: str, *, actor: Any) -> Any:
-        """Evaluate and record the policy gate of ``stage`` for a model version."""
-        from .registry import evaluate_gate_for
+    def gate(
+        self, model: str | ModelRef, stage: str, *, actor: Actor | Identity, policy: Policy | None = None
+    ) -> tuple[GateResult, Receipt]:
+        """Evaluate and record the policy gate of ``stage`` for a model version.
 
-        return evaluate_gate_for(self, model, stage, actor=actor)
+        See :func:`modeltrail.registry.evaluate_gate_for`.
+        """
+        from .registry.lifecycle import evaluate_gate_for
 
-    def approve(self, model: str, stage: str, *, actor: Any, rationale: str) -> Receipt:
-        """Approve a model version (roles and four-eyes from the policy)."""
-        from .registry import approve
+        return evaluate_gate_for(self, model, stage, actor=actor, policy=policy)
 
-        return approve(self, model, stage, actor=actor, rationale=rationale)
+    def approve(
+        self,
+        model: str | ModelRef,
+        stage: str,
+        *,
+        actor: Actor | Identity,
+        rationale: str,
+        policy: Policy | None = None,
+    ) -> Receipt:
+        """Approve a model version (roles and four-eyes from the policy; :func:`modeltrail.registry.approve`)."""
+        from .registry.lifecycle import approve
 
-    def deploy(self, model: str, env: str, *, actor: Any, **kw: Any) -> Receipt:
-        """Deploy a model version (refused without a passed gate and complete approvals)."""
-        from .registry import deploy
+        return approve(self, model, stage, actor=actor, rationale=rationale, policy=policy)
 
-        return deploy(self, model, env, actor=actor, **kw)
+    def deploy(
+        self,
+        model: str | ModelRef,
+        env: str,
+        *,
+        actor: Actor | Identity,
+        traffic: float = 1.0,
+        stage: str | None = None,
+        break_glass_reason: str | None = None,
+        policy: Policy | None = None,
+    ) -> Receipt:
+        """Deploy a model version, refused without a passed gate and complete approvals.
 
-    def guard(self, model: Any, **kw: Any) -> Any:
-        """Wrap a registered model (or any callable) for serving (:func:`modeltrail.runtime.guard`)."""
+        See :func:`modeltrail.registry.deploy`.
+        """
+        from .registry.lifecycle import deploy
+
+        return deploy(
+            self,
+            model,
+            env,
+            actor=actor,
+            traffic=traffic,
+            stage=stage,
+            break_glass_reason=break_glass_reason,
+            policy=policy,
+        )
+
+    def guard(
+        self,
+        model_ref_or_callable: object,
+        *,
+        env: str = "production",
+        system: str | None = None,
+        policy: Policy | str | os.PathLike[str] | None = None,
+        actor: Actor | None = None,
+        explainer: object = None,
+        top_k: int = 3,
+        fallback: str | FallbackFn | None = None,
+        name: str | None = None,
+        feature_names: Sequence[str] | None = None,
+        training_range: Mapping[str, Any] | None = None,
+        logger: DecisionLogger | None = None,
+        kill_switch: KillSwitch | None = None,
+        trusted: bool = False,
+    ) -> Guard:
+        """Wrap a registered model (or any callable) for serving (:func:`modeltrail.runtime.guard.guard`)."""
         from .runtime.guard import guard
 
-        return guard(self, model, **kw)
+        return guard(
+            self,
+            model_ref_or_callable,
+            env=env,
+            system=system,
+            policy=policy,
+            actor=actor,
+            explainer=explainer,
+            top_k=top_k,
+            fallback=fallback,
+            name=name,
+            feature_names=feature_names,
+            training_range=training_range,
+            logger=logger,
+            kill_switch=kill_switch,
+            trusted=trusted,
+        )
 
-    def review(self, decision_id: str, *, actor: Any, reason: str, **kw: Any) -> Receipt:
-        """Record a human review (``accept=True`` or ``override=value``) of a routed decision."""
+    def review(
+        self,
+        decision_id: str,
+        *,
+        actor: Actor | Mapping[str, str] | Identity,
+        accept: bool | None = None,
+        override: object = _NO_OVERRIDE,
+        reason: str,
+    ) -> Receipt:
+        """Record a human review (``accept=True`` or ``override=value``) of a routed decision.
+
+        See :func:`modeltrail.runtime.oversight.review`.
+        """
         from .runtime.oversight import review
 
-        return review(self, decision_id, actor=actor, reason=reason, **kw)
+        # ``override=None`` is a real override (to a null output), so "not given" needs its own marker.
+        if override is _NO_OVERRIDE:
+            return review(self, decision_id, actor=actor, accept=accept, reason=reason)
+        return review(self, decision_id, actor=actor, accept=accept, override=override, reason=reason)
 
-    def label(self, decision_id: str, actual: Any, *, actor: Any) -> Receipt:
-        """Record the ground truth of a decision."""
+    def label(self, decision_id: str, actual: object, *, actor: Actor | Mapping[str, str] | Identity) -> Receipt:
+        """Record the ground truth of a decision (:func:`modeltrail.runtime.oversight.label`)."""
         from .runtime.oversight import label
 
         return label(self, decision_id, actual, actor=actor)
-
-
-def _b64(b: bytes) -> str:
-    import base64
-
-    return base64.b64encode(b).decode()
 
 
 def _ts_arg(value: str | datetime, name: str) -> str:

@@ -112,7 +112,7 @@ def reconstruct(trail: Trail, decision_id: str) -> Reconstruction:
     rec.reports.sort(key=lambda e: e.seq)
     cp = trail.latest_checkpoint()
     if cp is not None and cp.size > d.seq:
-        proof = trail.inclusion_proof(d.seq, cp.size)
+        proof = trail.inclusion_proof(d.seq, cp.size).to_dict()
         checkpoint = verify_checkpoint(cp.note, trail.verifier_keys())
         merkle.verify_inclusion(
             d.leaf_hash, d.seq, checkpoint.size, [base64.b64decode(p) for p in proof["proof"]], checkpoint.root

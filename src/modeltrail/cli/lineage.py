@@ -467,7 +467,9 @@ def dataset_import_dvc(
     tc: TrailContext, repo: Path, system: str, role: str, actor_id: str | None, actor_role: str | None
 ) -> None:
     """Register the outputs in dvc.lock and *.dvc files with their DVC md5."""
-    for d in ds_mod.import_dvc(
+    from ..integrations.dvc import import_dvc
+
+    for d in import_dvc(
         tc.trail(), repo, system=system, actor=cli_actor(actor_id, actor_role, tc.trail()), role=role
     ):
         click.echo(d.ref)

@@ -20,10 +20,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .. import __version__
 from ..errors import ModeltrailError, ValidationError
 from ..events import Actor
 from ..trail import Trail, init, open_trail
+from ..version import __version__
 
 console = Console()
 err_console = Console(stderr=True)
@@ -263,11 +263,11 @@ def prove_cmd(tc: TrailContext, seq: int | None, size: int | None, consistency: 
     """Print an inclusion proof for SEQ, or a consistency proof with --consistency OLD NEW (JSON)."""
     t = tc.trail()
     if consistency:
-        out = t.consistency_proof(consistency[0], consistency[1])
+        out = t.consistency_proof(consistency[0], consistency[1]).to_dict()
     elif seq is None:
         raise ValidationError("give SEQ or --consistency OLD NEW", field="SEQ")
     else:
-        out = t.inclusion_proof(seq, size)
+        out = t.inclusion_proof(seq, size).to_dict()
     click.echo(json.dumps(out, indent=2))
 
 

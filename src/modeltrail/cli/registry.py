@@ -17,10 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import registry as reg
-from ..classify import NO, QUESTIONS, Question, interactive, load_answers
 from ..errors import NotFoundError, ValidationError
 from ..identity import Identity, create_token, local_identity, resolve_identity, revoke_token
 from ..policy import Policy
+from ..registry.classify import NO, QUESTIONS, Question, interactive, load_answers
 from ..trail import Trail
 from .main import TrailContext, console, handle_errors, pass_ctx
 

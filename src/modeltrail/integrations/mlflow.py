@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFoundError, ValidationError
 from ..events import Actor, EventInput
 from ..ids import new_id
-from ..lineage._json import json_value
 from ..lineage.code import strip_credentials
-from ..lineage.datasets import _check_name, folder_files, hash_file, hash_folder
+from ..lineage.datasets import check_dataset_name, folder_files, hash_file, hash_folder
 from ..lineage.entities import DatasetVersion, ModelVersion, RunInfo, dataset_ref, run_ref
-from ..lineage.models import _Artifact, _record
+from ..lineage.jsonsafe import json_value
+from ..lineage.models import Artifact, record_model_version
 from ..lineage.queries import get_dataset, get_run, list_models, list_runs
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def _dataset_inputs(run: Any, system: str, actor: Actor | Mapping[str, str], run
             continue
         name = str(ds.name)
         try:
-            _check_name(name)
+            check_dataset_name(name)
         except ValidationError:
             continue  # a name modeltrail cannot use as a reference; the run still imports
         context = next((t.value for t in di.tags or [] if t.key == "mlflow.data.context"), None)
@@ -369,7 +369,7 @@ def import_mlflow_model_version(
         flavors = sorted((mlmodel.get("flavors") or {}).keys())
         sk = (mlmodel.get("flavors") or {}).get("sklearn") or {}
         framework = "scikit-learn" if "sklearn" in flavors else (flavors[0] if flavors else None)
-        art = _Artifact(
+        art = Artifact(
             None,
             local,
             "directory",
@@ -397,7 +397,7 @@ def import_mlflow_model_version(
             "modeltrail_run_id": None if run_info is None else run_info.run_id,
             "mlflow_model_id": _logged_model_id(client, mlv),
         }
-        return _record(
+        return record_model_version(
             trail,
             art,
             target,

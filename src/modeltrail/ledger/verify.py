@@ -3,6 +3,16 @@
 Everything is recomputed from the leaf bytes; stored hashes and nodes are only compared against the
 recomputation, never trusted. The first problem found is reported with the seq or checkpoint it
 concerns; verification continues to collect up to ``max_problems`` so one run shows the extent.
+
+The ledger knows no :class:`~modeltrail.Trail`: :func:`verify_store` takes a store, the origin and the
+trusted keys, :func:`verify_trail` anything with those three (``Trail.verify`` calls it)::
+
+    >>> import modeltrail, tempfile
+    >>> trail = modeltrail.init(tempfile.mkdtemp())
+    >>> result = verify_store(trail.store, origin=trail.origin, verifier_keys=trail.verifier_keys(), workers=1)
+    >>> result.ok, result.size
+    (True, 1)
+    >>> trail.close()
 """
 
 from __future__ import annotations
@@ -13,15 +23,33 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import ModeltrailError, ProofError, SignatureError
 from . import merkle
 from .note import Checkpoint, NoteVerifier, verify_checkpoint
 from .store import NODE_ID_SHIFT, NODE_MIN_LEVEL, CheckpointRow, LedgerStore
 
-if TYPE_CHECKING:
-    from ..trail import Trail
+
+class VerifiableTrail(Protocol):
+    """What verifying a trail needs: its store, the origin its checkpoints name, its verifier keys.
+
+    :class:`modeltrail.Trail` is one; the ledger does not import it (verification sits below the trail).
+    """
+
+    @property
+    def store(self) -> LedgerStore:
+        """The ledger backend."""
+        ...
+
+    @property
+    def origin(self) -> str:
+        """The checkpoint origin line."""
+        ...
+
+    def verifier_keys(self) -> list[str]:
+        """Every verifier key the trail has used (note format)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -424,7 +452,7 @@ def _check_roots(items: list[tuple[int | None, Checkpoint]], root: bytes, proble
 
 
 def verify_trail(
-    trail: Trail,
+    trail: VerifiableTrail,
     *,
     progress: Callable[[int, int], None] | None = None,
     trusted_keys: Sequence[str] | None = None,

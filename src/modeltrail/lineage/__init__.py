@@ -2,13 +2,27 @@
 
 Everything here records ledger events (``run.*``, ``dataset.registered``, ``model.registered``) and reads
 the lineage projection folded from them; see :mod:`modeltrail.lineage.projection` for the tables.
+
+    >>> import modeltrail, tempfile
+    >>> import pandas as pd
+    >>> from modeltrail import Actor
+    >>> trail = modeltrail.init(tempfile.mkdtemp())
+    >>> alice = Actor("alice", "data_scientist")
+    >>> data = trail.register_dataset(pd.DataFrame({"x": [1, 2, 3]}), name="toy", system="demo", actor=alice)
+    >>> with trail.run("train", system="demo", actor=alice, datasets=[data]) as run:
+    ...     _ = run.log_metric("auc", 0.9)
+    >>> trail.lineage(run.ref, direction="up").refs("dataset") == [data.ref]
+    True
+    >>> trail.close()
+
+DVC and MLflow imports live in :mod:`modeltrail.integrations`.
 """
 
 from __future__ import annotations
 
 from . import projection as projection  # registers the lineage projection
 from .code import CodeInfo, capture_code
-from .datasets import HASH_METHOD, content_hash, import_dvc, register_dataset
+from .datasets import HASH_METHOD, content_hash, register_dataset
 from .entities import DatasetVersion, ModelVersion, RunInfo
 from .environment import EnvironmentInfo, capture_environment
 from .models import infer_signature, load_model, register_model
@@ -48,7 +62,6 @@ __all__ = [
     "get_dataset",
     "get_model_version",
     "get_run",
-    "import_dvc",
     "infer_signature",
     "list_datasets",
     "list_models",

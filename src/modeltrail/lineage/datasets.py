@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import NotFoundError, ValidationError
-from ..events import Actor, EventInput
+from ..events import Actor
 from .entities import DATASET_ROLES, DatasetVersion, dataset_ref
 from .runs import Run
 
@@ -81,7 +81,6 @@ if TYPE_CHECKING:
     from ..trail import Trail
 
 HASH_METHOD = "modeltrail-dataset/v1"
-DVC_HASH_METHOD = "dvc-md5"
 PROFILE_COLUMNS = 100
 PROFILE_MAX_BYTES = 8 * 1024
 TOP_VALUES = 5
@@ -485,7 +484,8 @@ def describe(data: Any, *, profile: bool = True) -> Described:
 # ------------------------------------------------------------------------------------------ registering
 
 
-def _check_name(name: str) -> str:
+def check_dataset_name(name: str) -> str:
+    """``name`` if it is a valid dataset name, else :class:`ValidationError` on the ``name`` field."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name.split("/"):
         raise ValidationError(
             f"expected a dataset name of letters, digits, '.', '_', '-', '/' (max 200), got {name!r}", field="name"
@@ -493,7 +493,8 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _check_role(role: str) -> str:
+def check_dataset_role(role: str) -> str:
+    """``role`` if it is one of :data:`~modeltrail.lineage.entities.DATASET_ROLES`, else ValidationError."""
     if role not in DATASET_ROLES:
         raise ValidationError(f"expected one of {', '.join(DATASET_ROLES)}, got {role!r}", field="role")
     return role
@@ -516,7 +517,8 @@ def _run_id(run: Run | str | None) -> str | None:
     return rid[len("run:") :] if rid.startswith("run:") else rid
 
 
-def _version(payload: Mapping[str, Any], system: str, seq: int, ts: str) -> DatasetVersion:
+def dataset_version(payload: Mapping[str, Any], system: str, seq: int, ts: str) -> DatasetVersion:
+    """The :class:`DatasetVersion` a ``dataset.registered`` payload describes, recorded at ``seq``/``ts``."""
     return DatasetVersion(
         name=payload["name"],
         content_hash=payload["content_hash"],
@@ -558,8 +560,8 @@ def register_dataset(
     from. ``source`` (default: the path given) says where the data lives. ``profile=False`` skips
     reading a CSV/Parquet file for its schema and profile.
     """
-    _check_name(name)
-    _check_role(role)
+    check_dataset_name(name)
+    check_dataset_role(role)
     d = describe(data, profile=profile)
     parent_refs = _parent_refs(parents)
     run_id = _run_id(run)
@@ -580,156 +582,21 @@ def register_dataset(
     ref = dataset_ref(name, d.content_hash)
     refs = [*parent_refs, *([f"run:{run_id}"] if run_id else [])]
     r = trail.record("dataset.registered", system=system, actor=actor, subject=ref, payload=payload, refs=refs)
-    return _version(payload, system, r.seq, r.ts)
-
-
-# ------------------------------------------------------------------------------------------------- DVC
-
-
-@dataclass
-class _DvcOut:
-    path: str
-    md5: str
-    entry: dict[str, Any]
-    file: str
-    stage: str | None
-    deps: list[tuple[str, str]]
-
-
-def _load_yaml(path: Path) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValidationError(f"cannot read {path}: {exc}", field="dvc") from exc
-
-
-def _md5(entry: Mapping[str, Any]) -> str | None:
-    md5 = entry.get("md5")
-    if not isinstance(md5, str):
-        return None
-    bare = md5.removesuffix(".dir")
-    return bare if re.fullmatch(r"[0-9a-f]{32}", bare) else None
-
-
-def _dvc_outs(repo: Path) -> list[_DvcOut]:
-    outs: list[_DvcOut] = []
-    lock = repo / "dvc.lock"
-    if lock.is_file():
-        doc = _load_yaml(lock) or {}
-        stages = doc.get("stages", {}) if isinstance(doc, dict) else {}
-        for stage, body in sorted(stages.items()) if isinstance(stages, dict) else []:
-            if not isinstance(body, dict):
-                continue
-            deps = [
-                (str(e["path"]), m)
-                for e in body.get("deps") or []
-                if isinstance(e, dict) and "path" in e and (m := _md5(e)) is not None
-            ]
-            for e in body.get("outs") or []:
-                if isinstance(e, dict) and "path" in e and (m := _md5(e)) is not None:
-                    outs.append(_DvcOut(Path(str(e["path"])).as_posix(), m, e, "dvc.lock", str(stage), deps))
-    for f in sorted(repo.rglob("*.dvc")):
-        rel_parts = f.relative_to(repo).parts
-        if rel_parts[0] in (".dvc", ".git") or not f.is_file():
-            continue
-        doc = _load_yaml(f) or {}
-        for e in doc.get("outs") or [] if isinstance(doc, dict) else []:
-            if isinstance(e, dict) and "path" in e and (m := _md5(e)) is not None:
-                rel = (f.parent / str(e["path"])).relative_to(repo).as_posix()
-                outs.append(_DvcOut(rel, m, e, f.relative_to(repo).as_posix(), None, []))
-    return outs
-
-
-def import_dvc(
-    trail: Trail,
-    repo_dir: str | os.PathLike[str],
-    *,
-    system: str,
-    actor: Actor | Mapping[str, str],
-    role: str = "other",
-) -> list[DatasetVersion]:
-    """Register the outputs recorded in ``dvc.lock`` and ``*.dvc`` files as dataset versions.
-
-    Each output becomes a version named by its path in the repository, with ``hash_method`` ``dvc-md5``,
-    ``content_hash`` the DVC md5 (32 hex; a ``.dir`` suffix marks a folder) and the DVC entry under
-    ``dvc``. A stage's dependencies that are themselves DVC-tracked become ``parents`` of its outputs.
-    Versions already registered are not recorded again. All new events are one atomic batch.
-    """
-    from .queries import list_datasets
-
-    _check_role(role)
-    repo = Path(repo_dir)
-    if not repo.is_dir():
-        raise NotFoundError(f"no folder {repo}")
-    outs = _dvc_outs(repo)
-    tracked = {(o.path, o.md5) for o in outs}
-    existing = {d.ref for d in list_datasets(trail) if d.hash_method == DVC_HASH_METHOD}
-    events: list[EventInput] = []
-    payloads: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    result_refs: list[str] = []
-    for o in outs:
-        _check_name(o.path)
-        ref = dataset_ref(o.path, o.md5)
-        if ref in seen:
-            continue
-        seen.add(ref)
-        result_refs.append(ref)
-        if ref in existing:
-            continue
-        parents = [dataset_ref(p, m) for p, m in o.deps if (p, m) in tracked]
-        raw = str(o.entry.get("md5"))
-        size = o.entry.get("size")
-        nfiles = o.entry.get("nfiles")
-        payload: dict[str, Any] = {
-            "name": o.path,
-            "content_hash": o.md5,
-            "hash_method": DVC_HASH_METHOD,
-            "role": role,
-            "format": "directory" if raw.endswith(".dir") else (Path(o.path).suffix.lstrip(".") or "file"),
-            "rows": None,
-            "columns": None,
-            "schema": [],
-            "profile": {},
-            "source": f"dvc:{o.file}",
-            "run_id": None,
-            "parents": parents,
-            "dvc": {
-                "md5": raw,
-                "hash": o.entry.get("hash", "md5"),
-                "size": size if isinstance(size, int) else None,
-                "nfiles": nfiles if isinstance(nfiles, int) else None,
-                "stage": o.stage,
-                "file": o.file,
-                "deps": [{"path": p, "md5": m} for p, m in o.deps],
-            },
-        }
-        payloads.append(payload)
-        events.append(EventInput("dataset.registered", system, actor, ref, payload, parents or None))
-    receipts = trail.record_many(events) if events else []
-    new = {
-        dataset_ref(p["name"], p["content_hash"]): _version(p, system, r.seq, r.ts)
-        for p, r in zip(payloads, receipts, strict=True)
-    }
-    # Versions registered before this import come from the projection.
-    known = {d.ref: d for d in list_datasets(trail)} if len(new) < len(result_refs) else {}
-    out = [new[ref] if ref in new else known[ref] for ref in result_refs]
-    return out
+    return dataset_version(payload, system, r.seq, r.ts)
 
 
 __all__ = [
-    "DVC_HASH_METHOD",
     "HASH_METHOD",
     "Column",
+    "check_dataset_name",
+    "check_dataset_role",
     "content_hash",
+    "dataset_version",
     "describe",
     "hash_array",
     "hash_file",
     "hash_folder",
     "hash_table",
-    "import_dvc",
     "register_dataset",
     "table_columns",
     "table_profile",

@@ -42,9 +42,9 @@ import numpy as np
 
 from ..errors import IntegrityError, NotFoundError, TrustError, ValidationError
 from ..events import Actor, EventInput
-from ._json import json_value
 from .datasets import NAME_RE, _is_pandas, _is_polars, table_columns
 from .entities import DatasetVersion, ModelVersion, model_ref
+from .jsonsafe import json_value
 from .queries import get_dataset, get_model_version, latest_model_version
 from .runs import Run
 
@@ -71,7 +71,12 @@ _thread_locks_guard = threading.Lock()
 
 
 @dataclass
-class _Artifact:
+class Artifact:
+    """A model artifact ready to store: in-memory bytes or a file/folder, with its format and origin.
+
+    Built by :func:`register_model` from the user's object, or by an importer (MLflow) from a download.
+    """
+
     data: bytes | None
     file: Path | None
     format: str
@@ -132,46 +137,46 @@ def _tar_folder(folder: Path, out: io.BufferedIOBase | Any) -> None:
                     tar.addfile(info, fh)
 
 
-def _serialise(obj: Any, trusted: bool) -> _Artifact:
+def _serialise(obj: Any, trusted: bool) -> Artifact:
     if isinstance(obj, str | os.PathLike):
         p = Path(obj)
         if p.is_dir():
-            return _Artifact(None, p, "directory", None, None, None, p.name)
+            return Artifact(None, p, "directory", None, None, None, p.name)
         if not p.is_file():
             raise NotFoundError(f"no model file or folder {p}")
         if p.suffix.lower() == ".skops":
-            return _Artifact(None, p, "skops", "scikit-learn", None, None, p.name)
+            return Artifact(None, p, "skops", "scikit-learn", None, None, p.name)
         if _is_pickle_file(p):
             if not trusted:
                 raise TrustError(
                     f"{p} is a pickle file; pickles run code when loaded. Pass trusted=True to register it"
                 )
-            return _Artifact(None, p, "pickle", None, None, None, p.name)
-        return _Artifact(None, p, "file", None, None, None, p.name)
+            return Artifact(None, p, "pickle", None, None, None, p.name)
+        return Artifact(None, p, "file", None, None, None, p.name)
     top = _top_module(obj)
     if top == "xgboost":
         with tempfile.TemporaryDirectory() as tmp:
             target = Path(tmp) / "model.json"
             obj.save_model(str(target))
-            return _Artifact(
+            return Artifact(
                 target.read_bytes(), None, "xgboost-json", "xgboost", _version_of("xgboost"), _qualname(obj)
             )
     if top == "lightgbm":
         booster = obj.booster_ if hasattr(obj, "booster_") else obj
         text = booster.model_to_string()
-        return _Artifact(
+        return Artifact(
             text.encode("utf-8"), None, "lightgbm-text", "lightgbm", _version_of("lightgbm"), _qualname(obj)
         )
     if top == "sklearn" or _is_sklearn_estimator(obj):
         import skops.io as sio
 
-        return _Artifact(sio.dumps(obj), None, "skops", "scikit-learn", _version_of("scikit-learn"), _qualname(obj))
+        return Artifact(sio.dumps(obj), None, "skops", "scikit-learn", _version_of("scikit-learn"), _qualname(obj))
     if not trusted:
         raise TrustError(
             f"{_qualname(obj)} has no safe serialisation (skops, XGBoost JSON, LightGBM text); "
             "pass trusted=True to store it as a pickle"
         )
-    return _Artifact(pickle.dumps(obj, protocol=5), None, "pickle", top, _version_of(top), _qualname(obj))
+    return Artifact(pickle.dumps(obj, protocol=5), None, "pickle", top, _version_of(top), _qualname(obj))
 
 
 def _is_sklearn_estimator(obj: Any) -> bool:
@@ -182,7 +187,7 @@ def _is_sklearn_estimator(obj: Any) -> bool:
     return isinstance(obj, BaseEstimator)
 
 
-def _store(trail: Trail, art: _Artifact) -> tuple[str, int]:
+def _store(trail: Trail, art: Artifact) -> tuple[str, int]:
     if art.data is not None:
         return trail.blobs.put_bytes(art.data), len(art.data)
     assert art.file is not None
@@ -358,12 +363,12 @@ def register_model(
     else:
         sig = {"inputs": [], "outputs": []}
     ranges = training_range(training_data, model_or_path if in_memory else None)
-    return _record(trail, art, name, system, actor, run_id, links, sig, ranges, None)
+    return record_model_version(trail, art, name, system, actor, run_id, links, sig, ranges, None)
 
 
-def _record(
+def record_model_version(
     trail: Trail,
-    art: _Artifact,
+    art: Artifact,
     name: str,
     system: str,
     actor: Actor | Mapping[str, str],
@@ -373,7 +378,11 @@ def _record(
     ranges: dict[str, list[float]],
     imported: Mapping[str, Any] | None,
 ) -> ModelVersion:
-    """Store the artifact, then number and record the version (with ``model.imported`` in one batch)."""
+    """Store the artifact, then number and record the version (with ``model.imported`` in one batch).
+
+    The common tail of :func:`register_model` and of importers such as
+    :func:`modeltrail.integrations.mlflow.import_mlflow_model_version`, which have already checked their inputs.
+    """
     digest, size = _store(trail, art)
     artifact: dict[str, Any] = {
         "sha256": digest,
@@ -505,9 +514,11 @@ __all__ = [
     "FORMATS",
     "SAFE_TYPES",
     "SAFE_TYPE_PREFIXES",
+    "Artifact",
     "artifact_bytes",
     "infer_signature",
     "load_model",
+    "record_model_version",
     "register_model",
     "training_range",
 ]

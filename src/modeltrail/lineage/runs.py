@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ValidationError
 from ..events import Actor, EventInput, Receipt, parse_ts
 from ..ids import new_id
-from ._json import finite_float, json_value
 from .code import capture_code
 from .entities import DatasetVersion, run_ref
 from .environment import capture_environment
+from .jsonsafe import finite_float, json_value
 
 if TYPE_CHECKING:
     from ..trail import Trail

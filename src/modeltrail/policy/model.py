@@ -56,7 +56,7 @@ from modeltrail.policy._yaml import MarkedDict, MarkedList, load_marked
 from modeltrail.policy.duration import Duration, parse_duration
 
 RISK_TIERS = ("prohibited", "high", "limited", "minimal")
-"""Risk tiers a policy can declare (the outcome of :func:`modeltrail.classify.classify`)."""
+"""Risk tiers a policy can declare (the outcome of :func:`modeltrail.registry.classify.classify`)."""
 
 EVIDENCE_NAMES: Mapping[str, str] = {
     "data_report": "data governance report: quality, completeness, representativeness, PII scan",

@@ -1,14 +1,18 @@
-"""Recording a risk classification (:func:`modeltrail.classify.classify`) as a ``system.classified`` event."""
+"""Recording a risk classification (:func:`modeltrail.registry.classify.classify`) as a ``system.classified`` event.
+
+The questionnaire and the classifier are :mod:`modeltrail.registry.classify` (no ledger access); this
+module records their outcome with who answered.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..classify import Classification, classify
 from ..errors import ValidationError
 from ..events import Actor, Receipt
 from ..identity import Identity, acting_actor
+from .classify import Classification, classify
 
 if TYPE_CHECKING:
     from ..trail import Trail

@@ -13,6 +13,14 @@ otherwise any Art. 50 duty makes it ``limited``; else ``minimal``. Art. 50 dutie
 attach to the model, not to the tier of a system.
 
 This is a screening aid that records who answered what; it is not legal advice.
+
+This module only screens (no ledger); :mod:`modeltrail.registry.classification` records the outcome as
+``system.classified`` with who answered. For example::
+
+    >>> from modeltrail.registry.classify import QUESTIONS, classify
+    >>> result = classify({q.id: False if q.kind == "bool" else "no" for q in QUESTIONS})
+    >>> result.tier
+    'minimal'
 """
 
 from __future__ import annotations
@@ -26,10 +34,10 @@ from typing import Any
 
 import yaml
 
-from modeltrail.errors import ValidationError
-from modeltrail.policy.defaults import default_policy
-from modeltrail.policy.model import Policy
-from modeltrail.requirements import Catalogue, load_catalogue
+from ..errors import ValidationError
+from ..policy.defaults import default_policy
+from ..policy.model import Policy
+from ..requirements import Catalogue, load_catalogue
 
 Answer = bool | str
 NO = "no"
