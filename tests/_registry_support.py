@@ -131,9 +131,9 @@ def report(trail: modeltrail.Trail, subject: str, kind: str, metrics: dict[str, 
 
 
 def doc(trail: modeltrail.Trail, subject: str, kind: str) -> Receipt:
-    return trail.record(
-        "doc.generated", system=SYSTEM, actor=actor("alice", "data_scientist"), subject=subject, payload={"kind": kind}
-    )
+    from modeltrail.registry import record_document
+
+    return record_document(trail, subject, kind, system=SYSTEM, actor=actor("alice", "data_scientist"))
 
 
 def classify_system(trail: modeltrail.Trail) -> None:

@@ -23,6 +23,7 @@ from modeltrail import projections
 from modeltrail.cli import lineage as cli
 from modeltrail.cli.main import TrailContext
 from modeltrail.errors import IntegrityError, NotFoundError, TrustError
+from modeltrail.governance import record_governed
 from modeltrail.lineage import (
     downstream,
     export_dot,
@@ -187,7 +188,8 @@ def _graph(trail: Trail, X: pd.DataFrame, y: pd.Series) -> tuple[str, str, str, 
             actor=ALICE,
             run=run,
         )
-    trail.record(
+    record_governed(  # as the deploy operation writes it (its gate and approvals are not this test's subject)
+        trail,
         "model.deployed",
         system="credit",
         actor=ALICE,
@@ -226,8 +228,8 @@ def test_lineage_up_down_and_trained_on(trail: Trail, credit: tuple[pd.DataFrame
     dot = export_dot(up)
     assert dot.startswith("digraph lineage {") and f'"{run}" -> "{model}" [label="produced"];' in dot
     assert json.loads(to_json(up))["root"] == dep
-    trail.record(
-        "model.retired", system="credit", actor=ALICE, subject=model, payload={"env": "prod", "reason": "replaced"}
+    record_governed(
+        trail, "model.retired", system="credit", actor=ALICE, subject=model, payload={"env": "prod", "reason": "replaced"}
     )
     assert get_model_version(trail, model).status == "retired"
     with pytest.raises(NotFoundError):

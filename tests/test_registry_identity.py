@@ -12,6 +12,7 @@ import pytest
 import modeltrail
 from _registry_support import ADMIN, POLICY, SYSTEM, make_trail
 from modeltrail.errors import NotFoundError, PermissionDeniedError, PolicyError
+from modeltrail.events import Actor
 from modeltrail.identity import create_token, identity_for_user, resolve_actor, resolve_identity, revoke_token
 from modeltrail.policy import parse_policy
 from modeltrail.registry import current_policy, register_policy, stored_policy
@@ -114,11 +115,15 @@ def test_policy_store_latest_wins_and_config_fallback(tmp_path: Path) -> None:
         ev = t.get_event(r1.seq)
         assert ev.payload["risk_tier"] == "high" and ev.payload["path"].endswith("policy.yaml")
         assert t.blobs.get_bytes(ev.payload["policy_sha256"]).decode() == POLICY
-        _, r2 = register_policy(t, STRICT, actor=ADMIN)
+        with pytest.raises(PermissionDeniedError, match="needs one of the roles compliance"):
+            register_policy(t, STRICT, actor=ADMIN)  # changing the policy in force takes roles.policy
+        _, r2 = register_policy(t, STRICT, actor=Actor("carol", "compliance"))
         latest = stored_policy(t, SYSTEM)
         assert latest.seq == r2.seq and latest.policy.allow_impersonation is False
         with pytest.raises(PolicyError, match="risk_tier"):
-            register_policy(t, POLICY.replace("risk_tier: high", "risk_tier: extreme"), actor=ADMIN)
+            register_policy(
+                t, POLICY.replace("risk_tier: high", "risk_tier: extreme"), actor=Actor("carol", "compliance")
+            )
         assert stored_policy(t, SYSTEM).seq == r2.seq
 
 
@@ -126,7 +131,7 @@ def test_token_creation_needs_the_tokens_role_and_refusals_are_recorded(trail: m
     from modeltrail.errors import PermissionDeniedError
     from modeltrail.events import Actor
 
-    register_policy(trail, POLICY, actor=ADMIN)
+    register_policy(trail, POLICY, actor=Actor("carol", "compliance"))
     alice = Actor("alice", "data_scientist")
     with pytest.raises(PermissionDeniedError, match="tokens"):
         create_token(trail, "carol", alice)  # a data scientist cannot mint an approver's token

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 import modeltrail
 from modeltrail.events import Actor
+from modeltrail.governance import record_governed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +44,8 @@ def test_example_app_predict_health_and_kill_switch(tmp_path: Path) -> None:
         ev = t.get_event(outs[0]["durable_seq"])
         assert ev.payload["pseudonyms"]["applicant_id"].startswith("ps1:")
         assert set(ev.sealed) == {"age_years", "personal_status_sex"} and "telephone" not in ev.payload["input"]
-        t.record(
+        record_governed(
+            t,
             "model.suspended",
             system="credit-scoring",
             actor=Actor("erin", "ops"),

@@ -13,6 +13,7 @@ import modeltrail
 from modeltrail import projections
 from modeltrail.errors import LifecycleError, PermissionDeniedError, SuspendedError, ValidationError
 from modeltrail.events import Actor, EventInput, prepare
+from modeltrail.governance import record_governed
 from modeltrail.policy import parse_policy
 from modeltrail.runtime import guard, intervention_stats, label, label_csv, reveal, review, review_queue
 from modeltrail.runtime.oversight import ReviewRules, describe_reason, sampled
@@ -278,7 +279,8 @@ def test_fallbacks_in_process(trail: Trail, model: LogisticRegression) -> None:
     g = _guard(trail, model)
     ok = g.decide(_row(), subject="a")
     assert ok.route in ("auto", "review") and ok.output is not None
-    trail.record(
+    record_governed(
+        trail,
         "model.suspended",
         system="credit-scoring",
         actor=Actor("erin", "ops"),
@@ -299,7 +301,8 @@ def test_fallbacks_in_process(trail: Trail, model: LogisticRegression) -> None:
     g.logger.flush(10)
     refused = list(trail.events("inference.decision"))[-1]
     assert refused.payload["fallback"] == "reject" and refused.payload["output"] is None
-    trail.record(
+    record_governed(
+        trail,
         "model.resumed",
         system="credit-scoring",
         actor=Actor("bob", "model_risk"),

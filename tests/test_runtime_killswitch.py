@@ -11,6 +11,7 @@ from pathlib import Path
 
 import modeltrail
 from modeltrail.events import Actor
+from modeltrail.governance import record_governed
 from modeltrail.runtime.killswitch import KillSwitch
 
 SERVER = r"""
@@ -45,7 +46,8 @@ def test_suspend_reaches_another_process_within_one_second(tmp_path: Path) -> No
             time.sleep(0.05)
         assert len(lines) >= 20, "the serving process did not start"
         with modeltrail.open(tmp_path) as t:
-            t.record(
+            record_governed(
+                t,
                 "model.suspended",
                 system="credit-scoring",
                 actor=Actor("erin", "ops"),
@@ -54,7 +56,8 @@ def test_suspend_reaches_another_process_within_one_second(tmp_path: Path) -> No
             )
             recorded = time.time()
             time.sleep(1.5)
-            t.record(
+            record_governed(
+                t,
                 "model.resumed",
                 system="credit-scoring",
                 actor=Actor("bob", "model_risk"),
@@ -86,7 +89,7 @@ def test_latest_applicable_event_decides(tmp_path: Path) -> None:
 
         def rec(kind: str, subject: str, env: str | None) -> None:
             payload = {"env": env, "reason": "r"} | ({"fallback": "reject"} if kind == "suspended" else {})
-            t.record(f"model.{kind}", system="s", actor=ops, subject=subject, payload=payload)
+            record_governed(t, f"model.{kind}", system="s", actor=ops, subject=subject, payload=payload)
 
         rec("suspended", "model:credit@2", "production")
         ks.poll()

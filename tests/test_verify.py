@@ -8,6 +8,7 @@ import pytest
 
 import modeltrail
 from modeltrail.events import Actor
+from modeltrail.governance import knownhead
 from modeltrail.ledger import merkle
 from modeltrail.ledger.note import Checkpoint, NoteSigner, sign_checkpoint
 from modeltrail.ledger.store import NODE_MIN_LEVEL, node_id
@@ -87,9 +88,7 @@ def test_modified_event_byte(trail: modeltrail.Trail) -> None:
 
 def test_modified_event_with_recomputed_hash(trail: modeltrail.Trail) -> None:
     leaf = trail.get_event(30).leaf.replace(b'"i":29', b'"i":99')
-    trail.store.execute(
-        "UPDATE events SET leaf = ?, leaf_hash = ? WHERE seq = ?", (leaf, merkle.leaf_hash(leaf), 30)
-    )
+    trail.store.execute("UPDATE events SET leaf = ?, leaf_hash = ? WHERE seq = ?", (leaf, merkle.leaf_hash(leaf), 30))
     res = trail.verify()
     assert not res.ok
     kinds = {p.kind for p in res.problems}
@@ -140,8 +139,11 @@ def test_truncation_with_checkpoints_deleted_caught_by_external_checkpoint(trail
     kept = trail.latest_checkpoint().note  # an auditor kept this note
     _truncate(trail, 60)
     trail.store.execute("DELETE FROM checkpoints WHERE size > ?", (1,))
-    assert trail.verify().ok  # the store alone is self-consistent again...
-    res = trail.verify(extra_checkpoints=[kept])  # ...but not with the retained checkpoint
+    # The store alone is self-consistent again, but the known head kept outside it (keys/heads/) is not...
+    assert [p.kind for p in trail.verify().problems] == ["truncated"]
+    knownhead.head_path(trail).unlink()  # ...and without that file, the checkpoint an auditor kept says so too
+    assert trail.verify().ok
+    res = trail.verify(extra_checkpoints=[kept])
     assert res.first_problem.kind == "truncated"
 
 
@@ -187,9 +189,7 @@ def test_fork_rewritten_history_with_consistent_tree(trail: modeltrail.Trail) ->
 def test_fork_against_external_checkpoint_of_other_branch(trail: modeltrail.Trail, tmp_path: Path) -> None:
     # A checkpoint for the same size but another root, signed with the trail's own key: a fork.
     cp = trail.latest_checkpoint()
-    other = sign_checkpoint(
-        Checkpoint(trail.origin, cp.size, merkle.leaf_hash(b"other branch"), ()), trail.signer()
-    )
+    other = sign_checkpoint(Checkpoint(trail.origin, cp.size, merkle.leaf_hash(b"other branch"), ()), trail.signer())
     res = trail.verify(extra_checkpoints=[other])
     assert res.first_problem.kind == "checkpoint_root" and res.first_problem.checkpoint is None
 

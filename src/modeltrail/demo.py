@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .audit.check import check as audit_check
 from .errors import ApprovalError, ModeltrailError, ValidationError
 from .events import Actor
 from .trail import Trail, init, open_trail
@@ -67,6 +68,7 @@ class DemoResult:
     fallback_decisions: int = 0
     monitoring: dict[str, Any] = field(default_factory=dict)
     verify_ok: bool = False
+    audit_violations: int = -1
     reconstructed: dict[str, Any] = field(default_factory=dict)
     served_sample: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
@@ -422,6 +424,9 @@ def run_demo(
                 f"  checkpoint size {cp.size} root {cp.root.hex()[:16]}…; verify: "
                 + ("[green]OK[/green]" if res.ok else f"[red]FAILED[/red] {res.first_problem}")
             )
+            audit = audit_check(trail)  # every governance rule replayed from the ledger (modeltrail audit check)
+            result.audit_violations = len(audit.violations) + sum(audit.truncated.values())
+            say("  audit check: " + ("[green]no rule broken[/green]" if audit.ok else f"[red]{audit.kinds()}[/red]"))
 
         with _step(say, "Reconstruct one decision from the ledger"):
             target = next((d for d in served if d.route == "review"), served[0])

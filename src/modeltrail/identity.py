@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import NotFoundError, PermissionDeniedError, ValidationError
 from .events import Actor, format_ts
+from .governance.namespace import record_governed
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -261,7 +262,8 @@ def _authorise(
             )
     except PermissionDeniedError as exc:
         who = claimed if isinstance(claimed, Actor) else Actor(claimed.user_id, DEFAULT_ROLE, claimed.kind)
-        trail.record(
+        record_governed(
+            trail,
             refused_type,
             system="modeltrail",
             actor=who,
@@ -348,7 +350,8 @@ def create_token(trail: Trail, user: str, actor: Actor | Identity, *, kind: str 
             }
         )
         _write_tokens(path, tokens)
-    trail.record(
+    record_governed(
+        trail,
         "token.created",
         system="modeltrail",
         actor=creator,
@@ -370,7 +373,8 @@ def revoke_token(trail: Trail, token_id: str, actor: Actor | Identity, *, reason
         for t in found:
             t["revoked"] = True
         _write_tokens(path, tokens)
-    trail.record(
+    record_governed(
+        trail,
         "token.revoked",
         system="modeltrail",
         actor=creator,

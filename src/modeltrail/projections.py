@@ -112,6 +112,19 @@ def catch_up(trail: Trail, names: Iterable[str] | None = None) -> int:
     if all(cur.get(p.name, (None, -2))[0] == p.version and cur[p.name][1] >= size - 1 for p in projections):
         return 0
     folded = 0
+    from .governance.rules import CURRENT_TRAIL  # the folds judge governance events (policies are blobs)
+
+    token = CURRENT_TRAIL.set(trail)
+    try:
+        folded = _fold_all(trail, projections)
+    finally:
+        CURRENT_TRAIL.reset(token)
+    return folded
+
+
+def _fold_all(trail: Trail, projections: list[Projection]) -> int:
+    store = trail.store
+    folded = 0
     with store.append_txn():
         db = Db(store.execute)
         db.execute(CURSOR_DDL)

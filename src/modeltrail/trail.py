@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from ._speed import gc_paused
@@ -54,6 +54,8 @@ from .events import (
     parse_ts,
     prepare,
 )
+from .governance import knownhead
+from .governance.namespace import record_governed, refuse_reserved
 from .ledger import merkle
 from .ledger.leaf import LeafGroup
 from .ledger.log import Log
@@ -282,8 +284,10 @@ class Trail:
         """Append one event and return its receipt once it is durable.
 
         Raises :class:`~modeltrail.errors.ValidationError` (naming the field) for a malformed event,
-        in which case nothing is written.
+        in which case nothing is written, and for a governance type (:mod:`modeltrail.governance`), which
+        only the operation that checks its rules may write.
         """
+        refuse_reserved(type)
         ev = EventInput(type, system, actor, subject, payload, refs, sealed)
         prepared = prepare(ev, max_payload_bytes=self.config.max_payload_bytes)
         receipt = self.log.append([PreparedEvents([prepared])])[0][0]
@@ -297,6 +301,7 @@ class Trail:
         with gc_paused():
             for i, e in enumerate(events):
                 ev = e if isinstance(e, EventInput) else _event_input_from_mapping(e, f"events[{i}].")
+                refuse_reserved(ev.type, f"events[{i}].type")
                 try:
                     prepared.append(prepare(ev, max_payload_bytes=limit))
                 except ValidationError as exc:
@@ -313,6 +318,12 @@ class Trail:
         receipts as a :class:`~modeltrail.events.Receipts` sequence (built when read).
         """
         return self.append_prepared_each([events])[0]
+
+    def append_governed(self, prepared: PreparedEvent) -> Receipt:
+        """Append one governance event whose rules its operation checked (:func:`record_governed` only)."""
+        receipt = self.log.append([PreparedEvents([prepared])])[0][0]
+        self._after_append(1)
+        return receipt
 
     def append_prepared_each(self, groups: Sequence[Sequence[PreparedEvent] | LeafGroup]) -> list[Sequence[Receipt]]:
         """Several :meth:`append_prepared` calls in one transaction: the receipts of each group, in order."""
@@ -396,6 +407,7 @@ class Trail:
             note = sign_checkpoint(Checkpoint(self.origin, size, root, ()), signer)
             ts = format_ts(datetime.now(UTC))
             cid = self.store.add_checkpoint(size, root, note, signer.key_id_hex, ts)
+            knownhead.remember(self, note, size)  # kept outside the database: rollback becomes visible
             self._since_checkpoint = 0
             self._last_checkpoint_time = time.monotonic()
             return StoredCheckpoint(cid, size, root, note, signer.key_id_hex, ts)
@@ -428,7 +440,8 @@ class Trail:
         who = key_admin(self, actor)
         old = self.signer()
         new = keyfiles.create_signing_key(self.keys_dir, self.origin)
-        self.record(
+        record_governed(
+            self,
             "key.rotated",
             system="modeltrail",
             actor=who,
@@ -488,21 +501,45 @@ class Trail:
         extra_checkpoints: Iterable[str] = (),
         max_problems: int = 20,
         workers: int | None = None,
+        witnesses: Sequence[str] = (),
+        min_witnesses: int | None = None,
     ) -> VerificationResult:
-        """Recompute and check every event, node, checkpoint root and signature of this trail.
+        """Recompute and check every event, node, checkpoint root and signature of this trail, and more.
 
         Checkpoints are checked against the trail's own verifier keys, or ``trusted_keys`` pinned by an
         auditor; ``extra_checkpoints`` are signed notes kept outside the trail that the log must be
-        consistent with (see :func:`modeltrail.ledger.verify.verify_trail`).
+        consistent with (see :func:`modeltrail.ledger.verify.verify_trail`). The known head (the largest
+        checkpoint this trail ever signed, kept outside the database) and every cosigned note are checked
+        the same way. Beyond the bytes: no projection folded past the end of the log, and (unless the
+        auditor pinned keys) every checkpoint is signed by a key of the chain ``trail.initialized`` and
+        ``key.rotated`` form. With ``witnesses`` (witness verifier keys), at least ``min_witnesses`` of
+        them (default: all) must have cosigned a checkpoint of this log.
         """
-        return verify_trail(
+        from .governance.trailchecks import check_key_chain, check_projection_cursors
+        from .governance.witnessing import check_witnesses, cosigned_notes
+        from .ledger.verify import Problem
+        from .ledger.witness import WitnessKey
+
+        head = knownhead.read_known_head(self)  # the log must still hold the latest tree it ever signed
+        latest = self.latest_checkpoint()
+        if head is not None and latest is not None and latest.note == head:
+            head = None  # the newest stored checkpoint is the known head: it is checked as such already
+        res = verify_trail(
             self,
             progress=progress,
             trusted_keys=trusted_keys,
-            extra_checkpoints=extra_checkpoints,
+            extra_checkpoints=[*extra_checkpoints, *([head] if head else []), *cosigned_notes(self)],
             max_problems=max_problems,
             workers=workers,
         )
+        res.problems += check_projection_cursors(self.store, res.size)
+        if trusted_keys is None:
+            res.problems += check_key_chain(self)
+        if witnesses:
+            keys_w = [WitnessKey.parse(w) for w in witnesses]
+            need = len(keys_w) if min_witnesses is None else min_witnesses
+            res.problems += [Problem("witness", m) for m in check_witnesses(self, keys_w, need)]
+        return res
 
     # -- convenience: the feature modules, reachable from the trail ------------------------------
     # Each feature module takes a trail (``register_model(trail, ...)``); these methods only forward to
@@ -797,7 +834,8 @@ def init(
     # The config file is written last: its presence marks a complete trail.
     _write_json_atomic(folder / CONFIG_FILE, cfg.to_dict())
     trail = Trail(folder, store, cfg)
-    trail.record(
+    record_governed(
+        trail,
         "trail.initialized",
         system="modeltrail",
         actor=actor or SYSTEM_ACTOR,

@@ -271,6 +271,16 @@ def prove_cmd(tc: TrailContext, seq: int | None, size: int | None, consistency: 
     click.echo(json.dumps(out, indent=2))
 
 
+def _read_note(path: Path) -> str:
+    """A checkpoint note file as text (ValidationError for a binary or unreadable file, not a traceback)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError(f"{path} is not a text checkpoint note", field="checkpoint") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}", field="checkpoint") from None
+
+
 @main.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("--key", "keys", multiple=True, help="Trusted verifier key (repeatable); default: the trail's own keys.")
@@ -288,16 +298,32 @@ def prove_cmd(tc: TrailContext, seq: int | None, size: int | None, consistency: 
     show_default=True,
     help="Processes for large logs (0: one per CPU core; 1: no worker processes).",
 )
+@click.option("--witness", "witnesses", multiple=True, help="Witness verifier key that must cosign (repeatable).")
+@click.option("--min-witnesses", type=click.IntRange(min=1), help="How many of the --witness keys must (default: all).")
 @pass_ctx
 @handle_errors
-def verify_cmd(tc: TrailContext, as_json: bool, keys: tuple[str, ...], notes: tuple[Path, ...], workers: int) -> None:
+def verify_cmd(
+    tc: TrailContext,
+    as_json: bool,
+    keys: tuple[str, ...],
+    notes: tuple[Path, ...],
+    workers: int,
+    witnesses: tuple[str, ...],
+    min_witnesses: int | None,
+) -> None:
     """Recompute and check every event, tree node, checkpoint root and signature. Exit 1 on any problem."""
     t = tc.trail()
-    extra = [p.read_text(encoding="utf-8") for p in notes]
+    extra = [_read_note(p) for p in notes]
     trusted = list(keys) if keys else None
     size = t.size()
     if as_json or size < 200_000 or not sys.stderr.isatty():
-        res = t.verify(trusted_keys=trusted, extra_checkpoints=extra, workers=workers)
+        res = t.verify(
+            trusted_keys=trusted,
+            extra_checkpoints=extra,
+            workers=workers,
+            witnesses=witnesses,
+            min_witnesses=min_witnesses,
+        )
     else:
         with Progress(
             TextColumn("verifying"),
@@ -312,6 +338,8 @@ def verify_cmd(tc: TrailContext, as_json: bool, keys: tuple[str, ...], notes: tu
                 trusted_keys=trusted,
                 extra_checkpoints=extra,
                 workers=workers,
+                witnesses=witnesses,
+                min_witnesses=min_witnesses,
             )
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2))
@@ -424,6 +452,16 @@ def _register_extensions() -> None:
 
 
 #: Feature areas whose click commands are attached to ``main`` (a missing optional extra is skipped).
-EXTENSIONS: list[str] = ["policy", "evaluate", "registry", "lineage", "runtime", "server", "demo", "monitor"]
+EXTENSIONS: list[str] = [
+    "policy",
+    "evaluate",
+    "registry",
+    "lineage",
+    "runtime",
+    "server",
+    "demo",
+    "monitor",
+    "governance",
+]
 
 _register_extensions()

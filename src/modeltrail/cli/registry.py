@@ -208,13 +208,37 @@ def gate_check_cmd(
 @click.argument("model")
 @click.option("--stage", required=True, help="Stage the approval is for.")
 @click.option("--rationale", required=True, help="Why the version may go to STAGE.")
+@click.option(
+    "--signature",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your SSH signature of the --print-body output (ssh-keygen -Y sign -n modeltrail -f KEY FILE).",
+)
+@click.option("--print-body", is_flag=True, help="Print the bytes to sign and stop (nothing is recorded).")
 @_AS
 @pass_ctx
 @handle_errors
-def approve_cmd(tc: TrailContext, model: str, stage: str, rationale: str, as_user: str | None) -> None:
-    """Approve MODEL@VERSION for STAGE (roles and four-eyes rule from the policy)."""
+def approve_cmd(
+    tc: TrailContext,
+    model: str,
+    stage: str,
+    rationale: str,
+    signature: Path | None,
+    print_body: bool,
+    as_user: str | None,
+) -> None:
+    """Approve MODEL@VERSION for STAGE (roles and four-eyes rule from the policy; signed where required)."""
     trail = tc.trail()
-    receipt = reg.approve(trail, model, stage, actor=_model_identity(trail, model, as_user), rationale=rationale)
+    who = _model_identity(trail, model, as_user)
+    if print_body:
+        click.echo(reg.approval_body_for(trail, model, stage, actor=who, rationale=rationale).decode(), nl=False)
+        return
+    sig = None
+    if signature is not None:
+        try:
+            sig = signature.read_text(encoding="ascii")
+        except (UnicodeDecodeError, OSError):
+            raise ValidationError(f"{signature} is not an armored SSH signature", field="signature") from None
+    receipt = reg.approve(trail, model, stage, actor=who, rationale=rationale, signature=sig)
     ev = trail.get_event(receipt.seq)
     state = "approvals complete" if ev.payload.get("complete") else "more approvals needed"
     _done(f"approved {escape(model)} for {stage} as {ev.actor.id} ({ev.actor.role}): event {receipt.seq}; {state}")

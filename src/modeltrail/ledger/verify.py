@@ -460,9 +460,14 @@ def verify_trail(
     max_problems: int = 20,
     workers: int | None = None,
 ) -> VerificationResult:
-    """Verify an open trail with its own verifier keys (or ``trusted_keys`` pinned by an auditor)."""
+    """Verify an open trail's ledger with its own verifier keys (or ``trusted_keys`` pinned by an auditor).
+
+    Checks the bytes (events, nodes, checkpoints, signatures, consistency with ``extra_checkpoints``) and
+    that every ``event:N`` reference points backwards. What needs the trail's governance (the key chain,
+    projection cursors, known head, witnesses) is added by :meth:`modeltrail.Trail.verify`.
+    """
     keys = list(trusted_keys) if trusted_keys is not None else trail.verifier_keys()
-    return verify_store(
+    res = verify_store(
         trail.store,
         origin=trail.origin,
         verifier_keys=keys,
@@ -471,3 +476,35 @@ def verify_trail(
         max_problems=max_problems,
         workers=workers,
     )
+    res.problems += check_refs(trail.store, res.size, max_problems)
+    return res
+
+
+# -- references between events ---------------------------------------------------------------------------
+
+
+def check_refs(store: LedgerStore, size: int, max_problems: int = 20) -> list[Problem]:
+    """Every ``event:N`` reference names an existing event that comes before the one citing it.
+
+    A deployment citing ``event:102575`` in a ledger of 900 events was made up: this catches it. Only leaves
+    that contain ``"event:`` are decoded, so the pass costs little more than reading the ledger.
+    """
+    import json
+
+    out: list[Problem] = []
+    for row in store.iter_events(0, size):
+        if b'"event:' not in row.leaf:
+            continue
+        refs = json.loads(row.leaf).get("refs") or []
+        for r in refs:
+            if not isinstance(r, str) or not r.startswith("event:"):
+                continue
+            body = r[6:]
+            n = int(body) if body.isdigit() else -1
+            if 0 <= n < row.seq:
+                continue
+            why = "does not exist" if n < 0 or n >= size else "comes later"
+            out.append(Problem("ref", f"event {row.seq} cites {r}, which {why}", seq=row.seq))
+            if len(out) >= max_problems:
+                return out
+    return out

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LifecycleError, NotFoundError, ValidationError
 from ..events import Actor, Receipt, parse_ts
+from ..governance.namespace import record_governed
 from ..ids import new_id
 
 if TYPE_CHECKING:
@@ -154,8 +155,14 @@ def open_incident(
         "basis": basis,
         "links": list(links),
     }
-    trail.record(
-        "incident.opened", system=system, actor=actor, subject=f"incident:{iid}", payload=payload, refs=[ref, *links]
+    record_governed(
+        trail,
+        "incident.opened",
+        system=system,
+        actor=actor,
+        subject=f"incident:{iid}",
+        payload=payload,
+        refs=[ref, *links],
     )
     return get_incident(trail, iid)
 
@@ -226,8 +233,8 @@ def update_incident(
     if not note.strip():
         raise ValidationError("a note is required", field="note")
     payload = {"incident_id": inc.id, "note": note, "severity": severity, "links": list(links)}
-    return trail.record(
-        "incident.updated", system=system, actor=actor, subject=inc.subject, payload=payload, refs=list(links)
+    return record_governed(
+        trail, "incident.updated", system=system, actor=actor, subject=inc.subject, payload=payload, refs=list(links)
     )
 
 
@@ -331,7 +338,8 @@ def file_report(
         "deadline": inc.deadline,
         "on_time": clock.get("met", not clock.get("overdue", False)),
     }
-    return trail.record(
+    return record_governed(
+        trail,
         "incident.reported",
         system=system,
         actor=actor,
@@ -348,8 +356,8 @@ def record_notice(trail: Trail, incident_id: str, *, actor: Actor, system: str, 
     if not change.strip() or not authority.strip():
         raise ValidationError("describe the change and name the authority informed", field="change")
     payload = {"incident_id": inc.id, "change": change, "authority": authority}
-    return trail.record(
-        "incident.notice", system=system, actor=actor, subject=inc.subject, payload=payload, refs=[inc.model]
+    return record_governed(
+        trail, "incident.notice", system=system, actor=actor, subject=inc.subject, payload=payload, refs=[inc.model]
     )
 
 
@@ -361,7 +369,8 @@ def close_incident(trail: Trail, incident_id: str, *, actor: Actor, system: str,
         raise LifecycleError(
             f"incident {inc.id} has no complete report yet (file one with: incident report --complete)"
         )
-    return trail.record(
+    return record_governed(
+        trail,
         "incident.closed",
         system=system,
         actor=actor,

@@ -77,7 +77,7 @@ DATA_ACTIONS = ("keep", "pseudonymise", "seal", "drop")
 FALLBACKS = ("reject", "human_review", "previous_version")
 """Built-in fallbacks when a model is suspended or a decision needs review; else a callable name."""
 
-ROLE_ACTIONS = ("suspend", "resume", "reveal", "break_glass", "tokens", "keys")
+ROLE_ACTIONS = ("suspend", "resume", "reveal", "break_glass", "tokens", "keys", "policy")
 """Privileged actions whose permitted roles the policy lists."""
 
 DRIFT_METRICS = ("psi", "ks", "js", "wasserstein", "chi2")
@@ -152,10 +152,15 @@ class Approvals:
     roles: tuple[str, ...]
     min: int = 1
     four_eyes: bool = True
+    signed: bool = False
+    """``signed: required``: an approval counts only with its approver's valid SSH signature (users.*.ssh_key)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Dictionary form as written in a policy file."""
-        return {"roles": list(self.roles), "min": self.min, "four_eyes": self.four_eyes}
+        out: dict[str, Any] = {"roles": list(self.roles), "min": self.min, "four_eyes": self.four_eyes}
+        if self.signed:
+            out["signed"] = "required"
+        return out
 
 
 @dataclass(frozen=True)
@@ -260,6 +265,7 @@ class Roles:
     break_glass: tuple[str, ...] = ()
     tokens: tuple[str, ...] = ()  # who may create and revoke API tokens (empty: admin)
     keys: tuple[str, ...] = ()  # who may rotate the checkpoint signing key (empty: admin)
+    policy: tuple[str, ...] = ()  # who may replace the policy in force (empty: compliance)
 
     def permits(self, action: str, roles: Collection[str]) -> bool:
         """True when any of ``roles`` may perform ``action`` (one of :data:`ROLE_ACTIONS`)."""
@@ -281,6 +287,8 @@ class User:
 
     id: str
     roles: tuple[str, ...]
+    ssh_key: str | None = None
+    """The person's SSH public key (``ssh-ed25519 AAAA…``): their approvals are checked against it."""
 
 
 @dataclass(frozen=True)
@@ -474,7 +482,10 @@ class Policy:
             out["oversight"] = self.oversight.to_dict()
         out["data_policy"] = self.data_policy.to_dict()
         out["roles"] = self.roles.to_dict()
-        out["users"] = {uid: {"roles": list(u.roles)} for uid, u in self.users.items()}
+        out["users"] = {
+            uid: {"roles": list(u.roles), **({"ssh_key": u.ssh_key} if u.ssh_key else {})}
+            for uid, u in self.users.items()
+        }
         out["allow_impersonation"] = self.allow_impersonation
         if self.monitoring is not None:
             out["monitoring"] = self.monitoring.to_dict()
@@ -739,7 +750,7 @@ def _gate(r: _Reader, raw: Any, stage: str, path: str, line: int, protected: tup
             node["approvals"],
             apath,
             node.value_lines["approvals"],
-            allowed=("roles", "min", "four_eyes"),
+            allowed=("roles", "min", "four_eyes", "signed"),
             required=("roles",),
         )
         roles = r.names(anode["roles"], f"{apath}.roles", anode.value_lines["roles"], what="a role name")
@@ -753,7 +764,13 @@ def _gate(r: _Reader, raw: Any, stage: str, path: str, line: int, protected: tup
             if "four_eyes" in anode
             else True
         )
-        approvals = Approvals(roles, count, four_eyes)
+        signed = False
+        if "signed" in anode:
+            value = anode["signed"]
+            if value not in ("required", "optional"):
+                r.fail(anode.value_lines["signed"], f"{apath}.signed", "expected 'required' or 'optional'")
+            signed = value == "required"
+        approvals = Approvals(roles, count, four_eyes, signed)
     refuse = None
     if "refuse" in node:
         refuse = r.text(
@@ -989,9 +1006,14 @@ def _build(r: _Reader, doc: Any) -> Policy:
         for uid, spec in unode.items():
             upath = f"users.{uid}"
             r.text(uid, upath, unode.key_lines[uid], pattern=_NAME, what="a user id (letters, digits, . _ -)")
-            u = r.mapping(spec, upath, unode.value_lines[uid], allowed=("roles",), required=("roles",))
+            u = r.mapping(spec, upath, unode.value_lines[uid], allowed=("roles", "ssh_key"), required=("roles",))
+            ssh_key = None
+            if "ssh_key" in u:
+                ssh_key = u["ssh_key"]
+                if not isinstance(ssh_key, str) or not ssh_key.startswith(("ssh-", "ecdsa-")):
+                    r.fail(u.value_lines["ssh_key"], f"{upath}.ssh_key", "expected an SSH public key line")
             users[uid] = User(
-                uid, r.names(u["roles"], f"{upath}.roles", u.value_lines["roles"], what="a role name")
+                uid, r.names(u["roles"], f"{upath}.roles", u.value_lines["roles"], what="a role name"), ssh_key
             )
 
     impersonation = (

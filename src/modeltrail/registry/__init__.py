@@ -7,6 +7,7 @@ Everything is recorded as ledger events and read back through the ``registry`` p
 from __future__ import annotations
 
 from .classification import latest_classification, record_classification
+from .documents import record_document
 from .lifecycle import (
     Approval,
     BreakGlass,
@@ -17,6 +18,7 @@ from .lifecycle import (
     Refusal,
     VersionInfo,
     VersionStatus,
+    approval_body_for,
     approve,
     collect_evidence,
     deploy,
@@ -47,6 +49,7 @@ __all__ = [
     "StoredPolicy",
     "VersionInfo",
     "VersionStatus",
+    "approval_body_for",
     "approve",
     "collect_evidence",
     "current_policy",
@@ -59,6 +62,7 @@ __all__ = [
     "parse_model_ref",
     "policy_or_none",
     "record_classification",
+    "record_document",
     "register_policy",
     "reject",
     "resume",

@@ -40,9 +40,12 @@ from ..errors import (
     LifecycleError,
     NotFoundError,
     PermissionDeniedError,
+    SignatureError,
     ValidationError,
 )
 from ..events import Actor, Receipt, format_ts, parse_ts
+from ..governance.namespace import record_governed
+from ..governance.signing import SIGNATURE_FIELD, approval_body, signature_problem
 from ..identity import Identity, acting_actor, identity_from_actor
 from ..policy import Approvals, Gate, GateResult, Policy, evaluate_gate
 from ..projections import CURSOR_DDL, catch_up, loads
@@ -377,6 +380,28 @@ def deployments(
     return _deployments(trail, " AND ".join(where), args)
 
 
+def _from_ledger(trail: Trail, info: VersionInfo, stage: str) -> tuple[list[Approval], GateRecord | None, str]:
+    """The active approvals of ``stage``, its latest gate and the registrant, as the ledger replay has them.
+
+    Deployment and approval decide from the ledger, not from projection rows: a row added to the approval
+    table (someone with write access to the database) must not make a deployment succeed.
+    """
+    from ..governance.rules import replay_for
+
+    replay = replay_for(trail)
+    with replay.lock:
+        v = replay.versions.get((info.model, info.version))
+        if v is None:
+            return [], None, info.registrant
+        approvals = [
+            Approval(a.seq, a.stage, a.approver, a.role, "active", "", None, "", None)
+            for a in v.approvals
+            if a.active and a.stage == stage
+        ]
+        g = v.gates.get(stage)
+        return approvals, None if g is None else GateRecord(stage, g[0], g[1]), v.registrant
+
+
 def _gates(trail: Trail, info: VersionInfo) -> dict[str, GateRecord]:
     found = latest_gates(trail.store.execute, info.model, info.version)
     return {stage: GateRecord(stage, seq, passed) for stage, (seq, passed) in sorted(found.items())}
@@ -590,7 +615,8 @@ def evaluate_gate_for(
     if sp.seq is not None:
         refs.append(f"event:{sp.seq}")
     refs += [f"event:{s}" for s in cited]
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "gate.evaluated",
         system=info.system,
         actor=_plain_actor(actor),
@@ -609,8 +635,32 @@ def evaluate_gate_for(
 # ------------------------------------------------------------------------------------------ approvals
 
 
+def approval_body_for(
+    trail: Trail, model_ref: str | ModelRef, stage: str, *, actor: Actor | Identity, rationale: str
+) -> bytes:
+    """The bytes ``actor`` signs to approve ``model_ref`` for ``stage`` now (see :mod:`..governance.signing`)."""
+    _sync(trail)
+    info = _lookup(trail, _ref(model_ref))
+    sp = _policy_for(trail, info, None)
+    spec = sp.policy.gate(stage).approvals
+    if spec is None:
+        raise ApprovalError(f"the {stage} gate of {sp.policy.system} asks for no approvals")
+    who = identity_from_actor(actor, sp.policy).actor_for(spec.roles, f"approve {info.ref} for {stage}")
+    _, gate, _ = _from_ledger(trail, info, stage)
+    return approval_body(
+        system=info.system,
+        subject=info.subject,
+        actor_id=who.id,
+        role=who.role,
+        stage=stage,
+        gate_seq=gate.seq if gate is not None else None,
+        rationale=rationale,
+    )
+
+
 def _refuse(trail: Trail, info: VersionInfo, stage: str, who: Actor, rule: str, reason: str) -> ApprovalError:
-    r = trail.record(
+    r = record_governed(
+        trail,
         "model.approval_refused",
         system=info.system,
         actor=who,
@@ -629,8 +679,13 @@ def approve(
     actor: Actor | Identity,
     rationale: str,
     policy: Policy | None = None,
+    signature: str | None = None,
 ) -> Receipt:
     """Approve a version for ``stage``; records ``model.approved`` citing the gate and a fresh checkpoint.
+
+    ``signature`` is the approver's armored SSH signature (``ssh-keygen -Y sign -n modeltrail``) over
+    :func:`approval_body_for`; it must verify against their ``ssh_key`` in the policy, and is required where
+    the stage says ``signed: required`` (else :class:`SignatureError`, nothing recorded).
 
     Refused (recorded as ``model.approval_refused``, then :class:`ApprovalError`) when the approver lacks an
     approver role of the stage (rule ``role``), registered the version under four-eyes (``four_eyes``),
@@ -658,7 +713,8 @@ def approve(
             "role",
             f"{ident.user_id} holds {held}; approving {stage} needs {' or '.join(spec.roles)}",
         )
-    if spec.four_eyes and ident.user_id == info.registrant:
+    existing, gate, registrant = _from_ledger(trail, info, stage)
+    if spec.four_eyes and ident.user_id == registrant:
         raise _refuse(
             trail,
             info,
@@ -667,7 +723,6 @@ def approve(
             "four_eyes",
             f"{ident.user_id} registered {info.ref} and cannot approve it (four-eyes rule)",
         )
-    existing = _approvals(trail, info, stage)
     mine = [a for a in existing if a.status == "active" and a.approver == ident.user_id]
     if mine:
         raise _refuse(
@@ -678,7 +733,6 @@ def approve(
             "duplicate",
             f"{ident.user_id} already approved {info.ref} for {stage} (event {mine[0].seq}); one person counts once",
         )
-    gate = _gates(trail, info).get(stage)
     if gate is None or not gate.passed:
         what = "has not been evaluated" if gate is None else f"failed (event {gate.seq})"
         raise _refuse(
@@ -689,11 +743,24 @@ def approve(
             "gate",
             f"the {stage} gate of {info.ref} {what}; run `modeltrail gate check {info.ref} --stage {stage}`",
         )
+    body = approval_body(
+        system=info.system,
+        subject=info.subject,
+        actor_id=who.id,
+        role=who.role,
+        stage=stage,
+        gate_seq=gate.seq,
+        rationale=rationale,
+    )
+    bad_sig = signature_problem(sp.policy, spec, who.id, body, signature)
+    if bad_sig is not None:
+        raise SignatureError(f"approval of {info.ref} refused: {bad_sig}")
     mine_now = Approval(-1, stage, ident.user_id, role, "active", rationale, gate.seq, "", None)
-    complete = len(_effective([*existing, mine_now], spec, info.registrant)) >= spec.min
+    complete = len(_effective([*existing, mine_now], spec, registrant)) >= spec.min
     # The checkpoint covers the gate evaluation this approval relies on, so the approval can cite a signed head.
     cp = trail.checkpoint()
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "model.approved",
         system=info.system,
         actor=who,
@@ -704,6 +771,7 @@ def approve(
             "gate_seq": gate.seq,
             "checkpoint": {"size": cp.size, "root_hex": cp.root.hex()},
             "complete": complete,
+            **({SIGNATURE_FIELD: signature} if signature is not None else {}),
         },
         refs=[info.subject, f"event:{gate.seq}"],
     )
@@ -734,7 +802,8 @@ def reject(
     spec = sp.policy.gate(stage).approvals
     ident = identity_from_actor(actor, sp.policy)
     who = ident.actor_for(spec.roles, f"reject {info.ref} for {stage}") if spec else ident.acting_as()
-    return trail.record(
+    return record_governed(
+        trail,
         "model.rejected",
         system=info.system,
         actor=who,
@@ -761,15 +830,16 @@ def revoke_approval(
     _require_state(info, "revoke an approval of", TERMINAL)
     sp = _policy_for(trail, info, policy)
     ident = identity_from_actor(actor, sp.policy)
-    existing = _approvals(trail, info, stage)
+    existing, _, registrant = _from_ledger(trail, info, stage)
     mine = [a for a in existing if a.status == "active" and a.approver == ident.user_id]
     if not mine:
         raise NotFoundError(f"{ident.user_id} has no active approval of {info.ref} for {stage}")
     target = mine[0]
     spec = sp.policy.gate(stage).approvals
     rest = [a for a in existing if a.seq != target.seq]
-    complete = spec is not None and len(_effective(rest, spec, info.registrant)) >= spec.min
-    return trail.record(
+    complete = spec is not None and len(_effective(rest, spec, registrant)) >= spec.min
+    return record_governed(
+        trail,
         "model.approval_revoked",
         system=info.system,
         actor=ident.acting_as(target.role if target.role in ident.roles else None),
@@ -819,7 +889,7 @@ def deploy(
     gate_spec = sp.policy.gate(stage)
     ident = identity_from_actor(actor, sp.policy)
 
-    gate = _gates(trail, info).get(stage)
+    ledger_approvals, gate, registrant = _from_ledger(trail, info, stage)
     gate_problem = None
     if gate is None:
         gate_problem = f"the {stage} gate of {info.ref} has not been evaluated"
@@ -828,7 +898,7 @@ def deploy(
     counted: list[Approval] = []
     approval_problem = None
     if gate_spec.approvals is not None:
-        counted = _effective(_approvals(trail, info, stage), gate_spec.approvals, info.registrant)
+        counted = _effective(ledger_approvals, gate_spec.approvals, registrant)
         if len(counted) < gate_spec.approvals.min:
             approval_problem = f"{stage} approvals incomplete: {_describe_need(gate_spec.approvals, counted)}"
 
@@ -845,7 +915,8 @@ def deploy(
                 f"break-glass refused: the policy for {sp.policy.system} forbids deployment outright ({problems})"
             )
         who = ident.actor_for(sp.policy.roles.break_glass, f"force the deployment of {info.ref} (break glass)")
-        bg = trail.record(
+        bg = record_governed(
+            trail,
             "model.break_glass",
             system=info.system,
             actor=who,
@@ -858,7 +929,8 @@ def deploy(
     if gate is not None:
         refs.append(f"event:{gate.seq}")
     refs += [f"event:{a.seq}" for a in counted]
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "model.deployed",
         system=info.system,
         actor=who,
@@ -917,7 +989,8 @@ def suspend(
         raise LifecycleError(f"cannot suspend {ref} in {env}: nothing of it is live there")
     if fallback is None:
         fallback = sp.policy.oversight.fallback if sp.policy.oversight is not None else "reject"
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "model.suspended",
         system=info.system,
         actor=who,
@@ -948,7 +1021,8 @@ def resume(
     held = _active(trail, ref, env, "suspended")
     if not held:
         raise LifecycleError(f"cannot resume {ref} in {env}: nothing of it is suspended there")
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "model.resumed",
         system=info.system,
         actor=who,
@@ -975,7 +1049,8 @@ def _privileged(
         return identity_from_actor(actor, policy).actor_for(roles, f"{action} {ref} in {env}")
     except PermissionDeniedError as exc:
         claimed = actor if isinstance(actor, Actor) else Actor(actor.user_id, actor.primary_role, actor.kind)
-        trail.record(
+        record_governed(
+            trail,
             "model.action_refused",
             system=system,
             actor=claimed,
@@ -1028,7 +1103,8 @@ def retire(
         )
         if not active:
             raise LifecycleError(f"cannot retire {info.ref} from {env}: it is not deployed there")
-    return trail.record(
+    return record_governed(
+        trail,
         "model.retired",
         system=info.system,
         actor=who,
@@ -1050,6 +1126,7 @@ __all__ = [
     "Refusal",
     "VersionInfo",
     "VersionStatus",
+    "approval_body_for",
     "approve",
     "collect_evidence",
     "deploy",

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError, PolicyError
 from ..events import Actor, Receipt
-from ..identity import Identity, acting_actor
+from ..governance.namespace import record_governed
+from ..identity import Identity, acting_actor, identity_from_actor
 from ..policy import Policy, parse_policy
 
 if TYPE_CHECKING:
@@ -55,9 +56,10 @@ def register_policy(
     else:
         text, source = str(path_or_text), None
     policy = parse_policy(text, source or "<policy>")
+    who = _policy_changer(trail, policy.system, actor)
     digest = trail.blobs.put_bytes(text.encode())
-    who = acting_actor(actor)
-    receipt = trail.record(
+    receipt = record_governed(
+        trail,
         "policy.registered",
         system=policy.system,
         actor=who,
@@ -68,19 +70,39 @@ def register_policy(
     return policy, receipt
 
 
+def _policy_changer(trail: Trail, system: str, actor: Actor | Identity) -> Actor:
+    """The actor registering a policy for ``system``: anyone for the first one, then ``roles.policy`` only.
+
+    The roles come from the policy in force (default ``compliance``): a data scientist cannot loosen the
+    gates that judge their own models. The first registration of a system has no policy to ask; it is on the
+    record with its actor like every other.
+    """
+    from ..governance.rules import policy_roles, replay_for
+
+    replay = replay_for(trail)
+    with replay.lock:
+        pif = replay.policies.get(system)
+    if pif is None:
+        return acting_actor(actor)
+    in_force = pif.policy
+    ident = identity_from_actor(actor, in_force)
+    return ident.actor_for(policy_roles(in_force), f"change the policy of {system}")
+
+
 def stored_policy(trail: Trail, system: str | None = None) -> StoredPolicy:
     """The policy in force for ``system`` (any system when None), with its hash and registering event.
 
     Raises :class:`~modeltrail.errors.NotFoundError` when no policy is registered and the config names none.
     """
-    # The ledger's (type, seq) index makes this a single-row read, however long the trail.
-    latest = next(iter(trail.events("policy.registered", system=system, descending=True, limit=1)), None)
-    if latest is not None:
-        digest = str(latest.payload["policy_sha256"])
-        text = trail.blobs.get_bytes(digest).decode("utf-8")
-        label = latest.payload.get("path") or "policy"
-        policy = parse_policy(text, f"{label} (registered in event {latest.seq})")
-        return StoredPolicy(policy, digest, latest.seq)
+    # The latest registration the governance rules admit (a policy.registered appended around the library,
+    # by someone without the policy role or naming a missing blob, is not in force).
+    from ..governance.rules import replay_for
+
+    replay = replay_for(trail)
+    with replay.lock:
+        pif = replay.trail_policy if system is None else replay.policies.get(system)
+    if pif is not None and pif.seq is not None:
+        return StoredPolicy(pif.policy, pif.sha256, pif.seq)
     if trail.config.policy:
         path = Path(trail.config.policy)
         if not path.is_absolute():

@@ -17,14 +17,17 @@ would stop every later event from being folded.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ..events import Event
+from ..governance.namespace import is_reserved
+from ..governance.rules import admitted_in_fold
 from ..projections import Db, Projection, dumps, register
 from .refs import ModelRef, parse_subject
 
 NAME = "registry"
-VERSION = 1
+VERSION = 2  # 2: governance events take effect only when the replay admits them
 
 TABLES = (
     "registry_versions",
@@ -519,10 +522,23 @@ _FOLDS: dict[str, Callable[[Db, Event], None]] = {
 
 
 def fold(db: Db, ev: Event) -> None:
-    """Apply one event to the registry tables."""
+    """Apply one event to the registry tables, if the governance rules admit it (see :mod:`..governance.rules`).
+
+    An inadmissible event (a forged approval, a deployment without approvals, a policy change by the wrong
+    person) changes nothing here; ``modeltrail audit check`` lists it.
+    """
     handler = _FOLDS.get(ev.type)
-    if handler is not None:
-        handler(db, ev)
+    if handler is None:
+        return
+    if is_reserved(ev.type):
+        verdict = admitted_in_fold(db, ev)
+        if verdict is not None:
+            if not verdict.admitted:
+                return
+            if "complete" in verdict.facts:
+                # Completion as the replay computed it, not as the event claims.
+                ev = replace(ev, payload={**ev.payload, "complete": verdict.facts["complete"]})
+    handler(db, ev)
 
 
 PROJECTION = register(Projection(NAME, VERSION, TABLES, DDL, TYPES, fold))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ModeltrailError
 from ..events import Event
+from ..governance.rules import replay_for
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -109,9 +110,16 @@ class KillSwitch:
         )
         changed = False
         last = max(self._last_seq, size - 1)
+        # Only a suspension or resumption the governance rules admit switches anything (a forged one by a
+        # person without the role does not lift, or impose, a kill switch).
+        replay = replay_for(self.trail) if rows else None
         with self._lock:
             for seq, leaf, leaf_hash in rows:
                 ev = Event.from_leaf(bytes(leaf), bytes(leaf_hash))
+                verdict = replay.verdict(ev.seq) if replay is not None else None
+                if verdict is not None and not verdict.admitted:
+                    last = max(last, int(seq))
+                    continue
                 changed = self._fold(ev) or changed
                 last = max(last, int(seq))
             self._last_seq = last

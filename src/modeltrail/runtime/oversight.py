@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import LifecycleError, NotFoundError, PermissionDeniedError, ValidationError
 from ..events import Actor, Event, EventInput, Receipt
+from ..governance.namespace import record_governed
 from ..policy import Policy, ReviewWhen
 from ..projections import catch_up, loads
 from . import projection as _projection
@@ -404,7 +405,8 @@ def review(
         )
     refs = [f"event:{ev.seq}", f"decision:{did}"]
     if overriding:
-        return trail.record(
+        return record_governed(
+            trail,
             "oversight.overridden",
             system=ev.system,
             actor=who,
@@ -412,7 +414,8 @@ def review(
             payload={"decision_id": did, "original": ev.payload.get("output"), "value": override, "reason": reason},
             refs=refs,
         )
-    return trail.record(
+    return record_governed(
+        trail,
         "oversight.reviewed",
         system=ev.system,
         actor=who,
@@ -609,7 +612,8 @@ def reveal(
         else:
             need = ", ".join(pol.roles.reveal) or "none (the policy grants reveal to no role)"
             why = f"{who.id} holds none of the reveal roles ({need})"
-        trail.record(
+        record_governed(
+            trail,
             "oversight.reveal_refused",
             system=ev.system,
             actor=who,
@@ -618,7 +622,8 @@ def reveal(
             refs=refs,
         )
         raise PermissionDeniedError(f"reveal of decision {did} refused: {why}; the attempt was recorded")
-    trail.record(
+    record_governed(
+        trail,
         "oversight.revealed",
         system=ev.system,
         actor=Actor(who.id, role, who.kind),

@@ -13,10 +13,11 @@ import json
 from typing import Any
 
 from ..events import Event
+from ..governance.rules import admitted_in_fold
 from ..projections import Db, Projection, dumps, register
 
 NAME = "oversight"
-VERSION = 2
+VERSION = 3  # 3: reviews take effect only when the governance replay admits them
 
 TABLES = ("oversight_queue", "oversight_labels")
 
@@ -34,6 +35,7 @@ DDL = (
 
 TYPES = ("inference.decision", "oversight.reviewed", "oversight.overridden", "inference.label")
 
+_GOVERNED = frozenset({"oversight.reviewed", "oversight.overridden"})
 ROUTED = frozenset({"review", "fallback"})
 
 
@@ -144,6 +146,10 @@ def fold(db: Db, ev: Event) -> None:
     """Fold one event into the oversight tables."""
     f = _FOLDS.get(ev.type)
     if f is not None:
+        if ev.type in _GOVERNED:
+            verdict = admitted_in_fold(db, ev)
+            if verdict is not None and not verdict.admitted:
+                return  # a review by a service, of an unknown decision, or a second one: no effect
         try:
             f(db, ev)
         except (KeyError, TypeError, ValueError, json.JSONDecodeError):

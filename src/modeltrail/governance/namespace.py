@@ -1,0 +1,108 @@
+"""The reserved governance namespace and the internal append path of the operations that check its rules.
+
+An approval, a deployment or a suspension means something only if the rules were checked when it was
+written: who may approve, four-eyes, a passed gate, complete approvals. Generic ingest
+(:meth:`Trail.record`, :meth:`Trail.record_many`, ``modeltrail record``, ``POST /v1/events``) therefore
+refuses these types, naming the command that writes them; the library operations append through
+:func:`record_governed`. What goes around the library (a direct append to the database) is caught on
+replay (:mod:`modeltrail.governance.rules`) and by ``modeltrail audit check``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ValidationError
+from ..events import Actor, EventInput, Receipt, prepare
+
+if TYPE_CHECKING:
+    from ..trail import Trail
+
+#: Reserved event type -> the command (or library function) that writes it after checking its rules.
+RESERVED: Mapping[str, str] = {
+    "trail.initialized": "modeltrail init",
+    "key.rotated": "modeltrail key rotate",
+    "key.rotation_refused": "modeltrail key rotate",
+    "policy.registered": "modeltrail policy set",
+    "gate.evaluated": "modeltrail gate check",
+    "model.approved": "modeltrail approve",
+    "model.approval_refused": "modeltrail approve",
+    "model.rejected": "modeltrail reject",
+    "model.approval_revoked": "modeltrail revoke-approval",
+    "model.deployed": "modeltrail deploy",
+    "model.suspended": "modeltrail suspend",
+    "model.resumed": "modeltrail resume",
+    "model.retired": "modeltrail retire",
+    "model.break_glass": "modeltrail deploy --break-glass",
+    "model.action_refused": "modeltrail suspend / resume",
+    "oversight.reviewed": "modeltrail review accept",
+    "oversight.overridden": "modeltrail review override",
+    "oversight.revealed": "modeltrail review reveal",
+    "oversight.reveal_refused": "modeltrail review reveal",
+    "token.created": "modeltrail token create",
+    "token.revoked": "modeltrail token revoke",
+    "token.refused": "modeltrail token create / revoke",
+    # Written by operations later releases add; reserved now so no old client can write them first.
+    "subject.erased": "the erasure operation (modeltrail erase)",
+    "retention.purged": "the retention operation (modeltrail retention purge)",
+}
+
+#: Reserved families: every type under these prefixes (``hold.placed``, ``incident.reported``, ...).
+RESERVED_PREFIXES: Mapping[str, str] = {
+    "hold.": "the legal-hold operations (modeltrail hold)",
+    "incident.": "the incident operations (modeltrail incident)",
+    "doc.": "modeltrail.registry.record_document",
+}
+
+
+def reserved_command(type_: str) -> str | None:
+    """The command that writes the reserved type ``type_``, or None when anyone may record it."""
+    cmd = RESERVED.get(type_)
+    if cmd is not None:
+        return cmd
+    for prefix, what in RESERVED_PREFIXES.items():
+        if type_.startswith(prefix):
+            return what
+    return None
+
+
+def is_reserved(type_: str) -> bool:
+    """Whether ``type_`` belongs to the governance namespace."""
+    return reserved_command(type_) is not None
+
+
+def refuse_reserved(type_: Any, field: str = "type") -> None:
+    """Raise :class:`ValidationError` when generic ingest is asked to write a reserved type."""
+    if isinstance(type_, str):
+        cmd = reserved_command(type_)
+        if cmd is not None:
+            raise ValidationError(
+                f"{type_!r} is a governance event: only the operation that checks its rules may write it; use `{cmd}`",
+                field=field,
+            )
+
+
+def record_governed(
+    trail: Trail,
+    type_: str,
+    *,
+    system: str,
+    actor: Actor | Mapping[str, str],
+    subject: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+    refs: Sequence[str] | None = None,
+) -> Receipt:
+    """Append one governance event after its operation checked the rules (the only path that may).
+
+    Library code only: callers are the operations of :mod:`modeltrail.registry`, :mod:`modeltrail.identity`,
+    :mod:`modeltrail.runtime.oversight` and the trail itself. The rules are checked again on replay, so a
+    caller that misuses this path gains nothing a direct append would not.
+    """
+    prepared = prepare(
+        EventInput(type_, system, actor, subject, payload, refs, None), max_payload_bytes=trail.config.max_payload_bytes
+    )
+    return trail.append_governed(prepared)
+
+
+__all__ = ["RESERVED", "RESERVED_PREFIXES", "is_reserved", "record_governed", "refuse_reserved", "reserved_command"]

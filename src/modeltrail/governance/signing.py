@@ -1,0 +1,78 @@
+"""Approver signatures: the exact bytes a person signs to approve, and the check on both sides.
+
+The signed body is the RFC 8785 canonical JSON of what the approval says: who (id and role), what
+(type, system, subject, stage), on which evidence (the gate event) and why (the rationale). It is known
+before the event is appended (sequence number and timestamp are not part of it), so the person signs it
+with ``ssh-keygen -Y sign -n modeltrail -f ~/.ssh/id_ed25519 body.json`` and passes the ``.sig`` file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..crypto import sshsig
+from ..errors import SignatureError
+from ..ledger import encoding
+
+if TYPE_CHECKING:
+    from ..events import Event
+    from ..policy import Approvals, Policy
+
+SIGNATURE_FIELD = "signature"
+
+
+def approval_body(
+    *, system: str, subject: str, actor_id: str, role: str, stage: str, gate_seq: int | None, rationale: str
+) -> bytes:
+    """The canonical bytes an approver signs for ``model.approved``."""
+    statement: dict[str, Any] = {
+        "type": "model.approved",
+        "system": system,
+        "subject": subject,
+        "actor": actor_id,
+        "role": role,
+        "stage": stage,
+        "gate_seq": gate_seq,
+        "rationale": rationale,
+    }
+    return encoding.canonical_bytes(statement, "approval")
+
+
+def body_of(ev: Event) -> bytes:
+    """The signed body of an approval event as it was recorded."""
+    gate_seq = ev.payload.get("gate_seq")
+    return approval_body(
+        system=ev.system,
+        subject=str(ev.subject),
+        actor_id=ev.actor.id,
+        role=ev.actor.role,
+        stage=str(ev.payload.get("stage")),
+        gate_seq=gate_seq if isinstance(gate_seq, int) else None,
+        rationale=str(ev.payload.get("rationale") or ""),
+    )
+
+
+def signature_problem(
+    policy: Policy | None, spec: Approvals | None, actor_id: str, body: bytes, signature: Any
+) -> str | None:
+    """Why an approval's signature makes it not count (None: it counts).
+
+    A signature that is present must verify against the approver's ``ssh_key`` in the policy; where the
+    stage says ``signed: required`` one must be present.
+    """
+    required = spec is not None and spec.signed
+    if signature is None:
+        return f"the policy requires {actor_id}'s SSH signature on the approval" if required else None
+    if not isinstance(signature, str):
+        return "the approval's signature is not an armored SSH signature"
+    user = policy.users.get(actor_id) if policy is not None else None
+    if user is None or not user.ssh_key:
+        return f"the policy lists no ssh_key for {actor_id}, so the signature cannot be checked"
+    try:
+        sshsig.verify(signature, body, user.ssh_key)
+    except (SignatureError, ValueError) as exc:
+        return f"the approver signature does not verify: {exc}"
+    return None
+
+
+__all__ = ["SIGNATURE_FIELD", "approval_body", "body_of", "signature_problem"]

@@ -1,0 +1,116 @@
+"""Approvers sign with their own SSH keys (real ``ssh-keygen -Y sign`` output); forged approvals do not count."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from _registry_support import POLICY, full_evidence, make_trail, trained_model
+from modeltrail import projections
+from modeltrail.audit.check import check
+from modeltrail.cli.main import main
+from modeltrail.crypto import sshsig
+from modeltrail.errors import SignatureError
+from modeltrail.events import Actor, EventInput, prepare
+from modeltrail.registry import approval_body_for, approve, evaluate_gate_for, status
+
+pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs OpenSSH's ssh-keygen")
+
+BOB, CAROL = Actor("bob", "model_risk"), Actor("carol", "compliance")
+
+
+def keygen(tmp: Path, name: str, kind: str = "ed25519") -> tuple[Path, str]:
+    key = tmp / name
+    extra = ["-b", "2048"] if kind == "rsa" else []
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", name, "-f", str(key)], check=True)
+    return key, (tmp / f"{name}.pub").read_text().strip()
+
+
+def sign(key: Path, body: bytes, tmp: Path, namespace: str = "modeltrail") -> str:
+    msg = tmp / "body.json"
+    msg.write_bytes(body)
+    Path(str(msg) + ".sig").unlink(missing_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", namespace, str(msg)], check=True)
+    return Path(str(msg) + ".sig").read_text()
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
+def test_sshsig_from_ssh_keygen_verifies(tmp_path: Path, kind: str) -> None:
+    key, pub = keygen(tmp_path, "k", kind)
+    sig = sign(key, b"approve credit@1", tmp_path)
+    sshsig.verify(sig, b"approve credit@1", pub)
+    with pytest.raises(SignatureError, match="does not verify"):
+        sshsig.verify(sig, b"approve credit@2", pub)
+    with pytest.raises(SignatureError, match="namespace"):
+        sshsig.verify(sign(key, b"x", tmp_path, namespace="git"), b"x", pub)
+    _, other = keygen(tmp_path, "other")
+    with pytest.raises(SignatureError, match="another key"):
+        sshsig.verify(sig, b"approve credit@1", other)
+
+
+@pytest.fixture()
+def signed(tmp_path: Path, backend_url: str | None):  # type: ignore[no-untyped-def]
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    bob_key, bob_pub = keygen(keys, "bob")
+    carol_key, carol_pub = keygen(keys, "carol")
+    policy = (
+        POLICY.replace(
+            "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true}",
+            "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true, signed: required}",
+        )
+        .replace("bob: {roles: [model_risk]}", f'bob: {{roles: [model_risk], ssh_key: "{bob_pub}"}}')
+        .replace("carol: {roles: [compliance]}", f'carol: {{roles: [compliance], ssh_key: "{carol_pub}"}}')
+    )
+    t = make_trail(tmp_path, policy, url=backend_url)
+    ref = trained_model(t)
+    full_evidence(t, ref)
+    evaluate_gate_for(t, ref, "production", actor=BOB)
+    yield t, ref, bob_key, carol_key, keys
+    t.close()
+
+
+def test_signed_approvals_count_and_unsigned_ones_do_not(signed) -> None:  # type: ignore[no-untyped-def]
+    t, ref, bob_key, carol_key, keys = signed
+    with pytest.raises(SignatureError, match="requires bob's SSH signature"):
+        approve(t, ref, "production", actor=BOB, rationale="fine")
+    body = approval_body_for(t, ref, "production", actor=BOB, rationale="fine")
+    approve(t, ref, "production", actor=BOB, rationale="fine", signature=sign(bob_key, body, keys))
+    # carol's approval signed with bob's key: refused
+    cbody = approval_body_for(t, ref, "production", actor=CAROL, rationale="ok")
+    with pytest.raises(SignatureError, match="another key"):
+        approve(t, ref, "production", actor=CAROL, rationale="ok", signature=sign(bob_key, cbody, keys))
+    # A process that can write to the ledger makes up carol's approval: it does not count.
+    forged = prepare(
+        EventInput(
+            "model.approved",
+            "credit-scoring",
+            CAROL,
+            "model:credit@1",
+            {"stage": "production", "rationale": "ok", "complete": True},
+        )
+    )
+    seq = t.log.append([forged])[0].seq
+    projections.rebuild(t)
+    assert [a.approver for a in status(t, ref).approvals] == ["bob"]
+    assert {v.seq: v.kind for v in check(t).violations} == {seq: "approval_signature"}
+    approve(t, ref, "production", actor=CAROL, rationale="ok", signature=sign(carol_key, cbody, keys))
+    projections.catch_up(t)
+    assert status(t, ref).version.state == "approved"
+
+
+def test_cli_print_body_and_signature(signed) -> None:  # type: ignore[no-untyped-def]
+    t, ref, bob_key, _, keys = signed
+    args = ["--trail", str(t.path), "approve", ref, "--stage", "production", "--rationale", "fine", "--as", "bob"]
+    runner = CliRunner()
+    body = runner.invoke(main, [*args, "--print-body"])
+    assert body.exit_code == 0, body.output
+    sig_file = keys / "approval.sig"
+    sig_file.write_text(sign(bob_key, body.stdout.encode(), keys))
+    r = runner.invoke(main, [*args, "--signature", str(sig_file)])
+    assert r.exit_code == 0, r.output
+    assert t.get_event(t.size() - 1).payload["signature"].startswith("-----BEGIN SSH SIGNATURE-----")
