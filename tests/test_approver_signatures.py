@@ -15,7 +15,7 @@ from modeltrail.audit.check import check
 from modeltrail.cli.main import main
 from modeltrail.crypto import sshsig
 from modeltrail.errors import SignatureError
-from modeltrail.events import Actor, EventInput, prepare
+from modeltrail.events import Actor, EventInput, PreparedEvents, prepare
 from modeltrail.registry import approval_body_for, approve, evaluate_gate_for, status
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs OpenSSH's ssh-keygen")
@@ -94,7 +94,7 @@ def test_signed_approvals_count_and_unsigned_ones_do_not(signed) -> None:  # typ
             {"stage": "production", "rationale": "ok", "complete": True},
         )
     )
-    seq = t.log.append([forged])[0].seq
+    seq = t.log.append([PreparedEvents([forged])])[0][0].seq
     projections.rebuild(t)
     assert [a.approver for a in status(t, ref).approvals] == ["bob"]
     assert {v.seq: v.kind for v in check(t).violations} == {seq: "approval_signature"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from modeltrail._speed import gc_paused
+from modeltrail.speed import gc_paused
 
 
 def test_the_old_import_path_is_the_same_pause() -> None:

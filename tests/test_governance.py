@@ -20,7 +20,7 @@ from modeltrail import projections
 from modeltrail.audit.check import check
 from modeltrail.cli.main import main
 from modeltrail.errors import ApprovalError, PermissionDeniedError, ValidationError
-from modeltrail.events import Actor, EventInput, Receipt, prepare
+from modeltrail.events import Actor, EventInput, PreparedEvents, Receipt, prepare
 from modeltrail.registry import approve, deploy, evaluate_gate_for, register_policy, status, suspend
 from modeltrail.runtime.killswitch import KillSwitch
 from modeltrail.runtime.oversight import review_queue
@@ -32,7 +32,7 @@ NOBODY = Actor("eve", "ops")  # not a user of the policy: her claimed role is gr
 def direct(trail: modeltrail.Trail, type_: str, actor: Actor, subject: str | None, **kw: Any) -> int:
     """Append around the library (the store's low-level append); returns the seq."""
     ev = EventInput(type_, kw.pop("system", SYSTEM), actor, subject, kw.pop("payload", {}), kw.pop("refs", None))
-    receipt: Receipt = trail.log.append([prepare(ev)])[0]
+    receipt: Receipt = trail.log.append([PreparedEvents([prepare(ev)])])[0][0]
     return receipt.seq
 
 

@@ -55,7 +55,7 @@ def test_writer_stamps_commit_time(trail: Trail) -> None:
 def test_switch_interval_lowered_only_when_asked_and_restored_after_the_last_close(
     trail: Trail, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modeltrail import _speed
+    from modeltrail import speed as _speed
 
     # A fresh counter, so that loggers other tests left open in this process do not interfere.
     monkeypatch.setattr(_speed, "_switching", _speed._FastSwitching())

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
-from ._speed import gc_paused
 from .blobs import BlobStore
 from .crypto import keys as keyfiles
 from .errors import NotFoundError, TrailExistsError, TrailNotFoundError, ValidationError
@@ -63,6 +62,7 @@ from .ledger.note import Checkpoint, NoteSigner, sign_checkpoint
 from .ledger.proofs import ConsistencyProof, InclusionProof
 from .ledger.store import CheckpointRow, EventQuery, EventRow, LedgerStore, SqliteStore
 from .ledger.verify import VerificationResult, verify_trail
+from .speed import gc_paused
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -663,11 +663,12 @@ class Trail:
         actor: Actor | Identity,
         rationale: str,
         policy: Policy | None = None,
+        signature: str | None = None,
     ) -> Receipt:
-        """Approve a model version (roles and four-eyes from the policy; :func:`modeltrail.registry.approve`)."""
+        """Approve a model version (roles, four-eyes, signatures: :func:`modeltrail.registry.approve`)."""
         from .registry.lifecycle import approve
 
-        return approve(self, model, stage, actor=actor, rationale=rationale, policy=policy)
+        return approve(self, model, stage, actor=actor, rationale=rationale, policy=policy, signature=signature)
 
     def deploy(
         self,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .._speed import fast_switching
 from ..errors import ModeltrailError
+from ..speed import fast_switching
 from .main import TrailContext, handle_errors, pass_ctx
 
 
@@ -39,7 +39,7 @@ def serve_cmd(tc: TrailContext, host: str, port: int, max_body: int, decision_wr
             f"the HTTP API needs the server extra: pip install 'modeltrail[server]' ({exc})"
         ) from None
     app = create_app(tc.location, max_body_bytes=max_body, decision_writer=decision_writer)  # type: ignore[arg-type]
-    with fast_switching():  # this process is ours: let the decision writer keep up (see modeltrail._speed)
+    with fast_switching():  # this process is ours: let the decision writer keep up (see modeltrail.speed)
         uvicorn.run(app, host=host, port=port, log_level="info")
 
 

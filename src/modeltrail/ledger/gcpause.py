@@ -1,5 +1,5 @@
-"""Kept for imports of ``modeltrail.ledger.gcpause``: the pause now lives in :mod:`modeltrail._speed`."""
+"""Kept for imports of ``modeltrail.ledger.gcpause``: the pause lives in :mod:`modeltrail.speed`."""
 
-from .._speed import gc_paused
+from ..speed import gc_paused
 
 __all__ = ["gc_paused"]

@@ -6,9 +6,9 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from .._speed import gc_paused
 from ..errors import ProofError, StoreError
 from ..events import Receipt, Receipts, format_ts
+from ..speed import gc_paused
 from . import merkle
 from .leaf import LeafGroup
 from .store import NODE_MIN_LEVEL, AppendTxn, EventRows, LedgerStore, node_id

@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from .._speed import gc_paused
 from ..errors import NotFoundError, SuspendedError, ValidationError
 from ..events import Actor, PreparedEvent, Receipt, checked_index
 from ..ids import new_id, new_ids
 from ..ledger import encoding
 from ..policy import Policy, load_policy
+from ..speed import gc_paused
 from ._encoding.columnar import ColumnarEncoder
 from ._encoding.encode import DecisionEncoder, normalise
 from .datapolicy import DataPolicyPlan

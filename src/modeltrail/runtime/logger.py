@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
-from .. import _speed
+from .. import speed as _speed
 from ..errors import BufferFullError, ModeltrailError, StoreError, ValidationError
 from ..events import EventInput, PreparedEvent, Receipt, checked_index, prepare
 from ._batches import Batch, EventParts, PreparedBatch, as_batch
@@ -214,7 +214,7 @@ class DecisionLogger:
         """Start the writer thread for ``trail``.
 
         ``boost_writer=True`` lowers the process's GIL switch interval to 20 µs while the logger is open
-        (see :mod:`modeltrail._speed`); without it, CPU-bound request threads can delay durability by
+        (see :mod:`modeltrail.speed`); without it, CPU-bound request threads can delay durability by
         seconds. Off by default, because the interval is the host application's setting;
         ``modeltrail serve`` and the benchmarks turn it on.
 

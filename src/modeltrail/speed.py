@@ -1,4 +1,4 @@
-"""Private: the process-wide tuning behind modeltrail's fast paths, in one place, and opt-in.
+"""The process-wide tuning behind modeltrail's fast paths, in one place, and opt-in.
 
 Two settings of the interpreter matter to the serving and ledger hot paths. Both are process-wide, so
 nothing here changes them unless a caller asks: the ledger's batch appends pause the garbage collector
