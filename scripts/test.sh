@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's one test command: sets up .venv from the project's own files, lints, type-checks and
-# runs the test suite (PostgreSQL tests included; the server is started if it is down).
+# The project's one test command: sets up .venv from the project's own files (every extra: [all,dev], so
+# the shap, server, MLflow, PDF and PostgreSQL paths all run), lints, type-checks and runs the test
+# suite (PostgreSQL tests included; the server is started if it is down).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install --quiet -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
+.venv/bin/python -m pip install --quiet -e '.[all,dev]' 2> >(grep -v "^WARNING: Location" >&2)
 
 # PostgreSQL: start the local cluster if it is installed but down (CI runs right after a session).
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q 2>/dev/null; then

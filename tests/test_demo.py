@@ -115,6 +115,13 @@ def test_demo_cli_json_and_commands_inside_folder(tmp_path: Path) -> None:
         assert v.exit_code == 0 and json.loads(v.stdout)["ok"] is True
         rl = CliRunner().invoke(main, ["review", "list"], env={"MODELTRAIL_URL": None})
         assert rl.exit_code == 0
+        # models list and status agree on every version's state (the demo suspends its deployed model).
+        ml = CliRunner().invoke(main, ["models", "list", "--json"], env={"MODELTRAIL_URL": None})
+        listed = {m["ref"].removeprefix("model:"): m["state"] for m in map(json.loads, ml.stdout.splitlines())}
+        assert "suspended" in listed.values()
+        for ref, state in listed.items():
+            st = CliRunner().invoke(main, ["status", ref], env={"MODELTRAIL_URL": None, "COLUMNS": "200"})
+            assert f"state {state}" in st.stdout, (ref, state, st.stdout)
     finally:
         os.chdir(old)
 

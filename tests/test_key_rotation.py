@@ -76,12 +76,14 @@ def test_cli_rotation_acts_as_the_resolved_identity(tmp_path: Path) -> None:
     assert code == 0, err
     code, _, err = _cli(folder, ["--as", "erin"])
     assert code == 1 and "erin may not rotate" in err
-    code, _, err = _cli(folder, ["--actor", "mallory", "--role", "admin"], MODELTRAIL_USER="root")
-    assert code == 2 and "no longer takes --actor" in err
+    code, _, err = _cli(folder, ["--role", "admin"], MODELTRAIL_USER="root")
+    assert code == 2 and "takes no --role" in err
+    code, _, err = _cli(folder, ["--actor", "erin"])  # --actor is the one spelling; --as its old alias
+    assert code == 1 and "erin may not rotate" in err
     with modeltrail.open(folder) as t:
         [rot] = t.events("key.rotated")
         assert (rot.actor.id, rot.actor.role, rot.payload["reason"]) == ("root", "admin", "yearly")
-        assert [e.actor.id for e in t.events("key.rotation_refused")] == ["alice", "erin"]
+        assert [e.actor.id for e in t.events("key.rotation_refused")] == ["alice", "erin", "erin"]
         assert len(t.verifier_keys()) == 2
         assert out.splitlines()[0] == t.signer().verifier_key()  # the new key, then the checkpoint note
 

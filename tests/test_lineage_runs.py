@@ -150,7 +150,7 @@ def test_cli_run_start_log_end(trail: Trail) -> None:
     res = runner.invoke(runs, ["list"], obj=obj)
     assert res.exit_code == 0 and run_id[:8] in res.output
     res = runner.invoke(runs, ["list", "--json", "--status", "failed"], obj=obj)
-    assert [r["name"] for r in json.loads(res.output)] == ["nightly"]
+    assert [json.loads(x)["name"] for x in res.stdout.splitlines()] == ["nightly"]
 
 
 def cli_ctx(trail: Trail) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -31,3 +32,15 @@ def test_readme_examples_run(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "serve.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "fallback"
+    # Then the shell block, as written, on the trail the two scripts made.
+    shell = next(b for b in _blocks("bash") if "modeltrail verify" in b)
+    bin_dir = Path(sys.executable).parent
+    assert (bin_dir / "modeltrail").exists(), "the modeltrail command is not installed next to the interpreter"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELTRAIL_")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "model.registered" in out.stdout and "gate production: PASSED" in out.stdout
+    assert re.search(r"^OK \d+ events", out.stdout, flags=re.M) and (tmp_path / "gate.xml").is_file()

@@ -45,7 +45,7 @@ def test_review_label_reveal_commands(tmp_path: Path) -> None:
     def run(cmd: object, args: list[str]) -> str:
         res = runner.invoke(cmd, args, obj=TrailContext(path), catch_exceptions=False)  # type: ignore[arg-type]
         assert res.exit_code == 0, res.output
-        return res.output
+        return res.stdout
 
     rows = [json.loads(x) for x in run(review_group, ["list", "--json"]).splitlines()]
     assert [r["decision_id"] for r in rows] == [d.decision_id for d in ds]
@@ -55,7 +55,13 @@ def test_review_label_reveal_commands(tmp_path: Path) -> None:
         assert r["why"] == f"low confidence {d.confidence:.3f} < 0.99"
     with patch.object(cli_main.console, "_width", 200):
         table = run(review_group, ["list"])
-    assert " why " in table and table.count("low confidence") == 3
+    # Not a terminal: every row in full, tab-separated, with a header line.
+    assert table.splitlines()[0].split("\t")[-1] == "why" and table.count("low confidence") == 3
+    first = [json.loads(x) for x in run(review_group, ["list", "--json", "-n", "2"]).splitlines()]
+    rest = run(review_group, ["list", "--json", "--after", str(first[-1]["decision_seq"])]).splitlines()
+    assert [r["decision_id"] for r in first] + [json.loads(x)["decision_id"] for x in rest] == [
+        d.decision_id for d in ds
+    ]
     run(review_group, ["decide", ds[0].decision_id, "--accept", "--reason", "ok", "--as", "rita"])
     out = run(review_group, ["decide", ds[1].decision_id, "--override", "0", "--reason", "no", "--as", "rita"])
     assert "overridden by rita" in out

@@ -17,12 +17,39 @@ Where each concern lives: docs/architecture.md.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import ModeltrailError, ValidationError
-from .events import Actor, Event, EventInput, Receipt
-from .trail import Trail, init, open_trail
 from .version import __version__
 
-open = open_trail
+if TYPE_CHECKING:
+    from .events import Actor, Event, EventInput, Receipt
+    from .trail import Trail, init, open_trail
+
+    open = open_trail
+
+_LAZY = {
+    "Actor": "events",
+    "Event": "events",
+    "EventInput": "events",
+    "Receipt": "events",
+    "Trail": "trail",
+    "init": "trail",
+    "open_trail": "trail",
+    "open": "trail",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the ledger modules on first use, so ``modeltrail --help`` does not pay for them."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), "open_trail" if name == "open" else name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "Actor",

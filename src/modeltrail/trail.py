@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
-from .blobs import BlobStore
+from .blobs_db import open_blobs
 from .crypto import keys as keyfiles
 from .errors import NotFoundError, TrailExistsError, TrailNotFoundError, ValidationError
 from .events import (
@@ -94,6 +94,9 @@ class TrailConfig:
     user: str | None = None  # default actor id for CLI commands
     role: str | None = None
     policy: str | None = None  # path of the policy file, relative to the trail's parent folder
+    # Where blobs larger than blobs_db.SMALL_BLOB_MAX go (smaller ones are rows of the ledger database):
+    # None for blobs/ in the folder, "database" for the database too, or s3://BUCKET/PREFIX?endpoint_url=…
+    blobs: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -214,7 +217,7 @@ class Trail:
         self.store = store
         self.config = config
         self.log = Log(store)
-        self.blobs = BlobStore(folder / "blobs")
+        self.blobs = open_blobs(folder, store, config.blobs)
         self.keys_dir = folder / "keys"
         self._signer: NoteSigner | None = None
         self._cp_lock = threading.Lock()
@@ -258,6 +261,7 @@ class Trail:
                     fn()
                 except Exception as exc:  # every worker is stopped even if one reports a failure
                     first = first or exc
+            self.blobs.close()
             self.store.close()
             if first is not None:
                 raise first
@@ -364,14 +368,19 @@ class Trail:
         system: str | None = None,
         limit: int | None = None,
         descending: bool = False,
+        before_seq: int | None = None,
     ) -> Iterator[Event]:
-        """Events matching the filters, in seq order. ``type`` is a glob such as ``model.*``."""
+        """Events matching the filters, in seq order. ``type`` is a glob such as ``model.*``.
+
+        ``after_seq`` / ``before_seq`` bound the seq (exclusive): keyset paging, forwards or backwards.
+        """
         q = EventQuery(
             type_like=None if type is None else glob_to_like(type),
             subject=subject,
             since_ts=None if since is None else _ts_arg(since, "since"),
             until_ts=None if until is None else _ts_arg(until, "until"),
             after_seq=after_seq,
+            before_seq=before_seq,
             system=system,
             limit=limit,
             descending=descending,
@@ -464,7 +473,9 @@ class Trail:
         """An inclusion proof of event ``seq`` against the tree of ``size`` (default: latest checkpoint).
 
         Carries the leaf hash, index, tree size, root, audit path, and the signed checkpoint note when
-        one exists for that size; ``to_dict()`` is its JSON form (hashes in base64).
+        one exists for that size. Its ``to_dict()`` is JSON-safe: inside a proof the hashes are base64
+        (as in the C2SP checkpoint note and the tlog tools, ``"encoding": "base64"``); ``root_hex`` /
+        ``leaf_hash_hex`` repeat the two in hex, the encoding every other output uses.
         """
         if size is None:
             cp = self.latest_checkpoint()
@@ -795,11 +806,14 @@ def init(
     checkpoint_every_events: int = 10_000,
     checkpoint_every_seconds: float = 300.0,
     actor: Actor | None = None,
+    blobs: str | None = None,
 ) -> Trail:
     """Create a trail folder (ledger database, ``blobs/``, ``keys/``) and return it open.
 
     ``path`` is the trail folder or its parent (default ``./.modeltrail``); ``url`` optionally puts the
-    ledger in PostgreSQL while keys and blobs stay in the folder.
+    ledger in PostgreSQL while keys stay in the folder. ``blobs``: where large blobs go (default: the
+    folder's ``blobs/``; ``"database"``; or ``s3://BUCKET/PREFIX`` for a trail shared by several hosts).
+    Small blobs (sealed values, reports, policies) are rows of the ledger database in every case.
     """
     folder, pg = _resolve_location(path if path is not None else url)
     if url is not None and url.startswith(("postgresql://", "postgres://")):
@@ -825,6 +839,7 @@ def init(
         checkpoint_every_events=checkpoint_every_events,
         checkpoint_every_seconds=checkpoint_every_seconds,
         url=None if pg is None else strip_password(pg),
+        blobs=blobs,
     )
     store = _open_store(folder, pg)
     if store.size() != 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -12,11 +13,15 @@ from ..events import Actor
 from ..evidence.pii import DEFAULT_SAMPLE_ROWS
 from .evidence_data import load_reference, load_table, print_data_summary
 from .evidence_model import evaluate_fairness, evaluate_performance
+from .flags import actor_options
 from .main import TrailContext, console, handle_errors, pass_ctx
 
 
-def _actor(actor_id: str, role: str) -> Actor:
-    return Actor(actor_id, role, "service" if role in ("pipeline", "service") else "human")
+def _actor(actor_id: str | None, actor_role: str | None) -> Actor:
+    # The default actor matches the lineage commands': $MODELTRAIL_USER or cli-user, as data_scientist.
+    role = actor_role or "data_scientist"
+    who = actor_id or os.environ.get("MODELTRAIL_USER") or "cli-user"
+    return Actor(who, role, "service" if role in ("pipeline", "service") else "human")
 
 
 @click.group("evaluate")
@@ -34,8 +39,7 @@ def evaluate_group() -> None:
 )
 @click.option("--pii-sample-rows", type=click.IntRange(min=1), default=DEFAULT_SAMPLE_ROWS, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Also write JSON + HTML here.")
-@click.option("--actor", "actor_id", default="cli-user", show_default=True)
-@click.option("--role", default="data_scientist", show_default=True)
+@actor_options("data_scientist")
 @click.option("--json", "as_json", is_flag=True, help="Print the report JSON.")
 @pass_ctx
 @handle_errors
@@ -48,8 +52,8 @@ def evaluate_data_cmd(
     reference: Path | None,
     pii_sample_rows: int,
     out_dir: Path | None,
-    actor_id: str,
-    role: str,
+    actor_id: str | None,
+    actor_role: str | None,
     as_json: bool,
 ) -> None:
     """Data governance report (with PII scan) of the table at PATH; recorded when --dataset is given."""
@@ -72,7 +76,7 @@ def evaluate_data_cmd(
         trail = tc.trail()
         ds = get_dataset(trail, dataset_ref)
         rec = record_report(
-            trail, report, subject=ds.ref, system=ds.system, actor=_actor(actor_id, role), out_dir=out_dir
+            trail, report, subject=ds.ref, system=ds.system, actor=_actor(actor_id, actor_role), out_dir=out_dir
         )
         if not as_json:
             console.print(f"recorded as event {rec.receipt.seq} (report blob sha256:{rec.report_sha256})")
@@ -106,8 +110,7 @@ def evaluate_data_cmd(
 @click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Also write JSON + HTML here.")
-@click.option("--actor", "actor_id", default="cli-user", show_default=True)
-@click.option("--role", default="data_scientist", show_default=True)
+@actor_options("data_scientist")
 @click.option("--json", "as_json", is_flag=True, help="Print the recorded metrics as JSON.")
 @pass_ctx
 @handle_errors
@@ -125,8 +128,8 @@ def evaluate_model_cmd(
     bootstrap: int,
     seed: int,
     out_dir: Path | None,
-    actor_id: str,
-    role: str,
+    actor_id: str | None,
+    actor_role: str | None,
     as_json: bool,
 ) -> None:
     """Run model reports for MODEL@VERSION on a labelled table and record each as report.generated."""
@@ -172,7 +175,7 @@ def evaluate_model_cmd(
             r,
             subject=mv.ref,
             system=mv.system,
-            actor=_actor(actor_id, role),
+            actor=_actor(actor_id, actor_role),
             refs=[dataset_ref] if dataset_ref else (),
             out_dir=out_dir,
         )

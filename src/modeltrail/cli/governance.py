@@ -112,17 +112,8 @@ def witness_serve_cmd(folder: Path, host: str, port: int) -> None:
     serve(Witness(folder), host, port)
 
 
-COMMANDS: list[click.Command] = [witness_group]
-
-
-def _attach_audit_check() -> None:
-    """Add ``check`` to the ``modeltrail audit`` group of the registry CLI, or expose our own group."""
-    try:
-        from .registry import audit_group
-    except ImportError:
-        COMMANDS.append(click.Group("audit", commands={"check": audit_check_cmd}, help="Audit the trail."))
-        return
-    audit_group.add_command(audit_check_cmd)
-
-
-_attach_audit_check()
+#: ``audit check`` joins the ``modeltrail audit`` group of the registry CLI (the root group merges them).
+COMMANDS: list[click.Command] = [
+    witness_group,
+    click.Group("audit", commands={"check": audit_check_cmd}, help="Questions an auditor asks of the trail."),
+]

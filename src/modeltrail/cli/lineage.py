@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import click
 from rich.markup import escape
@@ -31,6 +31,8 @@ from ..lineage import queries as q
 from ..lineage import runs as run_mod
 from ..lineage.entities import DATASET_ROLES
 from ..trail import Trail
+from .flags import actor_options
+from .listing import Page, emit, listing_options
 from .main import TrailContext, console, handle_errors, pass_ctx
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,17 +70,8 @@ def cli_actor(actor_id: str | None, role: str | None, trail: Trail | None = None
 
 
 def _actor_options(role_flag: str = "--role") -> Callable[[F], F]:
-    """``--actor`` and the actor's role option (``--actor-role`` where ``--role`` means the dataset role)."""
-
-    def decorate(fn: F) -> F:
-        fn = click.option(
-            role_flag, "actor_role", metavar="ROLE", help=f"Role the actor acts in (default {DEFAULT_ROLE})."
-        )(fn)
-        return click.option(
-            "--actor", "actor_id", metavar="ID", help="Who acts (default $MODELTRAIL_USER or cli-user)."
-        )(fn)
-
-    return decorate
+    """``--actor`` and ``--actor-role`` (flags.py); the old ``--role`` stays an alias where it is free."""
+    return actor_options(DEFAULT_ROLE, role_alias=role_flag == "--role")
 
 
 def _kv(items: Iterable[str], field: str, *, number: bool = False) -> dict[str, Any]:
@@ -242,6 +235,58 @@ def _fmt(value: Any) -> str:
     return escape(str(value))
 
 
+def _plain(value: Any) -> str:
+    """A value as listing text (no rich markup: listings are plain text)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _registry_state(trail: Trail) -> Callable[[Any], str]:
+    """A version's lifecycle state as ``modeltrail status`` reports it (the registry decides it).
+
+    The lineage projection only knows registered/deployed/retired; suspension, validation and approval
+    are the registry's, so ``models list`` asks it, one indexed lookup per row shown. A version the
+    registry does not know (imported from MLflow) keeps its lineage status.
+    """
+    from ..errors import NotFoundError
+    from ..registry import get_version
+
+    def state(m: Any) -> str:
+        try:
+            return str(get_version(trail, f"{m.name}@{m.version}").state)
+        except NotFoundError:
+            return str(m.status)
+
+    return state
+
+
+class _HasSeq(Protocol):
+    @property
+    def seq(self) -> int: ...
+
+
+E = TypeVar("E", bound=_HasSeq)
+
+
+def _pages(fetch: Callable[[int, int | None], list[E]], page: Page) -> Iterator[E]:
+    """Rows newest first, read in keyset pages (``seq < cursor``) of at most 1,000, up to one past the page."""
+    cursor, left = page.after, None if page.limit is None else page.limit + 1
+    while left is None or left > 0:
+        chunk = 1_000 if left is None else min(1_000, left)
+        rows = fetch(chunk, cursor)
+        yield from rows
+        if len(rows) < chunk:
+            return
+        cursor = rows[-1].seq
+        if left is not None:
+            left -= len(rows)
+
+
 @click.group("runs")
 def runs_group() -> None:
     """List and show training runs."""
@@ -251,23 +296,38 @@ def runs_group() -> None:
 @click.option("--system", help="Only runs of this AI system.")
 @click.option("--name", help="Only runs with this name.")
 @click.option("--status", type=click.Choice(["running", "completed", "failed"]))
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@listing_options
 @pass_ctx
 @handle_errors
 def runs_list(
-    tc: TrailContext, system: str | None, name: str | None, status: str | None, limit: int, as_json: bool
+    tc: TrailContext,
+    system: str | None,
+    name: str | None,
+    status: str | None,
+    limit: int | None,
+    after: int | None,
+    show_all: bool,
+    as_json: bool,
+    as_tsv: bool,
 ) -> None:
-    """Runs, newest first."""
-    runs = q.list_runs(tc.trail(), system=system, name=name, status=status, limit=limit)
-    if as_json:
-        _echo_json([r.to_dict() for r in runs])
-        return
-    table = _table("run id", "name", "system", "status", "started", "duration s", "metrics")
-    for r in runs:
-        metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.metrics.items())[:4])
-        table.add_row(r.run_id, _fmt(r.name), _fmt(r.system), r.status, _fmt(r.started), _fmt(r.duration_s), metrics)
-    console.print(table)
+    """Runs, newest first (--after SEQ continues with older runs)."""
+    page = Page.from_options(limit, after, show_all, as_json, as_tsv)
+    t = tc.trail()
+    rows = _pages(
+        lambda n, before: q.list_runs(t, system=system, name=name, status=status, limit=n, before_seq=before),
+        page,
+    )
+    emit(
+        page,
+        ("run id", "seq", "name", "system", "status", "started", "duration s", "metrics"),
+        rows,
+        cells=lambda r: (
+            r.run_id, str(r.seq), _plain(r.name), _plain(r.system), r.status, _plain(r.started),
+            _plain(r.duration_s), ", ".join(f"{k}={_plain(v)}" for k, v in sorted(r.metrics.items())),
+        ),
+        as_dict=lambda r: r.to_dict(),
+        cursor=lambda r: r.seq,
+    )
 
 
 @runs_group.command("show")
@@ -304,27 +364,34 @@ def datasets_group() -> None:
 @datasets_group.command("list")
 @click.option("--name", help="Only versions of this dataset.")
 @click.option("--system", help="Only datasets of this AI system.")
-@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@listing_options
 @pass_ctx
 @handle_errors
-def datasets_list(tc: TrailContext, name: str | None, system: str | None, as_json: bool) -> None:
-    """Dataset versions, newest first."""
-    items = q.list_datasets(tc.trail(), name=name, system=system)
-    if as_json:
-        _echo_json([d.to_dict() for d in items])
-        return
-    table = _table("ref", "roles", "format", "rows", "columns", "hash method", "registered")
-    for d in items:
-        table.add_row(
-            escape(d.ref),
-            ",".join(d.roles or [d.role]),
-            d.format,
-            _fmt(d.rows),
-            _fmt(d.columns),
-            d.hash_method,
-            _fmt(d.ts),
-        )
-    console.print(table)
+def datasets_list(
+    tc: TrailContext,
+    name: str | None,
+    system: str | None,
+    limit: int | None,
+    after: int | None,
+    show_all: bool,
+    as_json: bool,
+    as_tsv: bool,
+) -> None:
+    """Dataset versions, newest first (--after SEQ continues with older versions)."""
+    page = Page.from_options(limit, after, show_all, as_json, as_tsv)
+    t = tc.trail()
+    rows = _pages(lambda n, before: q.list_datasets(t, name=name, system=system, limit=n, before_seq=before), page)
+    emit(
+        page,
+        ("ref", "seq", "roles", "format", "rows", "columns", "hash method", "registered"),
+        rows,
+        cells=lambda d: (
+            d.ref, str(d.seq), ",".join(d.roles or [d.role]), d.format, _plain(d.rows), _plain(d.columns),
+            d.hash_method, _plain(d.ts),
+        ),
+        as_dict=lambda d: d.to_dict(),
+        cursor=lambda d: d.seq,
+    )
 
 
 @datasets_group.command("show")
@@ -363,23 +430,39 @@ def models_group() -> None:
 @models_group.command("list")
 @click.option("--name", help="Only versions of this model.")
 @click.option("--system", help="Only models of this AI system.")
-@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@listing_options
 @pass_ctx
 @handle_errors
-def models_list(tc: TrailContext, name: str | None, system: str | None, as_json: bool) -> None:
-    """Model versions by name and version."""
-    items = q.list_models(tc.trail(), name=name, system=system)
-    if as_json:
-        _echo_json([m.to_dict() for m in items])
-        return
-    table = _table("model", "system", "status", "format", "framework", "run", "datasets", "registrant", "registered")
-    for m in items:
-        table.add_row(
-            escape(str(m)), _fmt(m.system), m.status, _fmt(m.artifact.get("format")),
-            _fmt(m.artifact.get("framework")), _fmt((m.run_id or "")[:12]),
-            escape(", ".join(d["ref"] for d in m.datasets)), _fmt(m.registrant), _fmt(m.ts),
-        )  # fmt: skip
-    console.print(table)
+def models_list(
+    tc: TrailContext,
+    name: str | None,
+    system: str | None,
+    limit: int | None,
+    after: int | None,
+    show_all: bool,
+    as_json: bool,
+    as_tsv: bool,
+) -> None:
+    """Model versions, newest first (--after SEQ continues with older versions)."""
+    page = Page.from_options(limit, after, show_all, as_json, as_tsv)
+    t = tc.trail()
+    rows = _pages(
+        lambda n, before: q.list_models(t, name=name, system=system, limit=n, before_seq=before, newest_first=True),
+        page,
+    )
+    state = _registry_state(t)
+    emit(
+        page,
+        ("model", "seq", "system", "state", "format", "framework", "run", "datasets", "registrant", "registered"),
+        rows,
+        cells=lambda m: (
+            str(m), str(m.seq), _plain(m.system), state(m), _plain(m.artifact.get("format")),
+            _plain(m.artifact.get("framework")), m.run_id or "", ", ".join(d["ref"] for d in m.datasets),
+            _plain(m.registrant), _plain(m.ts),
+        ),
+        as_dict=lambda m: {**m.to_dict(), "status": state(m), "state": state(m)},
+        cursor=lambda m: m.seq,
+    )
 
 
 @models_group.command("show")

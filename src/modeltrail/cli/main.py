@@ -12,23 +12,42 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from ..errors import ModeltrailError, ValidationError
-from ..events import Actor
-from ..trail import Trail, init, open_trail
 from ..version import __version__
+from .flags import actor_options, impersonation_option
+from .listing import Page, emit, listing_options
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..trail import Trail
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def __getattr__(name: str) -> Console:
+    """``console`` and ``err_console`` are made on first use: importing rich costs start-up time."""
+    if name in ("console", "err_console"):
+        from rich.console import Console
+
+        made = Console(stderr=name == "err_console")
+        globals()[name] = made
+        return made
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _out() -> Console:
+    """The stdout console (a test may have patched it)."""
+    return __getattr__("console") if "console" not in globals() else globals()["console"]
+
+
+def _err() -> Console:
+    """The stderr console."""
+    return __getattr__("err_console") if "err_console" not in globals() else globals()["err_console"]
 
 
 def handle_errors(fn: F) -> F:
@@ -39,10 +58,14 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ValidationError as exc:
-            err_console.print("[red]error:[/red] " + escape(str(exc)), highlight=False)
+            from rich.markup import escape
+
+            _err().print("[red]error:[/red] " + escape(str(exc)), highlight=False)
             sys.exit(2)
         except ModeltrailError as exc:
-            err_console.print("[red]error:[/red] " + escape(str(exc)), highlight=False)
+            from rich.markup import escape
+
+            _err().print("[red]error:[/red] " + escape(str(exc)), highlight=False)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -58,6 +81,8 @@ class TrailContext:
     def trail(self) -> Trail:
         """Open (once) the selected trail."""
         if self._trail is None:
+            from ..trail import open_trail
+
             self._trail = open_trail(self.location)
         return self._trail
 
@@ -70,7 +95,117 @@ class TrailContext:
 pass_ctx = click.make_pass_decorator(TrailContext)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """The root group: extension commands are imported when they are used, not at start-up.
+
+    :data:`LAZY_COMMANDS` names each extension command's module and short help, so ``--help`` lists
+    every command without importing pandas, scipy or scikit-learn. A module in :data:`EXTENSIONS` with
+    no entry there still works: it is imported the first time a command name is not found, or when every
+    command is listed. ``commands`` (click's dict) loads every extension on access, for tools that walk
+    the whole tree (the docs generator, tests).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._commands: dict[str, click.Command] = {}
+        self._loaded: set[str] = set()
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        """Every command, extensions included (imports them all)."""
+        self._load_all()
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._commands = dict(value)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Attach a command (without loading the extensions).
+
+        A group whose name is taken by another group is merged into it: several feature areas add
+        subcommands to ``modeltrail audit`` (see :data:`GROUP_CONTRIBUTORS`).
+        """
+        name = name or cmd.name
+        if name is None:
+            raise TypeError("Command has no name.")
+        have = self._commands.get(name)
+        if isinstance(have, click.Group) and isinstance(cmd, click.Group) and have is not cmd:
+            for sub_name, sub in cmd.commands.items():
+                have.add_command(sub, sub_name)
+            return
+        self._commands[name] = cmd
+
+    def _load(self, module: str) -> None:
+        if module in self._loaded:
+            return
+        self._loaded.add(module)
+        import importlib
+
+        try:
+            mod = importlib.import_module(f"modeltrail.cli.{module}")
+        except ModuleNotFoundError as exc:
+            # An optional extra (fastapi, mlflow …) is not installed: its commands are simply absent.
+            missing = exc.name or ""
+            if missing.startswith("modeltrail") and missing != f"modeltrail.cli.{module}":
+                raise
+            return
+        for cmd in getattr(mod, "COMMANDS", []):
+            self.add_command(cmd)
+
+    def _load_all(self) -> None:
+        for module in EXTENSIONS:
+            self._load(module)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, importing its module on first use."""
+        if cmd_name not in self._commands:
+            entry = LAZY_COMMANDS.get(cmd_name)
+            if entry is not None and entry[0] in EXTENSIONS:
+                self._load(entry[0])
+        if cmd_name in GROUP_CONTRIBUTORS:
+            for module in GROUP_CONTRIBUTORS[cmd_name]:
+                self._load(module)
+        if cmd_name not in self._commands:
+            # A module without a table entry: it may be the one that has the command.
+            for module in EXTENSIONS:
+                if not any(m == module for m, _ in LAZY_COMMANDS.values()):
+                    self._load(module)
+        return self._commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, from the table (no import) and the loaded commands."""
+        for module in EXTENSIONS:
+            if not any(m == module for m, _ in LAZY_COMMANDS.values()):
+                self._load(module)
+        lazy = {n for n, (m, _) in LAZY_COMMANDS.items() if m in EXTENSIONS}
+        return sorted(set(self._commands) | lazy)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help``, from the static table where the command is not loaded yet."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows: list[tuple[str, str]] = []
+        for name in names:
+            cmd = self._commands.get(name)
+            if cmd is not None:
+                if cmd.hidden:
+                    continue
+                rows.append((name, cmd.get_short_help_str(limit)))
+            else:
+                # A stand-in command shortens the table's text exactly as click shortens the real one.
+                stand_in = click.Command(name, help=LAZY_COMMANDS[name][1])
+                rows.append((name, stand_in.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--trail",
     "location",
@@ -107,16 +242,27 @@ def main(ctx: click.Context, location: str | None) -> None:
     show_default=True,
     help="Seconds between automatic checkpoints.",
 )
+@click.option(
+    "--blobs",
+    metavar="LOCATION",
+    help="Where blobs over 1 MiB go: the folder's blobs/ (default), 'database', or s3://BUCKET/PREFIX?endpoint_url=….",
+)
 @handle_errors
-def init_cmd(path: Path | None, origin: str | None, url: str | None, every: int, seconds: float) -> None:
+def init_cmd(
+    path: Path | None, origin: str | None, url: str | None, every: int, seconds: float, blobs: str | None
+) -> None:
     """Create a trail in PATH (default ./.modeltrail): ledger, blobs/, keys/ and a signing key."""
-    with init(path, origin=origin, url=url, checkpoint_every_events=every, checkpoint_every_seconds=seconds) as t:
+    from ..trail import init
+
+    with init(
+        path, origin=origin, url=url, checkpoint_every_events=every, checkpoint_every_seconds=seconds, blobs=blobs
+    ) as t:
         cp = t.latest_checkpoint()
-        console.print(f"Created trail at [bold]{t.path}[/bold]")
-        console.print(f"origin       {t.origin}")
-        console.print(f"verifier key {t.signer().verifier_key()}")
+        _out().print(f"Created trail at [bold]{t.path}[/bold]")
+        _out().print(f"origin       {t.origin}")
+        _out().print(f"verifier key {t.signer().verifier_key()}")
         if cp is not None:
-            console.print(f"checkpoint   size {cp.size} root {cp.root.hex()}")
+            _out().print(f"checkpoint   size {cp.size} root {cp.root.hex()}")
 
 
 def _event_json(row_leaf: bytes, leaf_hash: bytes) -> dict[str, Any]:
@@ -134,9 +280,8 @@ def _event_json(row_leaf: bytes, leaf_hash: bytes) -> dict[str, Any]:
 @click.option("--since", metavar="TS", help="Only events at or after this ISO 8601 time.")
 @click.option("--until", metavar="TS", help="Only events at or before this ISO 8601 time.")
 @click.option("--subject", metavar="S", help="Only events about this subject.")
-@click.option("--limit", type=int, help="At most this many events.")
-@click.option("--reverse", is_flag=True, help="Newest first.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: seq, leaf (base64), leaf_hash, event.")
+@click.option("--reverse", is_flag=True, help="Newest first (--after SEQ then continues with older events).")
+@listing_options
 @pass_ctx
 @handle_errors
 def log_cmd(
@@ -145,50 +290,41 @@ def log_cmd(
     since: str | None,
     until: str | None,
     subject: str | None,
-    limit: int | None,
     reverse: bool,
+    limit: int | None,
+    after: int | None,
+    show_all: bool,
     as_json: bool,
+    as_tsv: bool,
 ) -> None:
-    """List ledger events."""
+    """List ledger events, streamed and paged (--json: seq, leaf (base64), leaf_hash (hex), event)."""
+    page = Page.from_options(limit, after, show_all, as_json, as_tsv)
     t = tc.trail()
-    events = t.events(type_glob, subject=subject, since=since, until=until, limit=limit, descending=reverse)
-    if as_json:
-        out = sys.stdout
-        for ev in events:
-            # ASCII output: U+2028/U+2029 inside values would split lines for many JSON-lines readers.
-            out.write(json.dumps(_event_json(ev.leaf, ev.leaf_hash), separators=(",", ":")))
-            out.write("\n")
-        return
-    # One line per event: long values are cut with an ellipsis (``show SEQ`` or ``--json`` give everything).
-    rows = [
-        (
+    events = t.events(
+        type_glob,
+        subject=subject,
+        since=since,
+        until=until,
+        limit=None if page.limit is None else page.limit + 1,
+        descending=reverse,
+        after_seq=None if reverse else page.after,
+        before_seq=page.after if reverse else None,
+    )
+    emit(
+        page,
+        ("seq", "ts", "type", "actor", "subject", "payload"),
+        events,
+        cells=lambda ev: (
             str(ev.seq),
-            ev.ts[:19].replace("T", " "),
+            ev.ts,
             ev.type,
             ev.actor.id,
             ev.subject or "",
             json.dumps(ev.payload, ensure_ascii=False, separators=(",", ":")),
-        )
-        for ev in events
-    ]
-
-    def width(i: int, cap: int) -> int:
-        return max([len(("seq", "ts", "type", "actor", "subject")[i])] + [min(len(r[i]), cap) for r in rows])
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    widths = [width(i, cap) for i, cap in enumerate((12, 19, 24, 14, 30))]
-    for i, name in enumerate(("seq", "ts", "type", "actor", "subject")):
-        table.add_column(name, no_wrap=True, width=widths[i] + 1, justify="right" if i == 0 else "left")
-    # Cut values to their column ourselves: a no-wrap column would otherwise claim its full length.
-    room = max(10, console.width - sum(widths) - 2 * len(widths) - 2)
-    table.add_column("payload", no_wrap=True, width=room)
-
-    def cut(text: str, n: int) -> str:
-        return text if len(text) <= n else text[: n - 1] + "…"
-
-    for r in rows:
-        table.add_row(*(cut(v, w) for v, w in zip(r[:5], widths, strict=True)), cut(r[5], room))
-    console.print(table)
+        ),
+        as_dict=lambda ev: _event_json(ev.leaf, ev.leaf_hash),
+        cursor=lambda ev: ev.seq,
+    )
 
 
 @main.command("show")
@@ -204,8 +340,7 @@ def show_cmd(tc: TrailContext, seq: int) -> None:
 @main.command("record")
 @click.argument("type_")
 @click.option("--system", required=True, help="AI system name.")
-@click.option("--actor", "actor_id", required=True, help="Actor id.")
-@click.option("--role", required=True, help="Actor role.")
+@actor_options(None)
 @click.option("--kind", type=click.Choice(["human", "service", "system"]), default="service", show_default=True)
 @click.option("--subject", help="Subject reference, e.g. model:credit@2.")
 @click.option("--payload", default="{}", help="JSON object, or @file.json.")
@@ -216,14 +351,21 @@ def record_cmd(
     tc: TrailContext,
     type_: str,
     system: str,
-    actor_id: str,
-    role: str,
+    actor_id: str | None,
+    actor_role: str | None,
     kind: str,
     subject: str | None,
     payload: str,
     refs: tuple[str, ...],
 ) -> None:
-    """Append one event (for pipelines that are not written in Python)."""
+    """Append one event (for pipelines that are not written in Python); --actor and --actor-role are required."""
+    from ..events import Actor
+
+    if actor_id is None:
+        raise ValidationError("expected the actor's id", field="--actor")
+    if actor_role is None:
+        raise ValidationError("expected the actor's role", field="--actor-role")
+
     text = Path(payload[1:]).read_text(encoding="utf-8") if payload.startswith("@") else payload
     try:
         data = json.loads(text)
@@ -232,7 +374,7 @@ def record_cmd(
     r = tc.trail().record(
         type_,
         system=system,
-        actor=Actor(actor_id, role, kind),
+        actor=Actor(actor_id, actor_role, kind),
         subject=subject,
         payload=data,
         refs=list(refs),
@@ -325,12 +467,14 @@ def verify_cmd(
             min_witnesses=min_witnesses,
         )
     else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
         with Progress(
             TextColumn("verifying"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
             TimeRemainingColumn(),
-            console=err_console,
+            console=_err(),
         ) as bar:
             task = bar.add_task("verify", total=size)
             res = t.verify(
@@ -344,7 +488,7 @@ def verify_cmd(
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2))
     elif res.ok:
-        console.print(
+        _out().print(
             f"[green]OK[/green] {res.events_checked} events, {res.nodes_checked} tree nodes, "
             f"{res.checkpoints_checked} checkpoints, {res.consistency_proofs_checked} consistency proofs; "
             f"root {res.root}"
@@ -353,9 +497,9 @@ def verify_cmd(
         p = res.first_problem
         assert p is not None
         where = f"seq {p.seq}" if p.seq is not None else f"checkpoint {p.checkpoint}"
-        err_console.print(f"[red]FAILED[/red] at {where}: {p.message}")
+        _err().print(f"[red]FAILED[/red] at {where}: {p.message}")
         for other in res.problems[1:]:
-            err_console.print(f"  also: {other.kind} seq={other.seq} checkpoint={other.checkpoint}: {other.message}")
+            _err().print(f"  also: {other.kind} seq={other.seq} checkpoint={other.checkpoint}: {other.message}")
     sys.exit(0 if res.ok else 1)
 
 
@@ -372,12 +516,12 @@ def rebuild_cmd(tc: TrailContext, check: bool) -> None:
     folded = projections.rebuild(t)
     rebuilt = projections.snapshot(t)
     differ = sorted(name for name in set(live) | set(rebuilt) if live.get(name) != rebuilt.get(name))
-    console.print(f"folded {folded} events into {len(rebuilt)} projection tables")
+    _out().print(f"folded {folded} events into {len(rebuilt)} projection tables")
     if differ:
-        err_console.print(f"[red]rebuilt state differs from the live state in:[/red] {', '.join(differ)}")
+        _err().print(f"[red]rebuilt state differs from the live state in:[/red] {', '.join(differ)}")
         sys.exit(1)
     if check:
-        console.print("rebuilt state equals the live state")
+        _out().print("rebuilt state equals the live state")
 
 
 @main.group("key")
@@ -401,54 +545,29 @@ def key_show(tc: TrailContext, show_all: bool) -> None:
 
 @key_group.command("rotate")
 @click.option("--reason", default="scheduled rotation", show_default=True)
-@click.option(
-    "--as",
-    "as_user",
-    metavar="USER",
-    help="Act as USER (only when the policy sets allow_impersonation: true; tests and demos).",
-)
-@click.option("--actor", "legacy_actor", hidden=True)
+@impersonation_option
 @click.option("--role", "legacy_role", hidden=True)
 @pass_ctx
 @handle_errors
-def key_rotate(
-    tc: TrailContext, reason: str, as_user: str | None, legacy_actor: str | None, legacy_role: str | None
-) -> None:
+def key_rotate(tc: TrailContext, reason: str, as_user: str | None, legacy_role: str | None) -> None:
     """Create a new signing key; the rotation is a ledger event and old checkpoints still verify.
 
     Who rotates is resolved like every privileged command (API token, $MODELTRAIL_USER, the trail config,
-    or --as where the policy allows it) and needs one of the policy's roles.keys (default: admin). A
+    or --actor USER where the policy allows it) and needs one of the policy's roles.keys (default: admin). A
     refusal is recorded as key.rotation_refused.
     """
     from ..identity import local_identity
 
-    if legacy_actor is not None or legacy_role is not None:
+    if legacy_role is not None:
         raise ValidationError(
-            "key rotate no longer takes --actor/--role: the acting identity comes from MODELTRAIL_TOKEN, "
-            "MODELTRAIL_USER or the trail config (or --as USER where the policy allows impersonation)",
-            field="--actor",
+            "key rotate takes no --role: the acting identity comes from MODELTRAIL_TOKEN, MODELTRAIL_USER or "
+            "the trail config (or --actor USER where the policy allows impersonation), its roles from the policy",
+            field="--role",
         )
     t = tc.trail()
     cp = t.rotate_key(local_identity(t, as_user=as_user), reason=reason)
     click.echo(t.signer().verifier_key())
     click.echo(cp.note, nl=False)
-
-
-def _register_extensions() -> None:
-    """Attach the command modules of the other feature areas."""
-    import importlib
-
-    for name in EXTENSIONS:
-        try:
-            mod = importlib.import_module(f"modeltrail.cli.{name}")
-        except ModuleNotFoundError as exc:
-            # An optional extra (fastapi, mlflow …) is not installed: its commands are simply absent.
-            missing = exc.name or ""
-            if missing.startswith("modeltrail") and missing != f"modeltrail.cli.{name}":
-                raise
-            continue
-        for cmd in getattr(mod, "COMMANDS", []):
-            main.add_command(cmd)
 
 
 #: Feature areas whose click commands are attached to ``main`` (a missing optional extra is skipped).
@@ -464,4 +583,69 @@ EXTENSIONS: list[str] = [
     "governance",
 ]
 
-_register_extensions()
+#: Extension command name -> (module in EXTENSIONS, short help), so start-up imports none of them.
+#: tests/test_cli_startup.py checks this table against the real commands: keep it in step.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "policy": ("policy", "Check and display policy files."),
+    "evaluate": ("evaluate", "Evidence reports (data governance, performance, fairness, explainability, robustness)."),
+    "classify": (
+        "registry",
+        "Classify the AI system's risk under the EU AI Act and record the result "
+        "(system.classified).",
+    ),
+    "gate": ("registry", "Policy gates (usable as a CI step)."),
+    "approve": (
+        "registry",
+        "Approve MODEL@VERSION for STAGE (roles and four-eyes rule from the policy; signed where required).",
+    ),
+    "reject": ("registry", "Reject MODEL@VERSION for good."),
+    "revoke-approval": ("registry", "Withdraw your own approval of MODEL@VERSION for STAGE."),
+    "deploy": ("registry", "Deploy MODEL@VERSION to ENV; refused without a passed gate and complete approvals."),
+    "suspend": ("registry", "Suspend MODEL[@VERSION] in ENV (kill switch; roles.suspend)."),
+    "resume": ("registry", "Resume MODEL[@VERSION] in ENV (roles.resume)."),
+    "retire": ("registry", "Retire MODEL@VERSION."),
+    "status": (
+        "registry",
+        "Show MODEL@VERSION (or every version of MODEL): state, gates, approvals, deployments, "
+        "break-glass.",
+    ),
+    "audit": ("registry", "Questions an auditor asks of the trail."),
+    "token": ("registry", "API tokens (identity for CI jobs and services)."),
+    "run": ("lineage", "Track a training run from the shell (start, log, end)."),
+    "runs": ("lineage", "List and show training runs."),
+    "datasets": ("lineage", "List and show dataset versions."),
+    "models": ("lineage", "List and show model versions."),
+    "dataset": ("lineage", "Register dataset versions."),
+    "model": ("lineage", "Register model versions."),
+    "lineage": ("lineage", "Everything upstream and/or downstream of a dataset, run, model version or deployment."),
+    "import": ("lineage", "Import records from other tools."),
+    "review": ("runtime", "Human oversight: the review queue and review decisions."),
+    "label": (
+        "runtime",
+        "Record ground-truth labels from FILE.csv (columns decision_id, actual) as inference.label "
+        "events.",
+    ),
+    "reveal": ("runtime", "Unseal DECISION's sealed inputs (reveal role only); every attempt is recorded."),
+    "serve": (
+        "server",
+        "Serve the HTTP API (events, predictions, labels, review, kill switch, proofs); OpenAPI at "
+        "/docs.",
+    ),
+    "monitor": ("monitor", "Post-market monitoring (Art. 72): profiles, drift, performance, fairness and alerts."),
+    "incident": ("monitor", "Serious incidents (Art. 73) and their reporting deadlines."),
+    "witness": (
+        "governance",
+        "A cosigning witness (C2SP tlog-witness): run it as another user, ideally on another machine.",
+    ),
+    "demo": (
+        "demo",
+        "Run the whole story on the real German Credit data: lineage, evidence, gates, approvals, "
+        "serving with oversight, the kill switch, verification and a reconstructed decision.",
+    ),
+}
+
+#: Group name -> the other EXTENSIONS modules that add subcommands to it (merged by LazyGroup.add_command).
+GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {"audit": ("governance",)}
+
+if __name__ == "__main__":
+    main()

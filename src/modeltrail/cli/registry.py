@@ -22,14 +22,11 @@ from ..identity import Identity, create_token, local_identity, resolve_identity,
 from ..policy import Policy
 from ..registry.classify import NO, QUESTIONS, Question, interactive, load_answers
 from ..trail import Trail
+from .flags import impersonation_option
 from .main import TrailContext, console, handle_errors, pass_ctx
 
-_AS = click.option(
-    "--as",
-    "as_user",
-    metavar="USER",
-    help="Act as USER (only when the policy sets allow_impersonation: true; tests and demos).",
-)
+# --actor USER (impersonation where the policy allows it); --as is its deprecated spelling.
+_AS = impersonation_option
 
 
 def _policy_or_none(trail: Trail, system: str | None) -> Policy | None:

@@ -7,26 +7,24 @@ A thin layer over :mod:`modeltrail.runtime.oversight`. Who acts is resolved like
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from ..errors import NotFoundError, ValidationError
 from ..identity import Identity, resolve_identity
 from ..policy import Policy
 from ..runtime import oversight
 from ..trail import Trail
+from .flags import impersonation_option
+from .listing import Page, emit, listing_options
 from .main import TrailContext, console, handle_errors, pass_ctx
 
-_AS = click.option(
-    "--as",
-    "as_user",
-    metavar="USER",
-    help="Act as USER (only when the policy sets allow_impersonation: true; tests and demos).",
-)
+# --actor USER (impersonation where the policy allows it); --as is its deprecated spelling.
+_AS = impersonation_option
 
 
 def _policy(trail: Trail, system: str | None) -> Policy | None:
@@ -64,39 +62,60 @@ def review_group() -> None:
     default="pending",
     show_default=True,
 )
-@click.option("--limit", type=int, help="At most this many rows.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (with review_reasons and why).")
+@listing_options
 @pass_ctx
 @handle_errors
-def review_list(tc: TrailContext, model: str | None, status: str, limit: int | None, as_json: bool) -> None:
-    """List decisions routed to human review (oldest first), with why each was routed.
+def review_list(
+    tc: TrailContext,
+    model: str | None,
+    status: str,
+    limit: int | None,
+    after: int | None,
+    show_all: bool,
+    as_json: bool,
+    as_tsv: bool,
+) -> None:
+    """List decisions routed to human review (oldest first), with why each was routed; paged by seq.
 
     The why column names the review rules that fired (low confidence, an input outside the training
-    range, a policy segment, the spot check) or the kill switch's fallback.
+    range, a policy segment, the spot check) or the kill switch's fallback. --json adds review_reasons.
     """
-    items = oversight.review_queue(tc.trail(), model, None if status == "all" else status, limit=limit)
-    if as_json:
-        for it in items:
-            click.echo(json.dumps(it.to_dict(), ensure_ascii=False, separators=(",", ":")))
-        return
-    table = Table(box=None, header_style="bold")
-    for col in ("decision", "seq", "ts", "model", "route", "why", "output", "confidence", "status", "reviewer"):
-        table.add_column(col, overflow="fold")
-    for it in items:
-        table.add_row(
+    page = Page.from_options(limit, after, show_all, as_json, as_tsv)
+    trail = tc.trail()
+    wanted = None if status == "all" else status
+
+    def items() -> Iterator[oversight.ReviewItem]:
+        # Keyset pages of the projection: memory stays flat and the first page comes at once.
+        cursor, left = page.after, None if page.limit is None else page.limit + 1
+        while left is None or left > 0:
+            chunk = 1_000 if left is None else min(1_000, left)
+            rows = oversight.review_queue(trail, model, wanted, limit=chunk, after_seq=cursor)
+            yield from rows
+            if len(rows) < chunk:
+                return
+            cursor = rows[-1].decision_seq
+            if left is not None:
+                left -= len(rows)
+
+    emit(
+        page,
+        ("decision", "seq", "ts", "model", "route", "output", "confidence", "status", "reviewer", "why"),
+        items(),
+        cells=lambda it: (
             it.decision_id,
             str(it.decision_seq),
             it.ts,
-            escape(it.model or ""),
+            it.model or "",
             it.route + (f" ({it.fallback})" if it.fallback else ""),
-            escape(it.why),
-            escape(json.dumps(it.output)),
+            json.dumps(it.output, ensure_ascii=False),
             "" if it.confidence is None else f"{it.confidence:.3f}",
             it.status,
-            escape(it.reviewer or ""),
-        )
-    console.print(table)
-    console.print(f"{len(items)} decision(s)")
+            it.reviewer or "",
+            it.why,
+        ),
+        as_dict=lambda it: it.to_dict(),
+        cursor=lambda it: it.decision_seq,
+    )
 
 
 @review_group.command("decide")

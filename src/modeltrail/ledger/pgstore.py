@@ -24,7 +24,7 @@ from .store import CheckpointRow, EventQuery, EventRow, EventRows, event_query_s
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Query parameters that belong to modeltrail, not to libpq.
-_OWN_PARAMS = {"schema", "home"}
+_OWN_PARAMS = {"schema", "home", "blobs"}  # ours, not libpq's
 
 PG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

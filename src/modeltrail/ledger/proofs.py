@@ -90,14 +90,20 @@ class InclusionProof:
         merkle.verify_inclusion(self.leaf_hash, self.seq, self.tree_size, self.hashes, self.root)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (hashes in base64), as printed by ``modeltrail prove`` and served by the API."""
+        """The JSON form, as printed by ``modeltrail prove`` and served by the API.
+
+        Hashes are base64 (``"encoding": "base64"``, as in C2SP notes); the roots are repeated in hex.
+        """
         return {
             "kind": self.kind,
             "seq": self.seq,
             "tree_size": self.tree_size,
+            "encoding": "base64",
             "leaf_hash": _b64(self.leaf_hash),
             "root": _b64(self.root),
             "proof": [_b64(h) for h in self.hashes],
+            "leaf_hash_hex": self.leaf_hash.hex(),
+            "root_hex": self.root.hex(),
             "checkpoint": self.checkpoint,
         }
 
@@ -137,14 +143,20 @@ class ConsistencyProof:
         merkle.verify_consistency(self.old_size, self.new_size, self.old_root, self.new_root, self.hashes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (hashes in base64), as printed by ``modeltrail prove`` and served by the API."""
+        """The JSON form, as printed by ``modeltrail prove`` and served by the API.
+
+        Hashes are base64 (``"encoding": "base64"``, as in C2SP notes); the roots are repeated in hex.
+        """
         return {
             "kind": self.kind,
             "old_size": self.old_size,
             "new_size": self.new_size,
             "old_root": _b64(self.old_root),
             "new_root": _b64(self.new_root),
+            "encoding": "base64",
             "proof": [_b64(h) for h in self.hashes],
+            "old_root_hex": self.old_root.hex(),
+            "new_root_hex": self.new_root.hex(),
             "old_checkpoint": self.old_checkpoint,
             "new_checkpoint": self.new_checkpoint,
         }

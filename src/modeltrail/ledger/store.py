@@ -100,6 +100,7 @@ class EventQuery:
     since_ts: str | None = None
     until_ts: str | None = None
     after_seq: int | None = None
+    before_seq: int | None = None
     system: str | None = None
     limit: int | None = None
     descending: bool = False
@@ -168,6 +169,7 @@ def event_query_sql(q: EventQuery, columns: str, mark: str, *, binary_ranges: bo
         (f"ts >= {mark}", q.since_ts),
         (f"ts <= {mark}", q.until_ts),
         (f"seq > {mark}", q.after_seq),
+        (f"seq < {mark}", q.before_seq),
     ):
         if value is not None:
             where.append(clause)

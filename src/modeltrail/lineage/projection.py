@@ -37,6 +37,8 @@ DDL = (
         ref TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, version BIGINT, system TEXT NOT NULL,
         seq BIGINT NOT NULL, ts TEXT NOT NULL, status TEXT NOT NULL, data TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS lineage_entities_kind ON lineage_entities (kind, name)",
+    # Listings page through one kind newest first (runs/datasets/models list --after SEQ).
+    "CREATE INDEX IF NOT EXISTS lineage_entities_kind_seq ON lineage_entities (kind, seq)",
     """CREATE TABLE IF NOT EXISTS lineage_edges (
         src TEXT NOT NULL, dst TEXT NOT NULL, rel TEXT NOT NULL, seq BIGINT NOT NULL,
         PRIMARY KEY (src, dst, rel))""",

@@ -146,8 +146,12 @@ def list_runs(
     name: str | None = None,
     status: str | None = None,
     limit: int | None = None,
+    before_seq: int | None = None,
 ) -> list[RunInfo]:
-    """Runs, newest first, optionally filtered by system, run name and status."""
+    """Runs, newest first, optionally filtered by system, run name and status.
+
+    ``before_seq`` pages: only runs started before that seq (the last ``seq`` of the previous page).
+    """
     refresh(trail)
     sql = f"SELECT {_ENTITY_COLS} FROM lineage_entities WHERE kind = 'run'"
     args: list[Any] = []
@@ -155,6 +159,9 @@ def list_runs(
         if val is not None:
             sql += f" AND {col} = ?"
             args.append(val)
+    if before_seq is not None:
+        sql += " AND seq < ?"
+        args.append(int(before_seq))
     sql += " ORDER BY seq DESC"
     if limit is not None:
         sql += " LIMIT ?"
@@ -181,16 +188,45 @@ def metric_history(trail: Trail, run_id: str, name: str | None = None) -> list[d
 # ----------------------------------------------------------------------------------------- datasets
 
 
-def list_datasets(trail: Trail, *, name: str | None = None, system: str | None = None) -> list[DatasetVersion]:
-    """Dataset versions, newest first, optionally of one name or system."""
+def list_datasets(
+    trail: Trail,
+    *,
+    name: str | None = None,
+    system: str | None = None,
+    limit: int | None = None,
+    before_seq: int | None = None,
+) -> list[DatasetVersion]:
+    """Dataset versions, newest first, optionally of one name or system.
+
+    ``limit`` and ``before_seq`` page (see :func:`list_runs`).
+    """
     refresh(trail)
-    sql = f"SELECT {_ENTITY_COLS} FROM lineage_entities WHERE kind = 'dataset'"
-    args: list[Any] = []
-    for col, val in (("name", name), ("system", system)):
+    sql, args = _entity_page("dataset", (("name", name), ("system", system)), before_seq, limit, "seq DESC")
+    return [dataset_from_row(r) for r in _sql(trail, sql, args)]
+
+
+def _entity_page(
+    kind: str,
+    filters: Sequence[tuple[str, str | None]],
+    before_seq: int | None,
+    limit: int | None,
+    order: str,
+) -> tuple[str, list[Any]]:
+    """The SELECT of one page of lineage entities of ``kind`` (the ``(kind, seq)`` index serves it)."""
+    sql = f"SELECT {_ENTITY_COLS} FROM lineage_entities WHERE kind = ?"
+    args: list[Any] = [kind]
+    for col, val in filters:
         if val is not None:
             sql += f" AND {col} = ?"
             args.append(val)
-    return [dataset_from_row(r) for r in _sql(trail, sql + " ORDER BY seq DESC", args)]
+    if before_seq is not None:
+        sql += " AND seq < ?"
+        args.append(int(before_seq))
+    sql += f" ORDER BY {order}"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(int(limit))
+    return sql, args
 
 
 def get_dataset(trail: Trail, ref: str) -> DatasetVersion:
@@ -208,16 +244,26 @@ def get_dataset(trail: Trail, ref: str) -> DatasetVersion:
 # ------------------------------------------------------------------------------------------- models
 
 
-def list_models(trail: Trail, *, name: str | None = None, system: str | None = None) -> list[ModelVersion]:
-    """Model versions ordered by name and version, optionally of one name or system."""
+def list_models(
+    trail: Trail,
+    *,
+    name: str | None = None,
+    system: str | None = None,
+    limit: int | None = None,
+    before_seq: int | None = None,
+    newest_first: bool = False,
+) -> list[ModelVersion]:
+    """Model versions ordered by name and version, optionally of one name or system.
+
+    ``newest_first`` orders by registration instead (newest first), the order ``limit`` and
+    ``before_seq`` page in (see :func:`list_runs`).
+    """
     refresh(trail)
-    sql = f"SELECT {_ENTITY_COLS} FROM lineage_entities WHERE kind = 'model'"
-    args: list[Any] = []
-    for col, val in (("name", name), ("system", system)):
-        if val is not None:
-            sql += f" AND {col} = ?"
-            args.append(val)
-    return [model_from_row(r) for r in _sql(trail, sql + " ORDER BY name, version", args)]
+    if (limit is not None or before_seq is not None) and not newest_first:
+        raise ValidationError("paging (limit, before_seq) needs newest_first=True", field="newest_first")
+    order = "seq DESC" if newest_first else "name, version"
+    sql, args = _entity_page("model", (("name", name), ("system", system)), before_seq, limit, order)
+    return [model_from_row(r) for r in _sql(trail, sql, args)]
 
 
 def latest_model_version(trail: Trail, name: str) -> int:

@@ -318,19 +318,29 @@ def _model_filter(model: str | None) -> tuple[str, list[Any]]:
 
 
 def review_queue(
-    trail: Trail, model: str | None = None, status: str | None = "pending", *, limit: int | None = None
+    trail: Trail,
+    model: str | None = None,
+    status: str | None = "pending",
+    *,
+    limit: int | None = None,
+    after_seq: int | None = None,
 ) -> list[ReviewItem]:
     """Decisions awaiting review (``status="pending"``), or ``accepted`` / ``overridden`` / None for all.
 
-    ``model`` is ``name`` (every version) or ``name@version``. Oldest first.
+    ``model`` is ``name`` (every version) or ``name@version``. Oldest first. ``after_seq`` pages: only
+    decisions whose seq is greater (the last ``decision_seq`` of the previous page); with ``limit`` each
+    page is one index range, whatever the queue's size.
     """
     if status not in (None, "pending", "accepted", "overridden"):
         raise ValidationError(f"expected pending, accepted, overridden or None, got {status!r}", field="status")
     _refresh(trail)
-    where, args = "1 = 1", []
+    where, args = "1 = 1", list[Any]()
     if status is not None:
         where += " AND status = ?"
         args.append(status)
+    if after_seq is not None:
+        where += " AND decision_seq > ?"
+        args.append(int(after_seq))
     mwhere, margs = _model_filter(model)
     sql = f"SELECT {_ITEM_COLS} FROM oversight_queue WHERE {where}{mwhere} ORDER BY decision_seq"
     if limit is not None:

@@ -28,6 +28,9 @@ DDL = (
         confidence DOUBLE PRECISION, status TEXT NOT NULL, reviewer TEXT, reviewer_role TEXT,
         review_seq BIGINT, value TEXT, reason TEXT, reviewed_ts TEXT, review_reasons TEXT)""",
     "CREATE INDEX IF NOT EXISTS oversight_queue_status ON oversight_queue (status, model, decision_seq)",
+    # Paged listings read the queue in decision order, by status or all of it (review list --after SEQ).
+    "CREATE INDEX IF NOT EXISTS oversight_queue_status_seq ON oversight_queue (status, decision_seq)",
+    "CREATE INDEX IF NOT EXISTS oversight_queue_seq ON oversight_queue (decision_seq)",
     """CREATE TABLE IF NOT EXISTS oversight_labels (
         decision_id TEXT PRIMARY KEY, label_seq BIGINT NOT NULL, actual TEXT, actor TEXT NOT NULL,
         ts TEXT NOT NULL)""",
