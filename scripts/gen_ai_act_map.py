@@ -195,15 +195,23 @@ EVIDENCE: dict[str, Serves] = {
     ),
     # --- audit -----------------------------------------------------------------------------------------------
     "audit.reconstruct": Serves(
-        "`modeltrail.audit.reconstruct.reconstruct(trail, decision_id)`: decision, model version, run, "
-        "datasets, approvals, review and inclusion proof",
-        "library only: no CLI command or export for a data subject",
+        "`modeltrail audit reconstruct DECISION_ID [--reveal --purpose …] [--json|--html]`: inputs per the data "
+        "policy, model version, run, code, environment, datasets, reports, the gate and approvals of the deployment "
+        "in force, reviews, labels, alerts, and the inclusion proof against a signed checkpoint; `modeltrail audit "
+        "tabletop` exercises it on a random past decision (`audit.tabletop`); `modeltrail audit trace MODEL@V`",
+        "no export addressed to a data subject",
     ),
     "audit.status": Serves(
         "`modeltrail status MODEL@V` (state, gates, approvals, deployments, break glass)",
         "no requirement-by-requirement compliance status",
     ),
-    "audit.bundle": Serves(None, "no audit bundle export yet (events, proofs, checkpoints, keys, documents)"),
+    "audit.bundle": Serves(
+        "`modeltrail audit export --system S [--from T --to T] [--decisions IDS] -o bundle.zip`: events, inclusion "
+        "and consistency proofs, signed checkpoints, key chain, reports, README; `modeltrail verify bundle.zip` "
+        "checks it offline (format: docs/audit-bundle.md); CycloneDX ML-BOM, in-toto/SLSA and OpenLineage exports "
+        "(`modeltrail export`)",
+        "no SPDX 3.0 AI/Dataset export",
+    ),
     "system.record": Serves(
         "the system name on every event, its classification (`system.classified`) and policy "
         "(`policy.registered`)",
@@ -217,7 +225,11 @@ EVIDENCE: dict[str, Serves] = {
         "`system.classified` keeps each reason with its article and requirement id, and the Art. 6(3) "
         "derogation answer"
     ),
-    "training.records": Serves(None, "no record of staff training or AI literacy"),
+    "training.records": Serves(
+        "`audit.tabletop` records each tabletop audit exercise: who ran it, the decision drawn, every check and the "
+        "result",
+        "no record of other staff training or AI literacy measures",
+    ),
     "risk.register": Serves(None, "no risk register"),
     "risk.reviews": Serves(None, "no risk reviews"),
     "risk.mitigations": Serves(None, "no mitigation records"),

@@ -172,3 +172,12 @@ def test_same_seed_same_events_apart_from_ids_and_times(demo, tmp_path: Path) ->
     # And a different seed tells a different story (the check above can fail).
     other = _story(run_demo(tmp_path / "other", decisions=300, seed=8).trail_path)
     assert other != first
+
+
+def test_demo_ends_with_a_tabletop_and_a_verified_bundle(demo) -> None:
+    a = demo.audit
+    assert a["tabletop_passed"] and a["bundle_ok"] and a["findings_failed"] == []
+    assert demo.counts["audit.tabletop"] == 1
+    from modeltrail.audit.bundle_verify import verify_bundle
+
+    assert verify_bundle(demo.directory / "audit-bundle.zip").ok

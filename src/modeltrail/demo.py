@@ -70,6 +70,7 @@ class DemoResult:
     verify_ok: bool = False
     audit_violations: int = -1
     reconstructed: dict[str, Any] = field(default_factory=dict)
+    audit: dict[str, Any] = field(default_factory=dict)
     served_sample: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
@@ -441,6 +442,14 @@ def run_demo(
                 "  inclusion proof against the signed checkpoint: "
                 + ("[green]verified[/green]" if rec.proof_verified else "[red]not verified[/red]")
             )
+
+        with _step(say, "Tabletop audit: a random decision reconstructed, an audit bundle exported and verified"):
+            from .audit.exercise import audit_exercise
+
+            ex = audit_exercise(trail, system=SYSTEM, auditor=DAVE, bundle=root / "audit-bundle.zip", seed=seed)
+            result.audit = ex.to_dict()
+            for line in ex.lines():
+                say("  " + line)
 
         result.counts = dict(sorted(Counter(e.type for e in trail.events()).items()))
         result.files = sorted(

@@ -424,6 +424,7 @@ def _read_note(path: Path) -> str:
 
 
 @main.command("verify")
+@click.argument("bundle", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("--key", "keys", multiple=True, help="Trusted verifier key (repeatable); default: the trail's own keys.")
 @click.option(
@@ -446,6 +447,7 @@ def _read_note(path: Path) -> str:
 @handle_errors
 def verify_cmd(
     tc: TrailContext,
+    bundle: Path | None,
     as_json: bool,
     keys: tuple[str, ...],
     notes: tuple[Path, ...],
@@ -453,7 +455,14 @@ def verify_cmd(
     witnesses: tuple[str, ...],
     min_witnesses: int | None,
 ) -> None:
-    """Recompute and check every event, tree node, checkpoint root and signature. Exit 1 on any problem."""
+    """Recompute and check every event, tree node, checkpoint root and signature. Exit 1 on any problem.
+
+    With BUNDLE.zip, verify that audit bundle instead, offline and without a trail (--key pins the first key).
+    """
+    if bundle is not None:
+        from .audit import verify_bundle_cli
+
+        return verify_bundle_cli(bundle, keys, as_json)
     t = tc.trail()
     extra = [_read_note(p) for p in notes]
     trusted = list(keys) if keys else None
@@ -581,6 +590,7 @@ EXTENSIONS: list[str] = [
     "demo",
     "monitor",
     "governance",
+    "audit",
 ]
 
 #: Extension command name -> (module in EXTENSIONS, short help), so start-up imports none of them.
@@ -633,6 +643,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "monitor": ("monitor", "Post-market monitoring (Art. 72): profiles, drift, performance, fairness and alerts."),
     "incident": ("monitor", "Serious incidents (Art. 73) and their reporting deadlines."),
+    "export": ("audit", "Standard exports of a model version: CycloneDX ML-BOM, in-toto/SLSA provenance, OpenLineage."),
     "witness": (
         "governance",
         "A cosigning witness (C2SP tlog-witness): run it as another user, ideally on another machine.",
@@ -645,7 +656,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: Group name -> the other EXTENSIONS modules that add subcommands to it (merged by LazyGroup.add_command).
-GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {"audit": ("governance",)}
+GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {"audit": ("governance", "audit")}
 
 if __name__ == "__main__":
     main()
