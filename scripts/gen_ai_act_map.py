@@ -38,10 +38,6 @@ class Serves:
     gap: str | None = None
 
 
-# What a generic signed human statement can do today: any event can be appended (by a named actor, covered by
-# the next signed checkpoint), but there is no template, form, reminder or check for it.
-_RECORD_ONLY = "no dedicated feature; a statement can be appended as a custom event with `modeltrail record`"
-
 EVIDENCE: dict[str, Serves] = {
     # --- the ledger and its cryptography -------------------------------------------------------------
     "ledger.inference_events": Serves(
@@ -71,8 +67,10 @@ EVIDENCE: dict[str, Serves] = {
         "approval; `modeltrail prove` gives inclusion and consistency proofs"
     ),
     "crypto.signatures": Serves(
-        "signed checkpoints cover every event, approvals included",
-        "no per-document signature on a generated declaration",
+        "signed checkpoints cover every event, approvals included; every generated document file has a "
+        "signed note (`.sig`, `modeltrail docs verify`) binding its sha256 to a checkpoint",
+        "documents are signed with the trail key (the declaration on behalf of the approvers it names), not "
+        "with personal approver keys",
     ),
     "crypto.keys": Serves(
         "signing, pseudonym and per-subject data keys kept apart from the ledger (`keys/`, mode 0600); "
@@ -177,9 +175,17 @@ EVIDENCE: dict[str, Serves] = {
     "policy.monitoring": Serves(
         "`monitoring:` section is parsed and validated", "nothing evaluates it yet (no monitoring jobs)"
     ),
-    "policy.change_plan": Serves(None, "no pre-determined change plan"),
+    "policy.change_plan": Serves(
+        "statement `change.plan` by a named person (`modeltrail docs answer`), cited in Annex IV 2(f) and the "
+        "instructions for use",
+        "later changes are not checked against the plan",
+    ),
     "policy.copyright": Serves(None, "no copyright policy record"),
-    "policy.incident": Serves(None, "no incident procedure in the policy"),
+    "policy.incident": Serves(
+        "statement `qms.incident_procedure` (`modeltrail docs answer`), cited in the QMS summary and the "
+        "monitoring plan",
+        "no incident procedure in the policy file itself",
+    ),
     # --- runtime and oversight -----------------------------------------------------------------------------
     "oversight.queue": Serves(
         "decisions routed to review by the policy wait in the queue (`modeltrail review list`, "
@@ -202,8 +208,9 @@ EVIDENCE: dict[str, Serves] = {
         "no export addressed to a data subject",
     ),
     "audit.status": Serves(
-        "`modeltrail status MODEL@V` (state, gates, approvals, deployments, break glass)",
-        "no requirement-by-requirement compliance status",
+        "`modeltrail status MODEL@V` (state, gates, approvals, deployments, break glass); "
+        "`modeltrail status --requirements [--system S] [--json|--html]`: every applicable requirement "
+        "satisfied (with events), waiting for a statement (who, since when) or missing, readiness per article"
     ),
     "audit.bundle": Serves(
         "`modeltrail audit export --system S [--from T --to T] [--decisions IDS] -o bundle.zip`: events, inclusion "
@@ -214,8 +221,9 @@ EVIDENCE: dict[str, Serves] = {
     ),
     "system.record": Serves(
         "the system name on every event, its classification (`system.classified`) and policy "
-        "(`policy.registered`)",
-        "no record of provider, contact, intended purpose, hardware or interfaces",
+        "(`policy.registered`); provider, contact, deployer, intended purpose, trade name, hardware, interfaces, "
+        "market forms and Member States as `doc.statement` events (`modeltrail docs answer system.*`), read by "
+        "every document and the registration export"
     ),
     "classification.record": Serves(
         "`modeltrail classify` asks the Art. 5 / Art. 6 / Annex III / Art. 50 / GPAI questions and records "
@@ -230,11 +238,18 @@ EVIDENCE: dict[str, Serves] = {
         "result",
         "no record of other staff training or AI literacy measures",
     ),
-    "risk.register": Serves(None, "no risk register"),
-    "risk.reviews": Serves(None, "no risk reviews"),
-    "risk.mitigations": Serves(None, "no mitigation records"),
+    "risk.register": Serves(
+        "`risk.identified` (category, likelihood, impact, score, owner, review date; `modeltrail docs risk add`, "
+        "`modeltrail.documents.identify_risk`); report warnings, failed gate checks and monitoring alerts are "
+        "proposed for a person to accept (`docs risk list`)"
+    ),
+    "risk.reviews": Serves("`risk.reviewed` with the next review date; overdue reviews reported (`docs risk list`)"),
+    "risk.mitigations": Serves("`risk.mitigated` with the residual likelihood and impact (`docs risk mitigate`)"),
     "registration.record": Serves(None, "no EU database registration record"),
-    "conformity.record": Serves(None, "no conformity assessment record"),
+    "conformity.record": Serves(
+        "statement `conformity.procedure` (procedure followed, notified body) by a named person",
+        "no notified-body certificate record",
+    ),
     "incident.record": Serves(None, "no incident records or deadlines"),
     "notification.record": Serves(None, "no notification records"),
     "monitor.alerts": Serves(None, "no monitoring or alerts yet (`monitor.alert` is reserved)"),
@@ -252,39 +267,61 @@ EVIDENCE: dict[str, Serves] = {
     ),
     "subject.export": Serves(None, "no export of a data subject's records"),
     "subject.requests": Serves(None, "no data-subject request tracking"),
-    "export.annex_viii": Serves(None, "no Annex VIII registration export"),
+    "export.annex_viii": Serves(
+        "`modeltrail docs build … --kind registration --format json`: Annex VIII Section A data from the system "
+        "record, lineage, lifecycle and the generated documents' sha256"
+    ),
     "export.ropa": Serves(None, "no record-of-processing export"),
     "doc.ledger_format": Serves(
         "docs/ledger-format.md specifies the ledger precisely enough for an independent verifier"
     ),
 }
 
-# Every generated document: none is generated yet. A `doc.generated` event recorded by other means counts
-# as evidence in gates (e.g. `model_card`), so the gap text says what the tool does not produce.
+# Generated documents not built yet. A `doc.generated` event recorded by other means counts as evidence in
+# gates (e.g. `model_card`), so the gap text says what the tool does not produce.
 _DOCS = {
-    "doc.annex_iv": "Annex IV technical documentation",
-    "doc.dataset_card": "dataset cards",
-    "doc.declaration_of_conformity": "EU declaration of conformity",
-    "doc.dpia": "DPIA",
-    "doc.freshness": "document freshness checks",
-    "doc.fria": "fundamental rights impact assessment",
     "doc.gpai_downstream": "GPAI downstream information",
     "doc.gpai_technical": "GPAI technical documentation",
     "doc.incident_report": "incident reports",
-    "doc.instructions_for_use": "instructions for use",
-    "doc.intended_purpose": "intended-purpose statement",
-    "doc.model_card": "model cards",
-    "doc.monitoring_plan": "post-market monitoring plan",
-    "doc.qms": "quality-management documentation",
-    "doc.risk_register": "risk register document",
     "doc.training_content_summary": "training content summary",
 }
 for _name, _what in _DOCS.items():
     EVIDENCE[_name] = Serves(None, f"no generation of {_what} yet")
 
-# Signed human statements (the catalogue's ``attestation.*`` names) share one answer: there is no attestation
-# workflow yet.
-ATTESTATION = Serves(None, "no attestation workflow yet (" + _RECORD_ONLY + ")")
+# Documents generated from evidence (modeltrail.documents): `modeltrail docs build MODEL@V|SYSTEM --kind K
+# --format md,html,pdf`, each bound to a checkpoint and the events it cites, stored as a blob, signed and
+# recorded as `doc.generated`; what needs a person is an open item until answered.
+_GENERATED = {
+    "doc.annex_iv": "Annex IV technical documentation, every point 1(a)-9 (`--kind annex_iv`)",
+    "doc.dataset_card": "a dataset card per dataset version: provenance, schema, quality, bias examination "
+    "(`--kind dataset_card`)",
+    "doc.declaration_of_conformity": "Annex V EU declaration of conformity, signed, naming the approvers "
+    "(`--kind declaration_of_conformity`)",
+    "doc.dpia": "GDPR Art. 35(7) DPIA outline from the data policy, data and fairness evidence (`--kind dpia`)",
+    "doc.fria": "Art. 27 fundamental-rights impact assessment (`--kind fria`)",
+    "doc.instructions_for_use": "Art. 13(3) instructions for use, points (a)-(f) (`--kind instructions_for_use`)",
+    "doc.intended_purpose": "intended-purpose statement with the system record (`--kind intended_purpose`)",
+    "doc.model_card": "model card from lineage, reports, gates and approvals (`--kind model_card`)",
+    "doc.monitoring_plan": "Art. 72 monitoring plan from the policy and the `monitor.*` events, or \"not yet "
+    "monitored\" (`--kind monitoring_plan`)",
+    "doc.qms": "Art. 17(1)(a)-(m) quality-management summary (`--kind qms`)",
+    "doc.risk_register": "Art. 9 risk register document with overdue reviews and proposed risks "
+    "(`--kind risk_register`)",
+}
+for _name, _what in _GENERATED.items():
+    EVIDENCE[_name] = Serves(_what)
+EVIDENCE["doc.freshness"] = Serves(
+    "`modeltrail docs check`: which documents are stale and which newer events changed what they rest on "
+    "(exit 1 when any is)"
+)
+
+# Signed human statements (the catalogue's ``attestation.*`` names) share one answer: a `doc.statement` by a
+# named person, listed as an open item (owner, due date) in every document that needs it until answered.
+ATTESTATION = Serves(
+    "`modeltrail docs answer attestation.NAME --system S --text …` (or a YAML file of answers) records a "
+    "`doc.statement` by a named person; documents list it as an open item until then, and "
+    "`status --requirements` shows who it waits for and since when"
+)
 
 
 def serves(name: str) -> Serves:
@@ -313,14 +350,14 @@ How to read it:
   modeltrail now;
 - **partial**: some of it is (or it exists only as a library call, or a policy section that nothing
   enforces yet);
-- **not yet**: nothing in modeltrail produces that evidence today. For human statements (`H` kind) a
-  signed statement can still be kept as a custom event with `modeltrail record`; this page does not count
-  that as serving the requirement.
+- **not yet**: nothing in modeltrail produces that evidence today.
 
-Not built at the time of writing: generated documents (Annex IV technical documentation, model and dataset
-cards, instructions for use, declaration of conformity, FRIA, DPIA), monitoring (drift, performance and
-fairness alerts), retention purge, subject erasure as a command with its event, data-subject export, audit
-bundle export, risk register, incident and notification records, EU-database registration export.
+"Served" says what the product can record; whether one system's trail holds it (statements answered,
+documents current) is `modeltrail status --requirements --system S`.
+
+Not built at the time of writing: monitoring (drift, performance and fairness alerts), retention purge, subject
+erasure as a command with its event, data-subject export, audit bundle export, incident and notification
+records, EU-database registration record.
 
 Kinds: `M` machine-checkable, `H` human-attested, `N` not a tooling check.
 """

@@ -12,6 +12,12 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install --quiet -e '.[all,dev]' 2> >(grep -v "^WARNING: Location" >&2)
 
+# PDF documents (the [pdf] extra): WeasyPrint renders with the base system's Pango; HarfBuzz-Subset (Debian
+# libharfbuzz-subset0) halves the time of a PDF and is required by future WeasyPrint versions.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset; then
+  apt-get install -y -qq libharfbuzz-subset0 >/dev/null 2>&1 || true
+fi
+
 # PostgreSQL: start the local cluster if it is installed but down (CI runs right after a session).
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q 2>/dev/null; then
   ver=$(ls /etc/postgresql 2>/dev/null | head -n1)

@@ -47,7 +47,7 @@ def test_demo_records_every_step(demo) -> None:
     ):
         assert c.get(t, 0) > 0, t
     assert c["dataset.registered"] == 3 and c["model.registered"] == 2 and c["model.approved"] == 2
-    assert c["report.generated"] == 9  # data + 4 reports for each of 2 candidates
+    assert c["report.generated"] == 11  # data (train, validation, test) + 4 reports for each of 2 candidates
     assert sorted(demo.gates.values()) == [False, True]  # one candidate fails, one passes
     # + 303 in the monitoring chapter (300 drifted, 3 routed to review) and 5 after the kill switch
     assert demo.decisions == 300 and c["inference.decision"] == 300 + 303 + 5
@@ -130,7 +130,8 @@ _HEX = re.compile(r"\b(?:[0-9a-f]{64}|[0-9a-f]{32}|[0-9a-f]{16})\b")
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
 # What legitimately differs between two runs: per-trail secrets (signing key, pseudonym key), the folder,
 # and clock readings. Everything else must repeat for the same seed.
-_PER_RUN = {"verifier_key", "path", "pseudonyms", "latency_us", "duration_s", "ts", "started_at", "ended_at"}
+_PER_RUN = {"verifier_key", "path", "pseudonyms", "latency_us", "duration_s", "ts", "started_at", "ended_at",
+            "signature"}
 
 
 def _normalised(value: object) -> object:

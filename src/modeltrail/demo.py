@@ -73,6 +73,7 @@ class DemoResult:
     audit: dict[str, Any] = field(default_factory=dict)
     served_sample: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)
 
 
 Say = Callable[[str], None]
@@ -232,8 +233,10 @@ def run_demo(
                     source="UCI Statlog German Credit (CC BY 4.0)",
                 )
                 say(f"  {ds[role].ref}  rows {len(part)}")
-            rep = data_report(train.drop(columns=["applicant_id"]), label=LABEL, protected=PROTECTED)
-            record_report(trail, rep, subject=ds["train"].ref, system=SYSTEM, actor=PIPELINE, out_dir=reports_dir)
+            # Art. 10 asks for the examination of the training, validation and testing data alike.
+            for role, part in (("validation", val), ("test", test), ("train", train)):
+                rep = data_report(part.drop(columns=["applicant_id"]), label=LABEL, protected=PROTECTED)
+                record_report(trail, rep, subject=ds[role].ref, system=SYSTEM, actor=PIPELINE, out_dir=reports_dir)
             say(
                 f"  missing rate {rep.metrics.get('data.missing_rate', 0):.3f}, PII findings "
                 f"{int(rep.metrics.get('data.pii_findings', 0))}, max proxy association "
@@ -443,6 +446,16 @@ def run_demo(
                 + ("[green]verified[/green]" if rec.proof_verified else "[red]not verified[/red]")
             )
 
+        with _step(say, "Documents from evidence: every kind for the deployed model, each citing the ledger"):
+            from .documents import generate_all
+
+            docs = generate_all(trail, passed_ref, actor=CAROL, out_dir=root / "documents")
+            result.documents = [str(p.relative_to(root)) for d in docs for p in d.files.values()]
+            open_items = {k for d in docs for k in d.open_items}
+            say(
+                f"  {len(docs)} documents ({len(result.documents)} files) in {root / 'documents'}; "
+                f"{len(open_items)} statements await a person (`modeltrail docs answer`)"
+            )
         with _step(say, "Tabletop audit: a random decision reconstructed, an audit bundle exported and verified"):
             from .audit.exercise import audit_exercise
 

@@ -211,28 +211,6 @@ def export_cmd(
     )
 
 
-def verify_bundle_cli(path: Path, keys: tuple[str, ...], as_json: bool) -> None:
-    """``modeltrail verify BUNDLE.zip``: verify an audit bundle offline and exit 0 (valid) or 1."""
-    from ..audit.bundle_verify import verify_bundle
-
-    res = verify_bundle(path, pinned_keys=keys)
-    if as_json:
-        click.echo(json.dumps(res.to_dict(), indent=2))
-    elif res.ok:
-        rng = f", range {res.range[0]}..{res.range[1] - 1} complete ({res.omitted} leaf hashes)" if res.range else ""
-        pin = "pinned" if keys else "NOT pinned (pass --key to compare with a key obtained separately)"
-        console.print(
-            f"[green]OK[/green] bundle of {escape(res.system)} from {escape(res.origin)}: {res.events} events in "
-            f"the signed head of size {res.head_size}{rng}; {res.checkpoints} checkpoints, "
-            f"{res.consistency_proofs} consistency proofs, {res.blobs} documents, {res.sealed} sealed records, "
-            f"{res.witness_signatures} witness cosignatures; first key {pin}"
-        )
-    else:
-        for p in res.problems:
-            click.echo(f"FAILED {p.kind}: {p.message}", err=True)
-    sys.exit(0 if res.ok else 1)
-
-
 @click.group("export")
 def export_group() -> None:
     """Standard exports of a model version: CycloneDX ML-BOM, in-toto/SLSA provenance, OpenLineage."""
@@ -306,4 +284,4 @@ def export_openlineage(tc: TrailContext, model: str, output: Path) -> None:
 
 COMMANDS: list[click.Command] = [audit_group, export_group]  # audit_group: the same object registry adds
 
-__all__ = ["COMMANDS", "audit_group", "export_group", "verify_bundle_cli"]
+__all__ = ["COMMANDS", "audit_group", "export_group"]

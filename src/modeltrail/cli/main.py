@@ -423,6 +423,30 @@ def _read_note(path: Path) -> str:
         raise ValidationError(f"cannot read {path}: {exc.strerror or exc}", field="checkpoint") from None
 
 
+def _verify_bundle(path: Path, keys: tuple[str, ...], as_json: bool) -> None:
+    """``modeltrail verify BUNDLE.zip``: verify an audit bundle offline and exit 0 (valid) or 1."""
+    from rich.markup import escape
+
+    from ..audit.bundle_verify import verify_bundle
+
+    res = verify_bundle(path, pinned_keys=keys)
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), indent=2))
+    elif res.ok:
+        rng = f", range {res.range[0]}..{res.range[1] - 1} complete ({res.omitted} leaf hashes)" if res.range else ""
+        pin = "pinned" if keys else "NOT pinned (pass --key to compare with a key obtained separately)"
+        _out().print(
+            f"[green]OK[/green] bundle of {escape(res.system)} from {escape(res.origin)}: {res.events} events in "
+            f"the signed head of size {res.head_size}{rng}; {res.checkpoints} checkpoints, "
+            f"{res.consistency_proofs} consistency proofs, {res.blobs} documents, {res.sealed} sealed records, "
+            f"{res.witness_signatures} witness cosignatures; first key {pin}"
+        )
+    else:
+        for p in res.problems:
+            click.echo(f"FAILED {p.kind}: {p.message}", err=True)
+    sys.exit(0 if res.ok else 1)
+
+
 @main.command("verify")
 @click.argument("bundle", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
@@ -460,9 +484,7 @@ def verify_cmd(
     With BUNDLE.zip, verify that audit bundle instead, offline and without a trail (--key pins the first key).
     """
     if bundle is not None:
-        from .audit import verify_bundle_cli
-
-        return verify_bundle_cli(bundle, keys, as_json)
+        return _verify_bundle(bundle, keys, as_json)
     t = tc.trail()
     extra = [_read_note(p) for p in notes]
     trusted = list(keys) if keys else None
@@ -591,6 +613,7 @@ EXTENSIONS: list[str] = [
     "monitor",
     "governance",
     "audit",
+    "documents",
 ]
 
 #: Extension command name -> (module in EXTENSIONS, short help), so start-up imports none of them.
@@ -644,6 +667,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("monitor", "Post-market monitoring (Art. 72): profiles, drift, performance, fairness and alerts."),
     "incident": ("monitor", "Serious incidents (Art. 73) and their reporting deadlines."),
     "export": ("audit", "Standard exports of a model version: CycloneDX ML-BOM, in-toto/SLSA provenance, OpenLineage."),
+    "docs": ("documents", "Documents generated from evidence (Annex IV, model and dataset cards, declaration, …)."),
     "witness": (
         "governance",
         "A cosigning witness (C2SP tlog-witness): run it as another user, ideally on another machine.",

@@ -400,13 +400,28 @@ def _print_status(st: reg.VersionStatus) -> None:
 
 
 @click.command("status")
-@click.argument("model")
+@click.argument("model", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--requirements", is_flag=True, help="Per-requirement compliance status of a system instead.")
+@click.option("--system", metavar="S", help="With --requirements: the system (default: the trail's only one).")
+@click.option("--html", "as_html", is_flag=True, help="With --requirements: a self-contained HTML page.")
 @pass_ctx
 @handle_errors
-def status_cmd(tc: TrailContext, model: str, as_json: bool) -> None:
-    """Show MODEL@VERSION (or every version of MODEL): state, gates, approvals, deployments, break-glass."""
+def status_cmd(
+    tc: TrailContext, model: str | None, as_json: bool, requirements: bool, system: str | None, as_html: bool
+) -> None:
+    """Show MODEL@VERSION (or every version of MODEL): state, gates, approvals, deployments, break-glass.
+
+    With --requirements: every catalogue requirement that applies to the system, satisfied / waiting / missing.
+    """
     trail = tc.trail()
+    if requirements:
+        from .documents import print_requirements_status
+
+        print_requirements_status(trail, system or model, as_json, as_html)
+        return
+    if model is None:
+        raise ValidationError("expected MODEL or MODEL@VERSION (or --requirements)", field="model")
     ref = reg.parse_model_ref(model)
     if ref.version is not None:
         st = reg.status(trail, ref)
