@@ -250,15 +250,33 @@ EVIDENCE: dict[str, Serves] = {
         "statement `conformity.procedure` (procedure followed, notified body) by a named person",
         "no notified-body certificate record",
     ),
-    "incident.record": Serves(None, "no incident records or deadlines"),
-    "notification.record": Serves(None, "no notification records"),
-    "monitor.alerts": Serves(None, "no monitoring or alerts yet (`monitor.alert` is reserved)"),
-    "monitor.drift": Serves(None, "no drift computation yet"),
-    "monitor.performance": Serves(
-        "labels (`inference.label`) can be joined to decisions",
-        "no live performance computation yet",
+    "incident.record": Serves(
+        "`incident.opened` / `incident.updated` / `incident.reported` / `incident.closed` with the Art. 73 "
+        "deadline from awareness (2, 10 or 15 days by basis) and whether the report was on time "
+        "(`modeltrail incident open|update|report|close|list`)"
     ),
-    "monitor.fairness": Serves(None, "no fairness drift computation yet"),
+    "notification.record": Serves(
+        "`incident.notice` names the change and the authority informed (`modeltrail incident notice`)",
+        "no notification records outside incidents",
+    ),
+    "monitor.alerts": Serves(
+        "`monitor.alert` with the breached threshold and window, `monitor.action` (webhook signed with HMAC, "
+        "e-mail, route to human review through the kill switch, suspend), `monitor.alert_cleared` by a person "
+        "(`modeltrail monitor run|watch|clear`)"
+    ),
+    "monitor.drift": Serves(
+        "`monitor.checked` per window: Kolmogorov-Smirnov, Wasserstein, PSI, Jensen-Shannon, chi-squared or z "
+        "per feature and for the predictions, against the `monitor.profile` of the reference data"
+    ),
+    "monitor.performance": Serves(
+        "`monitor.checked` per window: accuracy, precision, recall, F1 and ROC AUC from `inference.label` joined "
+        "to decisions, and an estimate with its expected range before labels arrive (confidence-based "
+        "performance estimation on an isotonic calibration)"
+    ),
+    "monitor.fairness": Serves(
+        "`monitor.checked` per window: the fairness report's metrics (fairlearn) per protected attribute on "
+        "labelled decisions, and demographic parity with an interval before labels arrive"
+    ),
     "retention.purged": Serves(None, "no retention purge yet (`retention.purged` is reserved)"),
     "subject.erased": Serves(
         "library `SubjectKeyStore.shred` deletes a subject's data key (sealed values become unreadable, the "
