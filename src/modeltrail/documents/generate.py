@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ValidationError
 from ..events import Actor, format_ts
 from .evidence import Evidence, collect, resolve_target

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ValidationError
 from ..trail import Trail
 from .facts import ModelFacts, model_facts

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
-from .. import speed as _speed
+from ..speed import begin_fast_switching, end_fast_switching
 from ..errors import BufferFullError, ModeltrailError, StoreError, ValidationError
 from ..events import EventInput, PreparedEvent, Receipt, checked_index, prepare
 from ._batches import Batch, EventParts, PreparedBatch, as_batch
@@ -269,7 +269,7 @@ class DecisionLogger:
         self._thread = threading.Thread(target=self._run, name="modeltrail-decision-writer", daemon=True)
         self._boosted = False
         if boost_writer:
-            _speed.begin_fast_switching()
+            begin_fast_switching()
             self._boosted = True
         self._thread.start()
         _live.add(self)
@@ -428,7 +428,7 @@ class DecisionLogger:
         _live.discard(self)
         if self._closed and self._boosted:
             self._boosted = False
-            _speed.end_fast_switching()
+            end_fast_switching()
         with self._done_cond:
             failure, self._failure = self._failure, None
         if failure is not None:
