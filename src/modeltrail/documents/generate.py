@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..version import __version__
 from ..errors import ValidationError
 from ..events import Actor, format_ts
+from ..version import __version__
 from .evidence import Evidence, collect, resolve_target
 from .kinds import KINDS, Builder, KindSpec, kind_spec
 from .model import Document, Table

@@ -14,9 +14,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..version import __version__
 from ..errors import ValidationError
 from ..trail import Trail
+from ..version import __version__
 from .facts import ModelFacts, model_facts
 
 PRODUCER = f"https://github.com/modeltrail/modeltrail/tree/v{__version__}"

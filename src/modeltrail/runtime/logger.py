@@ -29,9 +29,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
-from ..speed import begin_fast_switching, end_fast_switching
 from ..errors import BufferFullError, ModeltrailError, StoreError, ValidationError
 from ..events import EventInput, PreparedEvent, Receipt, checked_index, prepare
+from ..speed import begin_fast_switching, end_fast_switching
 from ._batches import Batch, EventParts, PreparedBatch, as_batch
 from ._writer.process import WriterProcess
 
