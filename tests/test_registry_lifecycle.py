@@ -356,3 +356,31 @@ def test_rebuild_equals_live(trail: modeltrail.Trail) -> None:
     assert live["registry_versions"] and live["registry_deployments"] and live["registry_break_glass"]
     projections.rebuild(trail)
     assert projections.snapshot(trail) == live
+
+
+def test_gate_on_an_undefined_metric_fails_with_the_reports_reason(trail: modeltrail.Trail) -> None:
+    ref = trained_model(trail)
+    full_evidence(trail, ref)
+    # A later fairness report could not compute the parity for `sex` (a group without any positive).
+    reason = "no positive outcome in group sex=female"
+    digest = trail.blobs.put_bytes(b"fairness report without a defined parity")
+    trail.record(
+        "report.generated",
+        system="credit-scoring",
+        actor=ALICE,
+        subject=f"model:{ref}",
+        payload={
+            "kind": "fairness",
+            "report_sha256": digest,
+            "html_sha256": None,
+            "schema": "modeltrail/report/fairness/v1",
+            "metrics": {"fairness.equalized_odds_difference[sex]": 0.05},
+            "undefined": {"fairness.demographic_parity_difference[sex]": reason},
+            "warnings": [],
+        },
+        refs=[f"model:{ref}", f"blob:sha256:{digest}"],
+    )
+    result, _ = reg.evaluate_gate_for(trail, ref, "production", actor=ALICE)
+    check = {c.name: c for c in result.checks}["fairness.demographic_parity_difference[sex]"]
+    assert not result.passed and not check.passed
+    assert reason in check.message and "undefined" in check.message

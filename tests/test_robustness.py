@@ -108,3 +108,29 @@ def test_constant_model_is_flagged_not_perfect() -> None:
     assert report.metrics["robustness.flip_rate_noise"] == 0.0
     assert any("constant" in w for w in report.warnings)
     assert robustness_report(logistic(), X).metrics["robustness.degenerate"] == 0.0
+
+
+def test_fairness_under_perturbation_against_fairlearn() -> None:
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    X, y = credit()
+    model = logistic()
+    groups = X[["age_band"]]
+    report = robustness_report(model, X, y=y, sensitive=groups, numeric_noise=0.5, seed=3)
+    m = report.metrics
+    pred = model.predict(X)
+    g = groups["age_band"].to_numpy()
+    dpd = demographic_parity_difference(y, pred, sensitive_features=g)
+    eod = equalized_odds_difference(y, pred, sensitive_features=g)
+    assert abs(m["robustness.demographic_parity_difference[age_band]"] - dpd) < 1e-12
+    assert abs(m["robustness.equalized_odds_difference[age_band]"] - eod) < 1e-12
+    noise = report.body["checks"]["noise"]
+    increase = noise["demographic_parity_difference[age_band]"] - dpd
+    assert abs(m["robustness.demographic_parity_difference_increase_noise[age_band]"] - increase) < 1e-12
+    assert "robustness.equalized_odds_difference_increase_noise[age_band]" in m
+    # The model crashes on NaN: the disparity under missing values is undefined, not 0.
+    assert "robustness.demographic_parity_difference_increase_missing[age_band]" in report.undefined
+    validate_report(report.to_dict())
+    with pytest.raises(ValidationError) as err:
+        robustness_report(model, X, y=y, sensitive=groups.iloc[:10])
+    assert err.value.field == "sensitive"

@@ -124,5 +124,23 @@ def evaluate_model(
         elif kind == "explainability":
             out[kind] = explainability_report(model, X, y, feature_names=names, subject=subj, seed=seed)
         else:
-            out[kind] = robustness_report(model, X, seed=seed, subject=subj, y=y)
+            # The model predicts the label column's own values: score against those, with the value that
+            # names the positive class (a CLI's "1" is the integer 1 of an integer column).
+            out[kind] = robustness_report(
+                model,
+                X,
+                seed=seed,
+                subject=subj,
+                y=data[label].to_numpy(),
+                pos_label=_positive_value(data[label], positive),
+                sensitive=groups,
+            )
     return out
+
+
+def _positive_value(column: pd.Series, positive: Any) -> Any:
+    """The value of ``column`` that ``positive`` names (itself, or the value whose text it is)."""
+    values = column.unique().tolist()
+    if positive in values:
+        return positive
+    return next(v for v in values if str(v) == str(positive))

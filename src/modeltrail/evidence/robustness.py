@@ -32,6 +32,12 @@ Metrics: ``robustness.flip_rate_noise``, ``robustness.flip_rate_missing``,
 ``robustness.roc_auc`` (clean), ``robustness.accuracy_drop_<check>`` and ``robustness.roc_auc_drop_<check>``
 (``r2_drop_<check>`` for regressors) for ``noise``, ``missing``, ``out_of_range`` and ``unseen_category``
 (the largest drop over the columns for the last two).
+
+With ``sensitive`` (the protected attributes, one column each, rows aligned with ``X``) and ``y``, a
+classifier's fairness is measured the same way: ``robustness.demographic_parity_difference[<attr>]`` and
+``robustness.equalized_odds_difference[<attr>]`` on the clean data (fairlearn, on the positive class) and
+``robustness.demographic_parity_difference_increase_<check>[<attr>]`` (and the equalized-odds one) under each
+perturbation: how much more unequal the decisions become when the inputs degrade.
 """
 
 from __future__ import annotations
@@ -73,13 +79,15 @@ def robustness_report(
     subject: dict[str, str] | None = None,
     y: Any = None,
     pos_label: Any = 1,
+    sensitive: pd.DataFrame | None = None,
 ) -> Report:
     """Stability of ``model.predict`` on ``X`` (a frame, e.g. for a Pipeline) under input perturbations.
 
     ``categorical_columns`` / ``numeric_columns`` default to the non-numeric / numeric columns of ``X``.
     ``reference`` is the training data whose ranges define "out of range" (default: ``X``). At most
     ``max_rows`` rows (a seeded sample) are used. ``y`` (true labels, ``pos_label`` the positive class for
-    classifiers) adds the accuracy / ROC AUC (R² / MAE) under each perturbation and its drop.
+    classifiers) adds the accuracy / ROC AUC (R² / MAE) under each perturbation and its drop; with
+    ``sensitive`` too, the fairness disparities and their increase (see the module docstring).
     """
     if not isinstance(X, pd.DataFrame):
         raise ValidationError("expected a DataFrame", field="X")
@@ -94,6 +102,14 @@ def robustness_report(
     data = data.reset_index(drop=True)
     if labels is not None and keep is not None:
         labels = labels[keep]
+    groups = None
+    if sensitive is not None:
+        if not isinstance(sensitive, pd.DataFrame) or len(sensitive) != len(X):
+            raise ValidationError(
+                f"expected a DataFrame with {len(X)} rows (one column per attribute)", field="sensitive"
+            )
+        groups = sensitive if keep is None else sensitive.iloc[keep]
+        groups = groups.reset_index(drop=True)
     cols = [str(c) for c in data.columns]
     numeric = (
         list(numeric_columns)
@@ -112,7 +128,7 @@ def robustness_report(
     is_classifier = hasattr(model, "predict_proba") or base.dtype.kind in "OUSb"
     tol = regression_tolerance * float(np.std(base.astype(np.float64))) if not is_classifier else 0.0
     degenerate = len(pd.unique(base)) < 2 if is_classifier else float(np.std(base.astype(np.float64))) == 0.0
-    scorer = _Scorer(model, labels, pos_label, is_classifier) if labels is not None else None
+    scorer = _Scorer(model, labels, pos_label, is_classifier, groups) if labels is not None else None
     clean = scorer.score(data, base) if scorer is not None else {}
 
     def flips(perturbed: pd.DataFrame) -> tuple[float | None, str | None, dict[str, float | None]]:
@@ -209,7 +225,7 @@ def robustness_report(
         crash = f"the model crashed on the {check} perturbation: {entry['error']}"
         put(f"robustness.flip_rate_{check}", entry["flip_rate"], crash)
         for key in clean:
-            put(f"robustness.{key}_drop_{check}", entry.get(f"{key}_drop"), crash)
+            put(_drop_name(key, check), entry.get(f"{key}_drop"), crash)
     for check, entries in (("out_of_range", per_col), ("unseen_category", per_cat)):
         if not entries:
             continue
@@ -218,7 +234,7 @@ def robustness_report(
         put(f"robustness.flip_rate_{check}", float(np.mean(rates)) if rates else None, crash)
         for key in clean:
             drops = [e[f"{key}_drop"] for e in entries if e.get(f"{key}_drop") is not None]
-            put(f"robustness.{key}_drop_{check}", max(drops) if drops else None, crash)
+            put(_drop_name(key, check), max(drops) if drops else None, crash)
     for p in per_col:
         put(f"robustness.flip_rate_out_of_range[{p['column']}]", p["flip_rate"], f"crashed: {p['error']}")
     if per_cat:
@@ -264,18 +280,32 @@ def robustness_report(
 
 
 def _drop(name: str, clean: float | None, perturbed: float | None) -> float | None:
-    """How much worse the perturbed figure is (positive: worse); MAE grows when worse, the others shrink."""
+    """How much worse the perturbed figure is (positive: worse).
+
+    MAE and the fairness disparities (``name[attr]``) grow when worse; accuracy, ROC AUC and R² shrink.
+    """
     if clean is None or perturbed is None:
         return None
-    return perturbed - clean if name == "mae" else clean - perturbed
+    return perturbed - clean if name == "mae" or "[" in name else clean - perturbed
+
+
+def _drop_name(key: str, check: str) -> str:
+    """``robustness.<key>_drop_<check>``; a per-attribute disparity ``d[a]`` becomes ``d_increase_<check>[a]``."""
+    if "[" in key:
+        base, attr = key.split("[", 1)
+        return f"robustness.{base}_increase_{check}[{attr}"
+    return f"robustness.{key}_drop_{check}"
 
 
 class _Scorer:
     """Accuracy and ROC AUC (classifiers) or R² and MAE (regressors) of the model against fixed labels."""
 
-    def __init__(self, model: Any, labels: Any, pos_label: Any, is_classifier: bool) -> None:
+    def __init__(
+        self, model: Any, labels: Any, pos_label: Any, is_classifier: bool, groups: pd.DataFrame | None = None
+    ) -> None:
         self.model = model
         self.is_classifier = is_classifier
+        self.groups = groups
         if is_classifier:
             self.y = binary_labels(labels, "y", pos_label, require_positive=True)
             self.pos_label = pos_label
@@ -294,4 +324,17 @@ class _Scorer:
         if hasattr(self.model, "predict_proba"):
             score = np.asarray(self.model.predict_proba(X), dtype=np.float64)[:, -1]
             out["roc_auc"] = finite_or_none(float(grouped_roc_auc(self.y, score)[0]))
+        if self.groups is not None:
+            from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+            for attr in self.groups.columns:
+                # As text: fairlearn sorts the group labels, which fails on mixed types. Only the spread
+                # between groups matters here; the fairness report keeps the labels' own types.
+                g = self.groups[attr].astype(str).to_numpy()
+                out[f"demographic_parity_difference[{attr}]"] = finite_or_none(
+                    float(demographic_parity_difference(self.y, hit, sensitive_features=g))
+                )
+                out[f"equalized_odds_difference[{attr}]"] = finite_or_none(
+                    float(equalized_odds_difference(self.y, hit, sensitive_features=g))
+                )
         return out

@@ -219,6 +219,8 @@ class Evidence:
     metrics: dict[str, float]
     metric_sources: dict[str, int]
     evidence: dict[str, int | None] = field(default_factory=dict)
+    #: Metrics a report could not compute (no positives in a group, ...) -> the reason; a gate on one fails.
+    undefined: dict[str, str] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------ queries
@@ -544,7 +546,17 @@ def collect_evidence(trail: Trail, info: VersionInfo, gate: Gate | None = None) 
         name = DOC_KIND_EVIDENCE.get(kind, kind)
         if name in DOC_EVIDENCE:
             evidence[name] = max(int(seq), evidence.get(name) or -1)
-    return Evidence(metrics_out, sources, evidence)
+    # The projection keeps the numbers only; what a report could not compute is read from its event (one
+    # read per report kind), so a gate on an undefined metric fails with the report's reason.
+    undefined: dict[str, str] = {}
+    for seq, _ in latest.values():
+        why = trail.get_event(seq).payload.get("undefined")
+        if isinstance(why, dict):
+            for metric, reason in why.items():
+                if str(metric) not in metrics_out:
+                    undefined.setdefault(str(metric), str(reason))
+                    sources.setdefault(str(metric), seq)
+    return Evidence(metrics_out, sources, evidence, undefined)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -613,7 +625,9 @@ def evaluate_gate_for(
     sp = _policy_for(trail, info, policy)
     gate = sp.policy.gate(stage)
     ev = collect_evidence(trail, info, gate)
-    result = evaluate_gate(sp.policy, stage, ev.metrics, ev.evidence, metric_sources=ev.metric_sources)
+    result = evaluate_gate(
+        sp.policy, stage, ev.metrics, ev.evidence, metric_sources=ev.metric_sources, undefined=ev.undefined
+    )
     cited = sorted({c.evidence_seq for c in result.checks if c.evidence_seq is not None})
     refs = [info.subject, f"blob:sha256:{sp.sha256}"]
     if sp.seq is not None:
