@@ -1,4 +1,8 @@
-"""Shared set-up for the audit tests: a model version's story recorded event by event, and a demo trail."""
+"""Shared set-up for the audit tests: a model version's story recorded event by event, and a demo trail.
+
+The governance events of the story are stand-ins appended on the library's internal path
+(``record_governed``): these tests are about reading the ledger back, not about the rules.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 import modeltrail
 from modeltrail.events import Actor
+from modeltrail.governance.namespace import record_governed
 from modeltrail.ids import new_id
 
 SYSTEM = "credit-scoring"
@@ -27,8 +32,13 @@ def story(trail: modeltrail.Trail, *, policy: bool = True) -> dict[str, int]:
     run_id = new_id()
     run = "run:" + run_id
     if policy:
-        seqs["policy"] = trail.record(
-            "policy.registered", system=SYSTEM, actor=CAROL, subject=f"system:{SYSTEM}", payload={"sha256": "00" * 32}
+        seqs["policy"] = record_governed(
+            trail,
+            "policy.registered",
+            system=SYSTEM,
+            actor=CAROL,
+            subject=f"system:{SYSTEM}",
+            payload={"sha256": "00" * 32},
         ).seq
     seqs["dataset"] = trail.record(
         "dataset.registered", system=SYSTEM, actor=ALICE, subject=ds, payload={"name": "credit-train", "rows": 800}
@@ -67,16 +77,22 @@ def story(trail: modeltrail.Trail, *, policy: bool = True) -> dict[str, int]:
         payload={"kind": "performance", "report_sha256": blob, "metrics": {"performance.roc_auc": 0.8}},
         refs=[MODEL, f"blob:sha256:{blob}"],
     ).seq
-    seqs["gate"] = trail.record(
-        "gate.evaluated", system=SYSTEM, actor=ALICE, subject=MODEL, payload={"stage": "production", "passed": True}
+    seqs["gate"] = record_governed(
+        trail,
+        "gate.evaluated",
+        system=SYSTEM,
+        actor=ALICE,
+        subject=MODEL,
+        payload={"stage": "production", "passed": True},
     ).seq
-    seqs["approval1"] = trail.record(
-        "model.approved", system=SYSTEM, actor=BOB, subject=MODEL, payload={"stage": "production"}
+    seqs["approval1"] = record_governed(
+        trail, "model.approved", system=SYSTEM, actor=BOB, subject=MODEL, payload={"stage": "production"}
     ).seq
-    seqs["approval2"] = trail.record(
-        "model.approved", system=SYSTEM, actor=CAROL, subject=MODEL, payload={"stage": "production"}
+    seqs["approval2"] = record_governed(
+        trail, "model.approved", system=SYSTEM, actor=CAROL, subject=MODEL, payload={"stage": "production"}
     ).seq
-    seqs["deployed"] = trail.record(
+    seqs["deployed"] = record_governed(
+        trail,
         "model.deployed",
         system=SYSTEM,
         actor=ERIN,
@@ -113,7 +129,8 @@ def decide(trail: modeltrail.Trail, *, route: str = "auto", model: str = MODEL, 
 
 def review(trail: modeltrail.Trail, did: str) -> int:
     """A human accepts decision ``did``."""
-    return trail.record(
+    return record_governed(
+        trail,
         "oversight.reviewed",
         system=SYSTEM,
         actor=BOB,

@@ -105,7 +105,7 @@ def test_signed_approvals_count_and_unsigned_ones_do_not(signed) -> None:  # typ
 
 def test_cli_print_body_and_signature(signed) -> None:  # type: ignore[no-untyped-def]
     t, ref, bob_key, _, keys = signed
-    args = ["--trail", str(t.path), "approve", ref, "--stage", "production", "--rationale", "fine", "--as", "bob"]
+    args = ["--trail", str(t.path), "approve", ref, "--stage", "production", "--rationale", "fine", "--actor", "bob"]
     runner = CliRunner()
     body = runner.invoke(main, [*args, "--print-body"])
     assert body.exit_code == 0, body.output

@@ -17,6 +17,7 @@ from modeltrail.audit.tabletop import first_seq_after, parse_age, tabletop
 from modeltrail.audit.trace import trace
 from modeltrail.cli.main import main as cli
 from modeltrail.errors import NotFoundError, ValidationError
+from modeltrail.governance.namespace import record_governed
 from modeltrail.trail import Trail
 
 
@@ -63,9 +64,13 @@ def test_checkpoint_taken_when_decision_is_newer(trail: Trail) -> None:
 def test_deployment_in_force_follows_lifecycle(trail: Trail) -> None:
     story(trail)
     ok = decide(trail)
-    trail.record("model.suspended", system=SYSTEM, actor=ERIN, subject="model:credit", payload={"env": "production"})
+    record_governed(
+        trail, "model.suspended", system=SYSTEM, actor=ERIN, subject="model:credit", payload={"env": "production"}
+    )
     suspended = decide(trail, route="fallback")
-    trail.record("model.resumed", system=SYSTEM, actor=CAROL, subject="model:credit", payload={"env": "production"})
+    record_governed(
+        trail, "model.resumed", system=SYSTEM, actor=CAROL, subject="model:credit", payload={"env": "production"}
+    )
     resumed = decide(trail)
     other_env = decide(trail, env="staging")
     assert reconstruct(trail, ok).in_force
@@ -139,7 +144,9 @@ def test_first_seq_after_and_ages(trail: Trail) -> None:
 
 def test_trace_history(trail: Trail) -> None:
     seqs = story(trail)
-    trail.record("model.suspended", system=SYSTEM, actor=ERIN, subject="model:credit", payload={"env": "production"})
+    record_governed(
+        trail, "model.suspended", system=SYSTEM, actor=ERIN, subject="model:credit", payload={"env": "production"}
+    )
     tr = trace(trail, "credit@1")
     types = [e.type for e in tr.history]
     assert types[0] == "model.registered" and "model.deployed" in types and types[-1] == "model.suspended"
@@ -172,9 +179,9 @@ def test_cli_reconstruct_reveal_tabletop_trace(tmp_path: Path) -> None:
     assert "verified" in text and did in html.read_text()
     # Reveal: needs --purpose, refused (and recorded) for a user without the role, granted for an auditor.
     _cli(trail_dir, ["audit", "reconstruct", did, "--reveal"], code=2)
-    _cli(trail_dir, ["audit", "reconstruct", did, "--reveal", "--purpose", "x", "--as", "bob"], code=1)
+    _cli(trail_dir, ["audit", "reconstruct", did, "--reveal", "--purpose", "x", "--actor", "bob"], code=1)
     out = json.loads(
-        _cli(trail_dir, ["audit", "reconstruct", did, "--reveal", "--purpose", "audit", "--as", "dave", "--json"])
+        _cli(trail_dir, ["audit", "reconstruct", did, "--reveal", "--purpose", "audit", "--actor", "dave", "--json"])
     )
     assert set(out["revealed"]) == set(d.sealed)
     with modeltrail.open(trail_dir) as t:
@@ -182,13 +189,13 @@ def test_cli_reconstruct_reveal_tabletop_trace(tmp_path: Path) -> None:
         assert len(list(t.events("oversight.reveal_refused"))) == 1
         assert t.get_event(out["reveal_event"]).type == "oversight.revealed"
     _cli(trail_dir, ["audit", "reconstruct", "0" * 32], code=1)
-    args = ["--trail", str(trail_dir), "audit", "tabletop", "--older-than", "0d", "--seed", "5", "--as", "dave"]
+    args = ["--trail", str(trail_dir), "audit", "tabletop", "--older-than", "0d", "--seed", "5", "--actor", "dave"]
     run = CliRunner().invoke(cli, [*args, "--json"])
     res = json.loads(run.output)
     assert res["decision_id"] and res["event_seq"] is not None
     assert run.exit_code == (0 if res["passed"] else 1)
     assert res["passed"] == all(f["passed"] for f in res["findings"] if f["required"])
-    _cli(trail_dir, ["audit", "tabletop", "--seed", "5", "--as", "dave"], code=1)  # nothing 90 days old
+    _cli(trail_dir, ["audit", "tabletop", "--seed", "5", "--actor", "dave"], code=1)  # nothing 90 days old
     tr = json.loads(_cli(trail_dir, ["audit", "trace", "credit-logreg@1", "--json"]))
     assert tr["ref"] == "model:credit-logreg@1" and tr["oversight"]
     assert "model.deployed" in _cli(trail_dir, ["audit", "trace", "credit-logreg@1"])

@@ -38,7 +38,7 @@ def test_build_list_check_answer_cycle(demo: Any, tmp_path: Path) -> None:
         "--out",
         str(tmp_path),
         "--json",
-        "--as",
+        "--actor",
         "carol",
     )
     assert r.exit_code == 0, r.output
@@ -67,7 +67,7 @@ def test_build_list_check_answer_cycle(demo: Any, tmp_path: Path) -> None:
         "credit-scoring",
         "--text",
         "Comply through gates and generated documents",
-        "--as",
+        "--actor",
         "carol",
     )
     assert r.exit_code == 0, r.output
@@ -89,7 +89,7 @@ def test_build_list_check_answer_cycle(demo: Any, tmp_path: Path) -> None:
 def test_answers_file_and_risk_commands(demo: Any, tmp_path: Path) -> None:
     answers = tmp_path / "answers.yaml"
     answers.write_text("system.provider: ACME Bank AG, Frankfurt\nsystem.contact: ai-office@acme.example\n")
-    r = _run(demo, "docs", "answer", "--system", "credit-scoring", "--file", str(answers), "--as", "carol")
+    r = _run(demo, "docs", "answer", "--system", "credit-scoring", "--file", str(answers), "--actor", "carol")
     assert r.exit_code == 0 and "recorded 2 statements" in r.output
     r = _run(
         demo,
@@ -111,7 +111,7 @@ def test_answers_file_and_risk_commands(demo: Any, tmp_path: Path) -> None:
         "bob",
         "--review-by",
         "2000-01-01",
-        "--as",
+        "--actor",
         "bob",
     )
     assert r.exit_code == 0, r.output
@@ -139,7 +139,7 @@ def test_answers_file_and_risk_commands(demo: Any, tmp_path: Path) -> None:
         "bob",
         "--review-by",
         "2999-01-01",
-        "--as",
+        "--actor",
         "bob",
     )
     assert r.exit_code == 2 and "category" in r.output
@@ -166,9 +166,9 @@ def test_status_requirements_text_json_html(demo: Any) -> None:
 
 def test_bad_kind_and_format_exit_2(demo: Any) -> None:
     model = demo.deployed.removeprefix("model:")
-    r = _run(demo, "docs", "build", model, "--kind", "annex_v", "--as", "carol")
+    r = _run(demo, "docs", "build", model, "--kind", "annex_v", "--actor", "carol")
     assert r.exit_code == 2 and "kind" in r.output
-    r = _run(demo, "docs", "build", model, "--kind", "qms", "--format", "docx", "--as", "carol")
+    r = _run(demo, "docs", "build", model, "--kind", "qms", "--format", "docx", "--actor", "carol")
     assert r.exit_code == 2 and "format" in r.output
-    r = _run(demo, "docs", "answer", "nope.key", "--system", "credit-scoring", "--text", "x", "--as", "carol")
+    r = _run(demo, "docs", "answer", "nope.key", "--system", "credit-scoring", "--text", "x", "--actor", "carol")
     assert r.exit_code == 2 and "unknown statement key" in r.output

@@ -308,21 +308,25 @@ def test_gates_accept_generated_documents_as_evidence(demo: Any, built: list[Any
 
 def test_monitoring_plan_reads_monitor_events(demo: Any) -> None:
     with modeltrail.open(demo.trail_path) as t:
+        checked = [e for e in t.events("monitor.checked") if e.system == SYSTEM]
+        alerts = [e for e in t.events("monitor.alert") if e.system == SYSTEM]
+        assert checked and alerts  # the demo monitors its later decisions and raises an alert
         [before] = build_documents(t, SYSTEM, "monitoring_plan", actor=CAROL, formats="md")
-        assert "Not yet monitored" in before.files["md"].read_text()
+        md = before.files["md"].read_text()
+        assert "Not yet monitored" not in md and str(alerts[-1].seq) in md
+        st = {q.id: q for q in compliance_status(t, SYSTEM).requirements}
+        drift = next(e for e in st["art72.2"].evidence if e.name == "monitor.drift")
+        assert drift.state == "satisfied" and checked[-1].seq in drift.seqs
+        # A later monitoring reading makes the plan stale; regenerated, it cites the reading.
         r = t.record(
-            "monitor.drift",
+            "monitor.checked",
             system=SYSTEM,
             actor={"id": "monitor", "role": "service", "kind": "service"},
             subject=demo.deployed,
-            payload={"metric": "psi", "value": 0.31, "message": "psi 0.31 on credit_amount exceeds 0.25"},
+            payload={"window": "w-late", "level": "ok", "drift": {"credit_amount": {"method": "psi", "value": 0.02}}},
         )
         stale = next(s for s in check_documents(t, SYSTEM) if s.kind == "monitoring_plan")
         assert stale.stale and stale.newer == [r.seq]
         [after] = build_documents(t, SYSTEM, "monitoring_plan", actor=CAROL, formats="md")
-        md = after.files["md"].read_text()
-        assert "Not yet monitored" not in md and "psi 0.31 on credit_amount" in md and r.seq in after.basis
-        st = {q.id: q for q in compliance_status(t, SYSTEM).requirements}
-        drift = next(e for e in st["art72.2"].evidence if e.name == "monitor.drift")
-        assert drift.state == "satisfied" and drift.seqs == [r.seq]
+        assert r.seq in after.basis
         assert not any(p.source_seq == r.seq for p in proposed_risks(t, SYSTEM))  # a reading, not an alert

@@ -74,7 +74,7 @@ def test_cli_rotation_acts_as_the_resolved_identity(tmp_path: Path) -> None:
     assert code == 1 and "may not rotate the signing key" in err
     code, out, err = _cli(folder, ["--reason", "yearly"], MODELTRAIL_USER="root")
     assert code == 0, err
-    code, _, err = _cli(folder, ["--as", "erin"])
+    code, _, err = _cli(folder, ["--actor", "erin"])
     assert code == 1 and "erin may not rotate" in err
     code, _, err = _cli(folder, ["--role", "admin"], MODELTRAIL_USER="root")
     assert code == 2 and "takes no --role" in err

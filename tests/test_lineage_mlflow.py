@@ -126,9 +126,10 @@ def test_cli_import(trail: Trail, store: tuple[str, str]) -> None:
         group, ["mlflow", mlflow_run_id, "--tracking-uri", uri, "--system", "credit", "--model", "credit@1"], obj=tc
     )
     assert res.exit_code == 0, res.output
-    run_id = res.output.split()[1]
+    lines = res.stdout.splitlines()  # MLflow may print download progress on stderr
+    run_id = next(line.split()[1] for line in lines if line.startswith("run "))
     assert get_run(trail, run_id).link["run_id"] == mlflow_run_id  # type: ignore[index]
-    assert res.output.strip().endswith("model credit@1")
+    assert lines[-1] == "model credit@1"
 
 
 def test_logged_model_id_fallbacks() -> None:

@@ -290,7 +290,7 @@ def test_cli_end_to_end(trail: Trail, tmp_path: Path, credit: tuple[pd.DataFrame
             ds_ref,
             "--actor",
             "bob",
-            "--role",
+            "--actor-role",
             "ml_engineer",
         ],
         obj=obj,

@@ -72,7 +72,7 @@ def test_monitor_and_incident_commands(tmp_path: Path) -> None:
         "score",
         "--label-column",
         "label",
-        "--as",
+        "--actor",
         "bob",
     )
     assert "2000 rows" in out
@@ -99,23 +99,23 @@ def test_monitor_and_incident_commands(tmp_path: Path) -> None:
         "wrong refusals",
         "--link",
         f"event:{alert_seq}",
-        "--as",
+        "--actor",
         "bob",
     )
     iid = re.search(r"incident ([0-9a-f]{32}) opened", out)
     assert iid is not None and "Art. 73(2)" in out
     short = iid.group(1)[:12]
-    draft = json.loads(run("incident", "report", short, "--draft", "--as", "bob"))
+    draft = json.loads(run("incident", "report", short, "--draft", "--actor", "bob"))
     assert draft["alerts"][0]["seq"] == alert_seq and draft["alerts"][0]["decisions"] == 300
     assert any(a["action"] == "suspend" for a in draft["actions_taken"])
-    run("incident", "update", short, "--note", "feed fixed", "--as", "bob")
-    assert "on time" in run("incident", "report", short, "--as", "bob", "--authority", "MSA")
+    run("incident", "update", short, "--note", "feed fixed", "--actor", "bob")
+    assert "on time" in run("incident", "report", short, "--actor", "bob", "--authority", "MSA")
     assert "report due" not in run("monitor", "status")
-    run("incident", "close", short, "--reason", "done", "--as", "bob", code=1)  # needs a complete report
-    run("incident", "report", short, "--complete", "--as", "bob")
-    run("incident", "close", short, "--reason", "done", "--as", "bob")
+    run("incident", "close", short, "--reason", "done", "--actor", "bob", code=1)  # needs a complete report
+    run("incident", "report", short, "--complete", "--actor", "bob")
+    run("incident", "close", short, "--reason", "done", "--actor", "bob")
     assert "closed" in run("incident", "list")
-    run("monitor", "clear", str(alert_seq), "--reason", "ok now", "--resume", "--as", "bob")
+    run("monitor", "clear", str(alert_seq), "--reason", "ok now", "--resume", "--actor", "bob")
     assert json.loads(run("monitor", "status", "--json"))["open_alerts"] == []
     # Errors name the field and exit non-zero.
     assert "window" in run("monitor", "run", "credit@1", "--window", "soon", code=2)

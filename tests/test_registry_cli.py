@@ -81,16 +81,16 @@ def test_cli_end_to_end(project: Path) -> None:
     assert any(c["name"] == "performance.roc_auc" and not c["passed"] for c in out["checks"])
 
     # Four-eyes: alice registered credit@1 (and holds no approver role anyway).
-    r = run(project, cli.approve_cmd, "credit@1", "--stage", "production", "--rationale", "mine", "--as", "alice")
+    r = run(project, cli.approve_cmd, "credit@1", "--stage", "production", "--rationale", "mine", "--actor", "alice")
     assert r.exit_code == 1 and "approval refused" in text(r)
-    r = run(project, cli.deploy_cmd, "credit@1", "--env", "production", "--as", "erin")
+    r = run(project, cli.deploy_cmd, "credit@1", "--env", "production", "--actor", "erin")
     assert r.exit_code == 1 and "approvals incomplete" in text(r)
     for user in ("bob", "carol"):
-        r = run(project, cli.approve_cmd, "credit@1", "--stage", "production", "--rationale", "ok", "--as", user)
+        r = run(project, cli.approve_cmd, "credit@1", "--stage", "production", "--rationale", "ok", "--actor", user)
         assert r.exit_code == 0, r.output
     assert "approvals complete" in text(r)
     before = _now()
-    r = run(project, cli.deploy_cmd, "credit@1", "--env", "production", "--as", "erin")
+    r = run(project, cli.deploy_cmd, "credit@1", "--env", "production", "--actor", "erin")
     assert r.exit_code == 0, r.output
     r = run(project, cli.status_cmd, "credit@1")
     assert r.exit_code == 0 and "deployed" in text(r)
@@ -102,32 +102,32 @@ def test_cli_end_to_end(project: Path) -> None:
     r = run(project, cli.audit_group, "live-at", before, "--env", "production")
     assert r.exit_code == 0 and "nothing was deployed" in text(r)
 
-    r = run(project, cli.suspend_cmd, "credit", "--env", "production", "--reason", "drift", "--as", "bob")
+    r = run(project, cli.suspend_cmd, "credit", "--env", "production", "--reason", "drift", "--actor", "bob")
     assert r.exit_code == 1 and "may not suspend" in text(r)
-    r = run(project, cli.suspend_cmd, "credit", "--env", "production", "--reason", "drift", "--as", "erin")
+    r = run(project, cli.suspend_cmd, "credit", "--env", "production", "--reason", "drift", "--actor", "erin")
     assert r.exit_code == 0, r.output
-    r = run(project, cli.resume_cmd, "credit@1", "--env", "production", "--reason", "explained", "--as", "bob")
+    r = run(project, cli.resume_cmd, "credit@1", "--env", "production", "--reason", "explained", "--actor", "bob")
     assert r.exit_code == 0, r.output
 
     # Break glass: credit@2 failed its gate; only the cro may force it.
-    r = run(project, cli.deploy_cmd, "credit@2", "--env", "production", "--break-glass", "incident", "--as", "erin")
+    r = run(project, cli.deploy_cmd, "credit@2", "--env", "production", "--break-glass", "incident", "--actor", "erin")
     assert r.exit_code == 1
-    r = run(project, cli.deploy_cmd, "credit@2", "--env", "production", "--break-glass", "incident", "--as", "frank")
+    r = run(project, cli.deploy_cmd, "credit@2", "--env", "production", "--break-glass", "incident", "--actor", "frank")
     assert r.exit_code == 0 and "BREAK-GLASS" in text(r)
     r = run(project, cli.status_cmd, "credit")
     assert r.exit_code == 0 and "BREAK-GLASS" in text(r)
     r = run(project, cli.status_cmd, "credit@2", "--json")
     assert json.loads(r.output)["break_glass"][0]["actor"] == "frank"
 
-    r = run(project, cli.retire_cmd, "credit@1", "--reason", "replaced", "--as", "bob")
+    r = run(project, cli.retire_cmd, "credit@1", "--reason", "replaced", "--actor", "bob")
     assert r.exit_code == 0, r.output
-    r = run(project, cli.reject_cmd, "credit@1", "--stage", "production", "--rationale", "x", "--as", "carol")
+    r = run(project, cli.reject_cmd, "credit@1", "--stage", "production", "--rationale", "x", "--actor", "carol")
     assert r.exit_code == 1 and "retired" in text(r)
 
 
 def test_cli_bad_input_exits_2(project: Path) -> None:
     run(project, policy_group, "set", str(project / "policy.yaml"))
-    r = run(project, cli.approve_cmd, "credit", "--stage", "production", "--rationale", "x", "--as", "bob")
+    r = run(project, cli.approve_cmd, "credit", "--stage", "production", "--rationale", "x", "--actor", "bob")
     assert r.exit_code == 2 and "NAME@VERSION" in text(r)
     r = run(project, cli.audit_group, "live-at", "last tuesday", "--env", "production")
     assert r.exit_code == 2
@@ -151,7 +151,7 @@ def test_cli_token_identity_and_impersonation_refused(project: Path) -> None:
     with modeltrail.open(project / "proj") as t:
         gate = next(t.events("gate.evaluated", descending=True, limit=1))
         assert gate.actor.id == "ci" and gate.actor.kind == "service"
-    r = run(project, cli.approve_cmd, "credit@1", "--stage", "production", "--rationale", "x", "--as", "bob")
+    r = run(project, cli.approve_cmd, "credit@1", "--stage", "production", "--rationale", "x", "--actor", "bob")
     assert r.exit_code == 1 and "impersonation" in text(r)
 
 

@@ -62,11 +62,11 @@ def test_review_label_reveal_commands(tmp_path: Path) -> None:
     assert [r["decision_id"] for r in first] + [json.loads(x)["decision_id"] for x in rest] == [
         d.decision_id for d in ds
     ]
-    run(review_group, ["decide", ds[0].decision_id, "--accept", "--reason", "ok", "--as", "rita"])
-    out = run(review_group, ["decide", ds[1].decision_id, "--override", "0", "--reason", "no", "--as", "rita"])
+    run(review_group, ["decide", ds[0].decision_id, "--accept", "--reason", "ok", "--actor", "rita"])
+    out = run(review_group, ["decide", ds[1].decision_id, "--override", "0", "--reason", "no", "--actor", "rita"])
     assert "overridden by rita" in out
     bad = runner.invoke(
-        review_group, ["decide", ds[2].decision_id, "--reason", "x", "--as", "rita"], obj=TrailContext(path)
+        review_group, ["decide", ds[2].decision_id, "--reason", "x", "--actor", "rita"], obj=TrailContext(path)
     )
     assert bad.exit_code == 2
     assert len(run(review_group, ["list", "--json"]).splitlines()) == 1
@@ -74,10 +74,10 @@ def test_review_label_reveal_commands(tmp_path: Path) -> None:
     assert stats["reviewers"]["rita"]["overridden"] == 1
     csv_file = tmp_path / "labels.csv"
     csv_file.write_text("decision_id,actual\n" + "".join(f"{d.decision_id},1\n" for d in ds))
-    assert "3 label(s)" in run(label_cmd, [str(csv_file), "--as", "rita"])
-    refused = runner.invoke(reveal_cmd, [ds[0].decision_id, "--purpose", "x", "--as", "rita"], obj=TrailContext(path))
+    assert "3 label(s)" in run(label_cmd, [str(csv_file), "--actor", "rita"])
+    refused = runner.invoke(reveal_cmd, [ds[0].decision_id, "--purpose", "x", "--actor", "rita"], obj=TrailContext(path))
     assert refused.exit_code == 1 and "refused" in refused.output
-    assert json.loads(run(reveal_cmd, [ds[0].decision_id, "--purpose", "appeal", "--as", "dave"])) == {"age_years": 30}
+    assert json.loads(run(reveal_cmd, [ds[0].decision_id, "--purpose", "appeal", "--actor", "dave"])) == {"age_years": 30}
     with modeltrail.open(path) as t:
         assert len(list(t.events("oversight.reveal_refused"))) == 1
         assert len(list(t.events("oversight.revealed"))) == 1

@@ -21,14 +21,10 @@ from rich.table import Table
 from ..errors import ModeltrailError, NotFoundError, ValidationError
 from ..identity import Identity, resolve_identity
 from ..trail import Trail
+from .flags import impersonation_option
 from .main import TrailContext, console, handle_errors, pass_ctx
 
-_AS = click.option(
-    "--as",
-    "as_user",
-    metavar="USER",
-    help="Act as USER (only when the policy sets allow_impersonation: true; tests and demos).",
-)
+_AS = impersonation_option
 
 
 @click.group("audit")

@@ -35,14 +35,10 @@ from ..errors import NotFoundError, ValidationError
 from ..events import Actor
 from ..identity import resolve_identity
 from ..trail import Trail
+from .flags import impersonation_option
 from .main import TrailContext, console, handle_errors, pass_ctx
 
-_AS = click.option(
-    "--as",
-    "as_user",
-    metavar="USER",
-    help="Act as USER (only when the policy sets allow_impersonation: true; tests and demos).",
-)
+_AS = impersonation_option
 _SYSTEM = click.option("--system", "system", required=True, metavar="S", help="AI system name.")
 
 

@@ -28,9 +28,10 @@ from ..monitor.run import CHECKED, MONITOR_ACTOR, WindowResult, monitor, watch
 from ..monitor.windows import frame_window, model_ref
 from ..policy import Policy
 from ..trail import Trail
+from .flags import impersonation_option
 from .main import TrailContext, console, handle_errors, pass_ctx
 
-_AS = click.option("--as", "as_user", metavar="USER", help="Act as USER (only when the policy allows impersonation).")
+_AS = impersonation_option
 _ENV = click.option("--env", default="production", show_default=True, help="Environment of the decisions.")
 
 

@@ -22,6 +22,7 @@ import yaml
 
 from ..errors import ValidationError
 from ..events import Actor, Receipt, format_ts, parse_ts
+from ..governance.namespace import record_governed
 
 if TYPE_CHECKING:
     from ..identity import Identity
@@ -261,7 +262,9 @@ def record_statement(
     if not isinstance(text, str) or not text.strip():
         raise ValidationError("expected a non-empty statement text", field="text")
     who = _human(actor)
-    return trail.record(
+    # doc.* is governance namespace (generic ingest refuses it), so statements go on the library's path.
+    return record_governed(
+        trail,
         STATEMENT_EVENT,
         system=system,
         actor=who,

@@ -350,20 +350,39 @@ def _resolve(t: _Trail, name: str) -> EvidenceStatus:
             name, WAITING, note="overdue: " + ", ".join(overdue) if overdue else "no review yet", who=["model_risk"]
         )
     elif name.startswith("monitor."):
-        word = name.split(".", 1)[1].rstrip("s")
-        evs = [
-            e
-            for e in t.trail.events("monitor.*", system=t.system)
-            if word in e.type or word in str(e.payload.get("metric", "")) or word in str(e.payload.get("kind", ""))
-        ]
+        evs = [e for e in t.trail.events("monitor.*", system=t.system) if _monitor_serves(name, e)]
         found = _ok(name, *evs[-5:])
         if found is None:
-            return EvidenceStatus(name, MISSING, note="not yet monitored (no monitor.* events)")
+            return EvidenceStatus(name, MISSING, note="not yet monitored (no monitor.* events that show it)")
     elif name in _EVENTS:
         found = _ok(name, t.latest(_EVENTS[name]))
         if found is None:
             return EvidenceStatus(name, MISSING, note=f"no `{_EVENTS[name]}` events in the trail")
     return found or EvidenceStatus(name, MISSING, note="not recorded in the trail (nothing in modeltrail produces it)")
+
+
+def _monitor_serves(name: str, e: Event) -> bool:
+    """Whether monitoring event ``e`` is evidence ``name`` (``monitor.drift``, ``monitor.alerts``, ...).
+
+    ``monitor run`` records one ``monitor.checked`` per window with the drift, performance (realised or
+    estimated) and rule values it computed; alerts are ``monitor.alert``. Other ``monitor.*`` events
+    (recorded by other tools) count when their type or metric names the aspect.
+    """
+    aspect = name.split(".", 1)[1]
+    p = e.payload
+    if e.type == "monitor.checked":
+        rules = p.get("rule_values") if isinstance(p.get("rule_values"), dict) else {}
+        if aspect == "drift":
+            return bool(p.get("drift"))
+        if aspect == "performance":
+            return bool(p.get("performance") or p.get("estimated"))
+        if aspect == "fairness":
+            return any(str(k).startswith("fairness.") for k in rules)
+        return False
+    if aspect == "alerts":
+        return e.type in ("monitor.alert", "monitor.action", "monitor.alert_cleared")
+    word = aspect.rstrip("s")
+    return word in e.type or word in str(p.get("metric", "")) or word in str(p.get("kind", ""))
 
 
 def _tiers(t: _Trail) -> list[str]:
