@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
 from ..errors import ValidationError
-from ..events import Actor, Receipt, format_ts, parse_ts
-from ..governance.namespace import record_governed
+from ..events import Actor, EventInput, Receipt, format_ts, parse_ts
+from ..governance.namespace import record_governed, record_governed_many
 
 if TYPE_CHECKING:
     from ..identity import Identity
@@ -296,21 +296,14 @@ def record_answers(
 ) -> list[Receipt]:
     """Record several answers at once (all or none: the batch is appended atomically)."""
     who = _human(actor)
-    events: list[dict[str, Any]] = []
+    events: list[EventInput] = []
     for key, text in answers.items():
         s = spec(key)
         if not text.strip():
             raise ValidationError("expected a non-empty text", field=f"answers.{key}")
-        events.append(
-            {
-                "type": STATEMENT_EVENT,
-                "system": system,
-                "actor": who,
-                "subject": f"system:{system}",
-                "payload": {"key": key, "title": s.title, "text": text.strip(), "expected_role": s.role},
-            }
-        )
-    return trail.record_many(events)
+        payload = {"key": key, "title": s.title, "text": text.strip(), "expected_role": s.role}
+        events.append(EventInput(STATEMENT_EVENT, system, who, f"system:{system}", payload, None, None))
+    return record_governed_many(trail, events)
 
 
 def statements(trail: Trail, system: str) -> dict[str, Statement]:

@@ -371,7 +371,8 @@ def _monitor_serves(name: str, e: Event) -> bool:
     aspect = name.split(".", 1)[1]
     p = e.payload
     if e.type == "monitor.checked":
-        rules = p.get("rule_values") if isinstance(p.get("rule_values"), dict) else {}
+        raw = p.get("rule_values")
+        rules: dict[str, Any] = raw if isinstance(raw, dict) else {}
         if aspect == "drift":
             return bool(p.get("drift"))
         if aspect == "performance":

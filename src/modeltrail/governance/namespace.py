@@ -105,4 +105,27 @@ def record_governed(
     return trail.append_governed(prepared)
 
 
-__all__ = ["RESERVED", "RESERVED_PREFIXES", "is_reserved", "record_governed", "refuse_reserved", "reserved_command"]
+def record_governed_many(trail: Trail, events: Sequence[EventInput]) -> list[Receipt]:
+    """Append several governance events atomically (all or none), after their operation checked the rules.
+
+    Library code only, as :func:`record_governed`; the receipts come back in order.
+    """
+    limit = trail.config.max_payload_bytes
+    prepared = []
+    for i, ev in enumerate(events):
+        try:
+            prepared.append(prepare(ev, max_payload_bytes=limit))
+        except ValidationError as exc:
+            raise exc.within(f"events[{i}]") from None
+    return trail.append_governed_many(prepared) if prepared else []
+
+
+__all__ = [
+    "RESERVED",
+    "RESERVED_PREFIXES",
+    "is_reserved",
+    "record_governed",
+    "record_governed_many",
+    "refuse_reserved",
+    "reserved_command",
+]
