@@ -330,3 +330,29 @@ def test_monitoring_plan_reads_monitor_events(demo: Any) -> None:
         [after] = build_documents(t, SYSTEM, "monitoring_plan", actor=CAROL, formats="md")
         assert r.seq in after.basis
         assert not any(p.source_seq == r.seq for p in proposed_risks(t, SYSTEM))  # a reading, not an alert
+
+
+def test_gate_with_current_documents_fails_on_a_stale_model_card(demo: Any) -> None:
+    from dataclasses import replace
+
+    from modeltrail.policy import evaluate_gate
+    from modeltrail.registry import collect_evidence, current_policy, get_version
+
+    with modeltrail.open(demo.trail_path) as t:
+        [card] = build_documents(t, demo.deployed, "model_card", actor=CAROL, formats="md")
+        policy = current_policy(t, SYSTEM)
+        gate = replace(policy.gate("production"), evidence=("model_card",), thresholds=(), current_documents=True)
+        strict = replace(policy, gates={**policy.gates, "production": gate})
+        info = get_version(t, demo.deployed)
+        ev = collect_evidence(t, info, gate)
+        assert ev.evidence["model_card"] == card.seq and ev.stale == {}
+        assert evaluate_gate(strict, "production", ev.metrics, ev.evidence, stale=ev.stale).passed
+        r = record_statement(t, SYSTEM, "design.limitations", "Not for applicants under 21", actor=BOB)
+        ev = collect_evidence(t, info, gate)
+        assert "model_card" in ev.stale and f"event {r.seq}" in ev.stale["model_card"]
+        result = evaluate_gate(strict, "production", ev.metrics, ev.evidence, stale=ev.stale)
+        check = next(c for c in result.checks if c.name == "model_card")
+        assert not result.passed and not check.passed and "stale" in check.message
+        # Without the option the same document still counts (staleness is then reported by `docs check`).
+        lax = replace(policy, gates={**policy.gates, "production": replace(gate, current_documents=False)})
+        assert evaluate_gate(lax, "production", ev.metrics, ev.evidence, stale=ev.stale).passed

@@ -212,6 +212,7 @@ def evaluate_gate(
     *,
     metric_sources: Mapping[str, int] | None = None,
     undefined: Mapping[str, str] | None = None,
+    stale: Mapping[str, str] | None = None,
 ) -> GateResult:
     """Evaluate the gate of ``policy`` for ``stage``.
 
@@ -220,8 +221,10 @@ def evaluate_gate(
     number of the event that recorded them (``None`` or absent: not recorded). ``metric_sources`` optionally
     maps a metric name (or ``name[group]``) to the event its value came from, shown as ``evidence_seq``.
     ``undefined`` maps metric names that a report could not compute to the reason (the ``undefined`` of a
-    ``report.generated`` payload); a check on one fails with that reason. Four-fifths violations in the
-    metrics show as a ``warning`` check, which fails the gate only under ``fairness_warnings: fail``.
+    ``report.generated`` payload); a check on one fails with that reason. ``stale`` maps evidence names
+    whose document is out of date to why; under the gate's ``current_documents: true`` such evidence fails.
+    Four-fifths violations in the metrics show as a ``warning`` check, which fails the gate only under
+    ``fairness_warnings: fail``.
 
     Raises :class:`~modeltrail.errors.NotFoundError` if the policy has no gate for ``stage``.
     """
@@ -235,9 +238,15 @@ def evaluate_gate(
         seq = evidence.get(name)
         # bool is an int subclass: `True` is not an event number.
         if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0:
-            checks.append(
-                Check(name, "evidence", None, "required", True, seq, f"{name} recorded in event {seq}")
-            )
+            why = (stale or {}).get(name) if gate.current_documents else None
+            if why is not None:
+                checks.append(
+                    Check(name, "evidence", None, "current", False, seq, f"{name} (event {seq}) is stale: {why}")
+                )
+            else:
+                checks.append(
+                    Check(name, "evidence", None, "required", True, seq, f"{name} recorded in event {seq}")
+                )
         else:
             checks.append(Check(name, "evidence", None, "required", False, None, f"no {name} recorded"))
     for threshold in gate.thresholds:

@@ -15,6 +15,7 @@ A policy file is YAML (DESIGN §5). Top-level keys::
           fairness.demographic_parity_difference: {max: 0.10, groups: [sex, age_band]}
         approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true}
         refuse: "reason"                # optional: this gate never passes (prohibited systems)
+        current_documents: true         # optional: required documents must not be stale (docs check)
     oversight:
       review_when: {confidence_below: 0.6, outside_training_range: true, segments: ["age_band=18-25"],
                     sample_rate: 0.01}
@@ -173,6 +174,9 @@ class Gate:
     approvals: Approvals | None = None
     refuse: str | None = None
     """When set, the gate never passes; the text says why (used for prohibited systems)."""
+    current_documents: bool = False
+    """When set, a required document (model card, technical documentation, risk assessment) counts only
+    while it is current: a document whose evidence changed since it was generated fails the gate."""
 
     def to_dict(self) -> dict[str, Any]:
         """Dictionary form as written in a policy file."""
@@ -182,6 +186,8 @@ class Gate:
             out["approvals"] = self.approvals.to_dict()
         if self.refuse is not None:
             out["refuse"] = self.refuse
+        if self.current_documents:
+            out["current_documents"] = True
         return out
 
 
@@ -723,7 +729,8 @@ def _threshold(
 
 
 def _gate(r: _Reader, raw: Any, stage: str, path: str, line: int, protected: tuple[str, ...]) -> Gate:
-    node = r.mapping(raw, path, line, allowed=("evidence", "thresholds", "approvals", "refuse"))
+    allowed = ("evidence", "thresholds", "approvals", "refuse", "current_documents")
+    node = r.mapping(raw, path, line, allowed=allowed)
     evidence: tuple[str, ...] = ()
     if "evidence" in node:
         evidence = r.names(
@@ -776,7 +783,12 @@ def _gate(r: _Reader, raw: Any, stage: str, path: str, line: int, protected: tup
         refuse = r.text(
             node["refuse"], f"{path}.refuse", node.value_lines["refuse"], what="the reason as text"
         )
-    return Gate(stage, evidence, tuple(thresholds), approvals, refuse)
+    current = (
+        r.boolean(node["current_documents"], f"{path}.current_documents", node.value_lines["current_documents"])
+        if "current_documents" in node
+        else False
+    )
+    return Gate(stage, evidence, tuple(thresholds), approvals, refuse, current)
 
 
 def _oversight(r: _Reader, raw: Any, line: int) -> Oversight:

@@ -221,6 +221,9 @@ class Evidence:
     evidence: dict[str, int | None] = field(default_factory=dict)
     #: Metrics a report could not compute (no positives in a group, ...) -> the reason; a gate on one fails.
     undefined: dict[str, str] = field(default_factory=dict)
+    #: Document evidence whose latest document is out of date -> why (filled when the gate asks for current
+    #: documents).
+    stale: dict[str, str] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------ queries
@@ -556,7 +559,26 @@ def collect_evidence(trail: Trail, info: VersionInfo, gate: Gate | None = None) 
                 if str(metric) not in metrics_out:
                     undefined.setdefault(str(metric), str(reason))
                     sources.setdefault(str(metric), seq)
-    return Evidence(metrics_out, sources, evidence, undefined)
+    stale: dict[str, str] = {}
+    if gate is not None and gate.current_documents:
+        stale = _stale_documents(trail, [n for n in gate.evidence if n in DOC_EVIDENCE], evidence)
+    return Evidence(metrics_out, sources, evidence, undefined, stale)
+
+
+def _stale_documents(trail: Trail, names: Iterable[str], evidence: Mapping[str, int | None]) -> dict[str, str]:
+    """Why each document evidence in ``names`` is stale (the documents' own staleness check)."""
+    # Generating and checking documents is the documents package (above the registry); the gate only asks.
+    from ..documents.staleness import check_document
+
+    out: dict[str, str] = {}
+    for name in names:
+        seq = evidence.get(name)
+        if seq is None:
+            continue
+        state = check_document(trail, trail.get_event(seq))
+        if state.stale:
+            out[name] = "; ".join(state.reasons) or f"newer events {state.newer}"
+    return out
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -626,7 +648,13 @@ def evaluate_gate_for(
     gate = sp.policy.gate(stage)
     ev = collect_evidence(trail, info, gate)
     result = evaluate_gate(
-        sp.policy, stage, ev.metrics, ev.evidence, metric_sources=ev.metric_sources, undefined=ev.undefined
+        sp.policy,
+        stage,
+        ev.metrics,
+        ev.evidence,
+        metric_sources=ev.metric_sources,
+        undefined=ev.undefined,
+        stale=ev.stale,
     )
     cited = sorted({c.evidence_seq for c in result.checks if c.evidence_seq is not None})
     refs = [info.subject, f"blob:sha256:{sp.sha256}"]
