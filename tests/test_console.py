@@ -14,10 +14,9 @@ pytest.importorskip("argon2")
 from fastapi.testclient import TestClient
 
 import modeltrail
+from _console_support import PASSWORD, build
 from modeltrail.server import create_app
 from modeltrail.server.console.auth import ConsoleUsers, Throttle
-
-from _console_support import PASSWORD, build
 
 PAGES = [
     "/", "/models/credit/v/1", "/models/credit/v/2", "/deployments", "/deployments?ended=true", "/review",
@@ -48,7 +47,9 @@ def csrf_of(html: str) -> str:
 
 def sign_in(c: TestClient, user: str, password: str = PASSWORD) -> Any:
     token = csrf_of(c.get("/login").text)
-    return c.post("/login", data={"user": user, "password": password, "csrf": token, "next": "/"}, follow_redirects=False)
+    return c.post(
+        "/login", data={"user": user, "password": password, "csrf": token, "next": "/"}, follow_redirects=False
+    )
 
 
 def signed_in(console: dict[str, Any], user: str) -> TestClient:
@@ -222,7 +223,11 @@ def test_api_docs_work_offline_and_console_routes_stay_out_of_the_schema(console
     c = client(console)
     html = c.get("/docs").text
     assert "/static/swagger-ui/swagger-ui-bundle.js" in html and "cdn" not in html.lower()
-    for asset in ("/static/swagger-ui/swagger-ui-bundle.js", "/static/swagger-ui/swagger-ui.css", "/static/htmx/htmx.min.js"):
+    for asset in (
+        "/static/swagger-ui/swagger-ui-bundle.js",
+        "/static/swagger-ui/swagger-ui.css",
+        "/static/htmx/htmx.min.js",
+    ):
         assert c.get(asset).status_code == 200
     paths = c.get("/openapi.json").json()["paths"]
     assert all(p.startswith("/v1/") for p in paths), sorted(paths)

@@ -23,12 +23,13 @@ import pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("argon2")
-playwright_api = pytest.importorskip("playwright.sync_api")
-uvicorn = pytest.importorskip("uvicorn")
-
-from modeltrail.server import create_app
+pytest.importorskip("playwright.sync_api")
+pytest.importorskip("uvicorn")
+import uvicorn
+from playwright.sync_api import sync_playwright
 
 from _console_support import PASSWORD, build
+from modeltrail.server import create_app
 
 CHROMIUM = os.environ.get("MODELTRAIL_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -72,7 +73,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
             yield b

@@ -3,9 +3,9 @@
 The oversight console (:mod:`modeltrail.server.console`) is served at ``/`` beside the API, with its own
 sign-in (sessions, not bearer tokens). Every API route authenticates with ``Authorization: Bearer <token>``
 (tokens from ``modeltrail token create``; only their hashes are stored) except ``/v1/health`` and the
-OpenAPI document. Authorisation is the library's: the same roles, four-eyes and kill-switch rules as the CLI. Errors are JSON
-(``{"error": …, "field": …}``) with a message naming the field; internal errors return only an id that is
-logged server-side.
+OpenAPI document. Authorisation is the library's: the same roles, four-eyes and kill-switch rules as the
+CLI. Errors are JSON (``{"error": …, "field": …}``) with a message naming the field; internal errors
+return only an id that is logged server-side.
 """
 
 from collections.abc import Awaitable, Callable, MutableMapping
