@@ -237,3 +237,28 @@ def test_the_api_still_answers_json(console: dict[str, Any]) -> None:
     c = client(console)
     r = c.get("/v1/events")
     assert r.status_code == 401 and r.json()["error"].startswith("authentication required")
+
+
+def test_console_user_cli_needs_the_tokens_role_and_records_it(console: dict[str, Any]) -> None:
+    from click.testing import CliRunner
+
+    from modeltrail.cli.main import main
+
+    runner = CliRunner()
+    args = ["--trail", str(console["folder"]), "console", "user", "add", "dave", "--password-stdin"]
+    r = runner.invoke(main, args, input="a new long password\n", env={"MODELTRAIL_USER": "erin"})
+    assert r.exit_code != 0 and "may not set console passwords" in r.output
+    r = runner.invoke(main, args, input="a new long password\n", env={"MODELTRAIL_USER": "carol"})
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["--trail", str(console["folder"]), "console", "user", "list"])
+    assert r.exit_code == 0 and "dave\t" in r.output
+    c = client(console)
+    assert sign_in(c, "dave", "a new long password").status_code == 303
+    with modeltrail.open(console["folder"]) as t:
+        ev = next(t.events("console.password_set", descending=True, limit=1))
+        assert ev.actor.id == "carol" and ev.subject == "user:dave" and "password" not in ev.payload
+    r = runner.invoke(
+        main, ["--trail", str(console["folder"]), "console", "user", "add", "mallory", "--password-stdin"],
+        input="a new long password\n", env={"MODELTRAIL_USER": "carol"},
+    )  # fmt: skip
+    assert r.exit_code != 0 and "not a user of the policy" in r.output

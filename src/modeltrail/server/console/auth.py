@@ -10,8 +10,10 @@ Where things live: one SQLite file, ``<trail>/.modeltrail/keys/console.sqlite`` 
   browser's cookie), the user, the session's CSRF token, creation, last use and expiry. Signing out
   deletes the row; signing out everywhere deletes every row of the user, and so does a password change.
 
-Passwords are set from a shell (``modeltrail console user add``): whoever can write the trail's keys dir
-already controls the trail, so no web form creates accounts. Failed sign-ins are throttled in memory per
+Passwords are set from a shell (``modeltrail console user add``, :func:`set_password`), by a holder of the
+policy's ``roles.tokens`` (a password lets its holder act as that user, as a token does), and recorded as
+``console.password_set`` / ``console.user_removed`` (never the password or its hash). No web form creates
+accounts. Failed sign-ins are throttled in memory per
 user and per client address (:class:`Throttle`).
 """
 
@@ -30,10 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import NotFoundError, PermissionDeniedError, ValidationError
-from ...identity import identity_for_user
+from ...events import Actor
+from ...identity import Identity, admin_roles, identity_for_user, identity_from_actor
+from ...registry import policy_or_none
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
+
+    from ...trail import Trail
 
 DB_FILE = "console.sqlite"
 SESSION_SECONDS = 8 * 3600
@@ -254,4 +260,45 @@ class Throttle:
             self._fails.pop(key, None)
 
 
-__all__ = ["ConsoleUsers", "Session", "Throttle", "csrf_ok"]
+# ------------------------------------------------------------------------------ managing users
+
+
+def _manager(trail: Trail, actor: Actor | Identity, what: str) -> Actor:
+    """The actor managing console users: one of the policy's ``roles.tokens`` (default ``admin``)."""
+    policy = policy_or_none(trail)
+    allowed = admin_roles(policy, "tokens")
+    ident = identity_from_actor(actor, policy)
+    role = ident.role_for(allowed)
+    if role is None:
+        raise PermissionDeniedError(f"{ident.user_id} may not {what}: that needs one of the roles {', '.join(allowed)}")
+    return ident.acting_as(role)
+
+
+def set_password(trail: Trail, user_id: str, password: str, *, actor: Actor | Identity) -> None:
+    """Create console user ``user_id`` (a user of the policy) or change their password; ends their sessions."""
+    who = _manager(trail, actor, "set console passwords")
+    policy = policy_or_none(trail)
+    if policy is not None and policy.users and user_id not in policy.users:
+        raise ValidationError(f"{user_id} is not a user of the policy: add them under users: first", field="user")
+    users = ConsoleUsers(trail.keys_dir)
+    try:
+        users.set_password(user_id, password)
+    finally:
+        users.close()
+    trail.record("console.password_set", system="modeltrail", actor=who, subject=f"user:{user_id}",
+                 payload={"user": user_id})  # fmt: skip
+
+
+def remove_user(trail: Trail, user_id: str, *, actor: Actor | Identity) -> None:
+    """Delete console user ``user_id`` and end their sessions."""
+    who = _manager(trail, actor, "remove console users")
+    users = ConsoleUsers(trail.keys_dir)
+    try:
+        users.remove(user_id)
+    finally:
+        users.close()
+    trail.record("console.user_removed", system="modeltrail", actor=who, subject=f"user:{user_id}",
+                 payload={"user": user_id})  # fmt: skip
+
+
+__all__ = ["ConsoleUsers", "Session", "Throttle", "csrf_ok", "remove_user", "set_password"]
