@@ -262,3 +262,17 @@ def test_console_user_cli_needs_the_tokens_role_and_records_it(console: dict[str
         input="a new long password\n", env={"MODELTRAIL_USER": "carol"},
     )  # fmt: skip
     assert r.exit_code != 0 and "not a user of the policy" in r.output
+
+
+def test_demo_console_accounts_let_the_demo_users_sign_in(tmp_path: Path) -> None:
+    from _console_support import CAROL, POLICY
+    from modeltrail.cli.demo import DEMO_CONSOLE_PASSWORD, _console_accounts, _console_command
+    from modeltrail.registry import register_policy
+
+    with modeltrail.init(tmp_path / "demo") as t:
+        register_policy(t, POLICY, actor=CAROL)
+    assert _console_accounts(tmp_path / "demo") == ["alice", "bob", "carol", "dave", "erin"]
+    assert _console_command(tmp_path / "demo") == f"modeltrail --trail {tmp_path / 'demo'} serve"
+    c = TestClient(create_app(str(tmp_path / "demo")), base_url="http://127.0.0.1")
+    assert sign_in(c, "erin", DEMO_CONSOLE_PASSWORD).status_code == 303
+    assert "erin" in c.get("/").text

@@ -256,3 +256,20 @@ def test_keyboard_navigation_moves_through_the_queue(served: dict[str, Any], bro
     page.keyboard.press("Enter")
     page.wait_for_url("**/review/*")
     page.context.close()
+
+
+def test_the_audit_filter_updates_the_results_in_place(served: dict[str, Any], browser: Any) -> None:
+    page = _page(browser)
+    _sign_in(page, served["url"], "dave")
+    page.goto(served["url"] + "/audit")
+    page.evaluate("window.__same_page = true")  # survives only if htmx swapped the results in place
+    page.get_by_label("Type (glob)").fill("incident.*")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**/audit?type=incident*")
+    types = page.locator("#results tbody td:nth-child(3)").all_inner_texts()
+    assert types and all(t.startswith("incident.") for t in types)
+    assert page.evaluate("window.__same_page === true")
+    page.locator("#results table a").first.click()  # an event opens as a whole page
+    page.wait_for_url("**/audit/events/*")
+    assert page.get_by_role("heading", name="Inclusion proof").is_visible()
+    page.context.close()

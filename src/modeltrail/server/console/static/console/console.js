@@ -3,11 +3,15 @@
   "use strict";
 
   // Keyboard navigation in tables marked data-keynav: j/k move, Enter opens the row's first link.
+  var rows = [];
+  var at = -1;
+  var listening = false;
   function keynav() {
     var table = document.querySelector("table[data-keynav]");
-    if (!table) return;
-    var rows = Array.prototype.slice.call(table.tBodies[0].rows);
-    var at = -1;
+    rows = table ? Array.prototype.slice.call(table.tBodies[0].rows) : [];
+    at = -1;
+    if (listening) return;
+    listening = true;
     function select(i) {
       if (!rows.length) return;
       if (at >= 0) rows[at].classList.remove("selected");
@@ -68,4 +72,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { keynav(); proofs(); });
+  // htmx swapped part of the page (a filtered or further page of the audit explorer): wire it up again.
+  document.addEventListener("htmx:afterSettle", function () { keynav(); proofs(); });
 })();
