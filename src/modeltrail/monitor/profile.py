@@ -355,5 +355,10 @@ def load_profile(trail: Trail, model: str) -> tuple[ReferenceProfile, int]:
     digest = str(latest.payload["profile_sha256"])
     if not trail.blobs.verify(digest):  # streamed: the profile is read lazily afterwards
         raise ValidationError(f"the profile blob {digest} does not match its hash", field="profile")
-    profile = ReferenceProfile.from_file(trail.blobs.path(digest), digest)
+    path = trail.blobs.path(digest)
+    if path.is_file():
+        profile = ReferenceProfile.from_file(path, digest)
+    else:  # a small profile lives in the database tier of the blob store, not as a file
+        with trail.blobs.open(digest) as fh:
+            profile = ReferenceProfile.from_bytes(fh.read(), digest)
     return profile, latest.seq
