@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 import jinja2
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ...audit.check import check as audit_check
 from ...audit.reconstruct import prove_event, reconstruct
@@ -29,7 +29,7 @@ from ...identity import Identity, identity_for_user
 from ...monitor.alerts import alerts, clear_alert
 from ...monitor.incidents import incidents
 from ...policy import Policy
-from ...registry import all_versions, approve, deployments, reject, resume, status, suspend
+from ...registry import VersionStatus, all_versions, approve, deployments, reject, resume, status, suspend
 from ...runtime.oversight import get_review_item, review, review_count, review_queue
 from ...trail import Trail
 from ..state import AppState
@@ -158,6 +158,7 @@ _env = jinja2.Environment(
 _env.filters["json"] = lambda v: json.dumps(v, indent=2, sort_keys=True, default=str, ensure_ascii=False)
 _env.filters["short"] = lambda v, n=12: (str(v)[:n] + "…") if v is not None and len(str(v)) > n else v
 _env.filters["q"] = lambda v: quote(str(v), safe="")
+_env.filters["num"] = lambda v: f"{v:.4g}" if isinstance(v, float) else v
 
 
 def render(
@@ -273,7 +274,7 @@ def login(
     token, _session = cs.users.start(user)
     resp = RedirectResponse(_safe_next(next), status_code=303)
     _cookie(resp, request, SESSION_COOKIE, token, None)
-    resp.delete_cookie(LOGIN_COOKIE, path="/")
+    resp.delete_cookie(LOGIN_COOKIE, path="/", httponly=True, samesite="strict")
     return resp
 
 
@@ -282,7 +283,7 @@ def logout(v: Acting) -> RedirectResponse:
     """Sign out this browser."""
     v.console.users.end(v.session)
     resp = RedirectResponse("/login", status_code=303)
-    resp.delete_cookie(SESSION_COOKIE, path="/")
+    resp.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return resp
 
 
@@ -291,7 +292,7 @@ def logout_everywhere(v: Acting) -> RedirectResponse:
     """Sign out every session of the signed-in person (every browser, every device)."""
     v.console.users.end_all(v.user)
     resp = RedirectResponse("/login", status_code=303)
-    resp.delete_cookie(SESSION_COOKIE, path="/")
+    resp.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return resp
 
 
@@ -322,6 +323,52 @@ def overview(request: Request, v: Page) -> HTMLResponse:
 # ------------------------------------------------------------------------------------------ model version
 
 
+def lineage_svg(st: VersionStatus) -> Markup:
+    """The version's lineage as an inline SVG graph: datasets → training run → version → deployments."""
+    mv = st.version
+    columns: list[list[str]] = [
+        [f"{d.get('role') or 'dataset'}: {str(d.get('ref', '')).removeprefix('dataset:')}" for d in mv.datasets]
+        or ["no dataset linked"],
+        [f"run {mv.run_id}" if mv.run_id else "no run recorded"],
+        [f"{mv.model}@{mv.version} ({mv.state})"],
+        [f"{d.env}: {d.state}" for d in st.deployments] or ["not deployed"],
+    ]
+    box_w, box_h, gap_x, gap_y, pad = 200, 34, 50, 12, 10
+    rows = max(len(c) for c in columns)
+    height = pad * 2 + rows * box_h + (rows - 1) * gap_y
+    width = pad * 2 + len(columns) * box_w + (len(columns) - 1) * gap_x
+
+    def centre_y(n: int, i: int) -> float:
+        top = (height - (n * box_h + (n - 1) * gap_y)) / 2
+        return top + i * (box_h + gap_y) + box_h / 2
+
+    title = f"Lineage of {mv.model}@{mv.version}"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    ]
+    for c, labels in enumerate(columns):
+        x = pad + c * (box_w + gap_x)
+        for i, label in enumerate(labels):
+            y = centre_y(len(labels), i)
+            if c + 1 < len(columns):
+                nxt = columns[c + 1]
+                for j in range(len(nxt)):
+                    y2 = centre_y(len(nxt), j)
+                    parts.append(
+                        f'<line x1="{x + box_w}" y1="{y:.1f}" x2="{x + box_w + gap_x}" y2="{y2:.1f}" '
+                        'stroke="#57606a" stroke-width="1.5"/>'
+                    )
+            text = label if len(label) <= 30 else label[:29] + "…"
+            parts.append(
+                f'<rect x="{x}" y="{y - box_h / 2:.1f}" width="{box_w}" height="{box_h}" rx="5" fill="#ffffff" '
+                f'stroke="{"#0b5cad" if c == 2 else "#8c959f"}" stroke-width="{2 if c == 2 else 1}"/>'
+                f'<text x="{x + 8}" y="{y + 4:.1f}" font-size="12" fill="#1b1f24">{escape(text)}</text>'
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
 def _gate_checks(t: Trail, seq: int) -> list[dict[str, Any]]:
     checks = t.get_event(seq).payload.get("checks", [])
     return [c for c in checks if isinstance(c, dict)]
@@ -347,7 +394,7 @@ def model_version(request: Request, v: Page, name: str, version: int) -> HTMLRes
             }
         )
     docs = list(t.events("doc.generated", subject=st.version.subject, descending=True, limit=20))
-    return render(request, "model.html.j2", v, st=st, stages=stages, documents=docs)
+    return render(request, "model.html.j2", v, st=st, stages=stages, documents=docs, lineage=lineage_svg(st))
 
 
 def _model_page(name: str, version: int) -> str:
@@ -512,21 +559,85 @@ def _check_chart(ev: Event) -> Markup | None:
     return svg_chart(Chart(f"Monitoring check, event {ev.seq}", bars[:20]))
 
 
+def series_svg(title: str, points: list[tuple[int, float, str]], limit: float | None, width: int = 420) -> Markup:
+    """One metric over successive checks (oldest left) as an inline SVG line, the alert limit dashed.
+
+    ``points`` are (check event, value, level); a point at ``alert`` level is drawn red, ``warn`` amber.
+    """
+    height, left, right, top, bottom = 150, 56, 12, 14, 26
+    values = [v for _, v, _ in points] + ([limit] if limit is not None else [])
+    lo, hi = min(0.0, *values), max(values) or 1.0
+    span = (hi - lo) or 1.0
+
+    def x(i: int) -> float:
+        return left + (width - left - right) * (i / max(1, len(points) - 1))
+
+    def y(v: float) -> float:
+        return top + (height - top - bottom) * (1 - (v - lo) / span)
+
+    path = " ".join(f"{'M' if i == 0 else 'L'}{x(i):.1f},{y(v):.1f}" for i, (_, v, _) in enumerate(points))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#8c959f"/>',
+        f'<text x="{left - 6}" y="{y(hi) + 4:.1f}" font-size="11" text-anchor="end">{hi:.3g}</text>',
+        f'<text x="{left - 6}" y="{y(lo) + 4:.1f}" font-size="11" text-anchor="end">{lo:.3g}</text>',
+        f'<path d="{path}" fill="none" stroke="#2e6da4" stroke-width="2"/>',
+    ]
+    colours = {"alert": "#b3261e", "warn": "#9a6700"}
+    for i, (seq, v, level) in enumerate(points):
+        parts.append(
+            f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{colours.get(level, "#2e6da4")}">'
+            f"<title>event {seq}: {v:.4g} ({escape(level)})</title></circle>"
+        )
+    if limit is not None:
+        parts.append(
+            f'<line x1="{left}" y1="{y(limit):.1f}" x2="{width - right}" y2="{y(limit):.1f}" stroke="#333" '
+            f'stroke-dasharray="4 3"/><text x="{width - right}" y="{y(limit) - 4:.1f}" font-size="11" '
+            f'text-anchor="end">alert {limit:g}</text>'
+        )
+    parts.append(
+        f'<text x="{left}" y="{height - 8}" font-size="11">event {points[0][0]}</text>'
+        f'<text x="{width - right}" y="{height - 8}" font-size="11" text-anchor="end">event {points[-1][0]}</text>'
+        "</svg>"
+    )
+    return Markup("".join(parts))
+
+
+def _series(checks: list[Event]) -> list[tuple[str, Markup]]:
+    """(metric, chart) per monitored metric (drift, performance, fairness) over the given checks, oldest first."""
+    by_metric: dict[str, list[tuple[int, float, str]]] = {}
+    limits: dict[str, float | None] = {}
+    for ev in reversed(checks):
+        for f in ev.payload.get("findings", []) or []:
+            if isinstance(f, Mapping) and isinstance(f.get("value"), int | float) and f.get("metric"):
+                name = str(f["metric"])
+                by_metric.setdefault(name, []).append((ev.seq, float(f["value"]), str(f.get("level", "ok"))))
+                alert = f.get("alert")
+                limits[name] = float(alert) if isinstance(alert, int | float) else None
+    return [
+        (name, series_svg(f"{name} over the last {len(pts)} checks", pts, limits[name]))
+        for name, pts in by_metric.items()
+    ]
+
+
 @router.get("/monitoring", response_class=HTMLResponse)
 def monitoring_page(request: Request, v: Page) -> HTMLResponse:
     """Alerts (open and cleared), clearing an alert, and the latest monitoring checks."""
     t = v.trail
     all_alerts = sorted(alerts(t, include_cleared=True), key=lambda a: -a.seq)
-    checks = list(t.events("monitor.checked", descending=True, limit=20))
+    checks = list(t.events("monitor.checked", descending=True, limit=50))
     chart = _check_chart(checks[0]) if checks else None
+    series = _series(checks)
     roles = v.policy.roles if v.policy is not None else None
     return render(
         request,
         "monitoring.html.j2",
         v,
         alerts=all_alerts[:100],
-        checks=checks,
+        checks=checks[:20],
         chart=chart,
+        series=series,
         may_resume=roles is not None and v.holds(roles.resume),
     )
 
