@@ -179,9 +179,10 @@ def test_sign_out_and_sign_out_everywhere(console: dict[str, Any]) -> None:
 
 def test_failed_sign_ins_are_throttled(console: dict[str, Any]) -> None:
     c = client(console)
-    codes = [sign_in(c, "erin", "wrong password x").status_code for _ in range(6)]
+    # alice signs in no more in this module's later tests: her throttle may stay closed.
+    codes = [sign_in(c, "alice", "wrong password x").status_code for _ in range(6)]
     assert codes[:5] == [401] * 5 and codes[5] == 429
-    r = sign_in(c, "erin")  # even the right password waits
+    r = sign_in(c, "alice")  # even the right password waits
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
     t = Throttle(limit=2, window=60)
     t.failed("k")
@@ -276,3 +277,36 @@ def test_demo_console_accounts_let_the_demo_users_sign_in(tmp_path: Path) -> Non
     c = TestClient(create_app(str(tmp_path / "demo")), base_url="http://127.0.0.1")
     assert sign_in(c, "erin", DEMO_CONSOLE_PASSWORD).status_code == 303
     assert "erin" in c.get("/").text
+
+
+def _post(c: TestClient, page: str, url: str, **data: str) -> Any:
+    return c.post(url, data={"csrf": csrf_of(c.get(page).text), **data}, headers={"accept": "text/html"})
+
+
+def test_every_action_reaches_the_library_as_the_signed_in_person(console: dict[str, Any]) -> None:
+    erin, bob, carol = signed_in(console, "erin"), signed_in(console, "bob"), signed_in(console, "carol")
+    r = _post(erin, "/deployments", "/deployments/suspend", model="credit@1", env="production", reason="drill")
+    assert "Tick the confirmation box" in r.text
+    r = _post(erin, "/deployments", "/deployments/suspend", model="credit@1", env="production", reason="drill", confirm="yes")
+    assert "Suspended credit@1 in production" in r.text
+    r = _post(erin, "/deployments", "/deployments/resume", model="credit@1", env="production", reason="over")
+    assert "may not" in r.text  # ops may suspend, only model_risk resumes
+    r = _post(bob, "/deployments", "/deployments/resume", model="credit@1", env="production", reason="drill over")
+    assert "Resumed credit@1 in production" in r.text
+    decision = console["review"][0]
+    r = _post(bob, f"/review/{decision}", f"/review/{decision}", action="override", reason="no value")
+    assert "Give the value" in r.text
+    r = _post(bob, f"/review/{decision}", f"/review/{decision}", action="accept", reason="Consistent with the file")
+    assert f"Accepted decision {decision}" in r.text
+    r = _post(bob, f"/review/{decision}", f"/review/{decision}", action="accept", reason="again")
+    assert "already accepted" in r.text
+    seq = console["alert_seq"]
+    r = _post(bob, "/monitoring", f"/monitoring/alerts/{seq}/clear", reason="Drift explained by a campaign")
+    assert f"Cleared alert {seq}" in r.text and "cleared by bob" in r.text
+    r = _post(carol, "/models/credit/v/2", "/models/credit/v/2/reject", stage="production", rationale="Superseded")
+    assert "You rejected credit@2" in r.text
+    with modeltrail.open(console["folder"]) as t:
+        got = {e.type: e.actor.id for e in t.events(descending=True, limit=12)}
+    assert got["model.suspended"] == "erin" and got["model.resumed"] == "bob"
+    assert got["oversight.reviewed"] == "bob" and got["monitor.alert_cleared"] == "bob"
+    assert got["model.rejected"] == "carol"
