@@ -4,6 +4,7 @@ every page rendering, and the offline API docs."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -287,7 +288,9 @@ def test_every_action_reaches_the_library_as_the_signed_in_person(console: dict[
     erin, bob, carol = signed_in(console, "erin"), signed_in(console, "bob"), signed_in(console, "carol")
     r = _post(erin, "/deployments", "/deployments/suspend", model="credit@1", env="production", reason="drill")
     assert "Tick the confirmation box" in r.text
-    r = _post(erin, "/deployments", "/deployments/suspend", model="credit@1", env="production", reason="drill", confirm="yes")
+    r = _post(
+        erin, "/deployments", "/deployments/suspend", model="credit@1", env="production", reason="drill", confirm="yes"
+    )
     assert "Suspended credit@1 in production" in r.text
     r = _post(erin, "/deployments", "/deployments/resume", model="credit@1", env="production", reason="over")
     assert "may not" in r.text  # ops may suspend, only model_risk resumes
@@ -310,3 +313,46 @@ def test_every_action_reaches_the_library_as_the_signed_in_person(console: dict[
     assert got["model.suspended"] == "erin" and got["model.resumed"] == "bob"
     assert got["oversight.reviewed"] == "bob" and got["monitor.alert_cleared"] == "bob"
     assert got["model.rejected"] == "carol"
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs OpenSSH's ssh-keygen")
+def test_a_signed_approval_shows_the_text_to_sign_and_takes_the_signature(tmp_path: Path) -> None:
+    import html
+    import subprocess
+
+    from _console_support import ALICE, CAROL, POLICY, _model
+    from modeltrail.lineage.models import register_model
+    from modeltrail.registry import evaluate_gate_for, register_policy
+
+    key = tmp_path / "bob_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bob", "-f", str(key)], check=True)
+    pub = (tmp_path / "bob_key.pub").read_text().strip()
+    policy = POLICY.replace("min: 2, four_eyes: true}", "min: 2, four_eyes: true, signed: required}").replace(
+        "bob: {roles: [model_risk]}", f'bob: {{roles: [model_risk], ssh_key: "{pub}"}}'
+    )
+    with modeltrail.init(tmp_path / "t") as t:
+        register_policy(t, policy, actor=CAROL)
+        m, x = _model(3)
+        mv = register_model(t, m, name="credit", system="credit-scoring", actor=ALICE, training_data=x)
+        evaluate_gate_for(t, mv.ref, "production", actor=ALICE)
+        users = ConsoleUsers(t.keys_dir)
+        users.set_password("bob", PASSWORD)
+        users.close()
+    c = TestClient(create_app(str(tmp_path / "t")), base_url="http://127.0.0.1")
+    assert sign_in(c, "bob").status_code == 303
+    assert "Prepare the text to sign" in c.get("/models/credit/v/1").text
+    page = c.get("/models/credit/v/1/sign", params={"stage": "production", "rationale": "Signed review"}).text
+    body = html.unescape(re.search(r'<pre[^>]*id="sign-body">(.*?)</pre>', page, re.S).group(1))
+    unsigned = c.post(
+        "/models/credit/v/1/approve", data={"csrf": csrf_of(page), "stage": "production", "rationale": "Signed review"}
+    )
+    assert "signature" in unsigned.text.lower() and "You approved" not in unsigned.text
+    msg = tmp_path / "approval.txt"
+    msg.write_text(body, encoding="utf-8")
+    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", "modeltrail", str(msg)], check=True)
+    signature = (tmp_path / "approval.txt.sig").read_text()
+    r = c.post(
+        "/models/credit/v/1/approve",
+        data={"csrf": csrf_of(page), "stage": "production", "rationale": "Signed review", "signature": signature},
+    )
+    assert "You approved credit@1 for production" in r.text

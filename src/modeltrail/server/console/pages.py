@@ -29,7 +29,17 @@ from ...identity import Identity, identity_for_user
 from ...monitor.alerts import alerts, clear_alert
 from ...monitor.incidents import incidents
 from ...policy import Policy
-from ...registry import VersionStatus, all_versions, approve, deployments, reject, resume, status, suspend
+from ...registry import (
+    VersionStatus,
+    all_versions,
+    approval_body_for,
+    approve,
+    deployments,
+    reject,
+    resume,
+    status,
+    suspend,
+)
 from ...runtime.oversight import get_review_item, review, review_count, review_queue
 from ...trail import Trail
 from ..state import AppState
@@ -401,6 +411,30 @@ def _model_page(name: str, version: int) -> str:
     return f"/models/{name}/v/{version}"
 
 
+@router.get("/models/{name:path}/v/{version}/sign", response_class=HTMLResponse)
+def sign_page(
+    request: Request,
+    v: Page,
+    name: str,
+    version: int,
+    stage: Annotated[str, Query(max_length=64)],
+    rationale: Annotated[str, Query(max_length=2000)] = "",
+) -> HTMLResponse:
+    """A signed approval, step two: the exact bytes to sign with your SSH key, and the form for the signature."""
+    ref = f"{name}@{version}"
+    body = None
+    error = None
+    if rationale.strip():
+        try:
+            body = approval_body_for(v.trail, ref, stage, actor=v.identity, rationale=rationale).decode("utf-8")
+        except ModeltrailError as exc:
+            error = str(exc)
+    return render(
+        request, "sign.html.j2", v, ref=ref, name=name, version=version, stage=stage, rationale=rationale,
+        body=body, error=error,
+    )  # fmt: skip
+
+
 @router.post("/models/{name:path}/v/{version}/approve")
 def approve_action(
     v: Acting,
@@ -408,12 +442,13 @@ def approve_action(
     version: int,
     stage: Annotated[str, Form(max_length=64)],
     rationale: Annotated[str, Form(max_length=2000)] = "",
+    signature: Annotated[str, Form(max_length=20_000)] = "",
 ) -> RedirectResponse:
-    """Approve the version for a stage as the signed-in person (roles and four-eyes from the policy)."""
+    """Approve the version for a stage as the signed-in person (roles, four-eyes and signatures from the policy)."""
     ref = f"{name}@{version}"
     return _do(
         v, _model_page(name, version), f"You approved {ref} for {stage}", approve,
-        v.trail, ref, stage, actor=v.identity, rationale=rationale,
+        v.trail, ref, stage, actor=v.identity, rationale=rationale, signature=signature.strip() or None,
     )  # fmt: skip
 
 
