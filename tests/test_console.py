@@ -356,3 +356,15 @@ def test_a_signed_approval_shows_the_text_to_sign_and_takes_the_signature(tmp_pa
         data={"csrf": csrf_of(page), "stage": "production", "rationale": "Signed review", "signature": signature},
     )
     assert "You approved credit@1 for production" in r.text
+
+
+def test_an_audit_bundle_downloads_and_verifies_offline(console: dict[str, Any], tmp_path: Path) -> None:
+    from modeltrail.audit.bundle_verify import verify_bundle
+
+    dave = signed_in(console, "dave")
+    decision = console["review"][1]
+    r = _post(dave, "/audit", "/audit/bundle", decisions=decision)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text[:300]
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(r.content)
+    assert verify_bundle(path).ok

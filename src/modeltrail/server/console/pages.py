@@ -768,6 +768,44 @@ def checkpoint_action(v: Acting, back_to: Annotated[str, Form(max_length=300)] =
     return back(v, _safe_next(back_to), ("ok", f"Signed a checkpoint of {cp.size} events"))
 
 
+@router.post("/audit/bundle", response_model=None)
+def bundle_action(
+    v: Acting,
+    since: Annotated[str, Form(max_length=40)] = "",
+    until: Annotated[str, Form(max_length=40)] = "",
+    decisions: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    """Export an audit bundle of the system (a period or some decisions), verifiable offline, as a download."""
+    import tempfile
+
+    from starlette.background import BackgroundTask
+    from starlette.responses import FileResponse
+
+    from ...audit.bundle import bundle_decision_ids, export_bundle
+
+    if v.policy is None:
+        return back(v, "/audit", ("error", "No policy is registered, so there is no system to export."))
+    folder = tempfile.mkdtemp(prefix="modeltrail-bundle-")
+    out = Path(folder) / f"audit-bundle-{v.policy.system}.zip"
+    try:
+        ids = bundle_decision_ids(v.trail, [decisions]) if decisions.strip() else None
+        export_bundle(
+            v.trail, out, system=v.policy.system, since=since.strip() or None, until=until.strip() or None,
+            decisions=ids, actor=v.identity,
+        )  # fmt: skip
+    except ModeltrailError as exc:
+        _remove(folder)
+        return back(v, "/audit", ("error", str(exc)))
+    cleanup = BackgroundTask(_remove, folder)
+    return FileResponse(out, media_type="application/zip", filename=out.name, background=cleanup)
+
+
+def _remove(folder: str) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @router.get("/audit/reconstruct", response_class=HTMLResponse)
 def reconstruct_page(request: Request, v: Page, decision: Annotated[str, Query(max_length=200)] = "") -> HTMLResponse:
     """Reconstruct a decision from the ledger: model, approvals, lineage, oversight, and its proof."""
