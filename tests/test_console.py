@@ -195,13 +195,14 @@ def test_failed_sign_ins_are_throttled(console: dict[str, Any]) -> None:
 
 
 def test_next_only_redirects_within_the_console(console: dict[str, Any]) -> None:
-    c = client(console)
-    token = csrf_of(c.get("/login?next=//evil.example/").text)
-    r = c.post(
-        "/login", data={"user": "dave", "password": PASSWORD, "csrf": token, "next": "//evil.example/"},
-        follow_redirects=False,
-    )  # fmt: skip
-    assert r.headers["location"] == "/"
+    for target in ("//evil.example/", "/\t/evil.example/", "https://evil.example/", "/\\evil.example"):
+        c = client(console)
+        token = csrf_of(c.get("/login").text)
+        r = c.post(
+            "/login", data={"user": "dave", "password": PASSWORD, "csrf": token, "next": target},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert r.headers["location"] == "/", target
 
 
 def test_user_store_validates_and_changes_passwords(tmp_path: Path) -> None:
@@ -361,9 +362,9 @@ def test_a_signed_approval_shows_the_text_to_sign_and_takes_the_signature(tmp_pa
 def test_an_audit_bundle_downloads_and_verifies_offline(console: dict[str, Any], tmp_path: Path) -> None:
     from modeltrail.audit.bundle_verify import verify_bundle
 
-    dave = signed_in(console, "dave")
+    carol = signed_in(console, "carol")  # dave's password was changed by the CLI test above
     decision = console["review"][1]
-    r = _post(dave, "/audit", "/audit/bundle", decisions=decision)
+    r = _post(carol, "/audit", "/audit/bundle", decisions=decision)
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text[:300]
     path = tmp_path / "bundle.zip"
     path.write_bytes(r.content)

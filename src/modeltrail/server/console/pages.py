@@ -244,6 +244,8 @@ def _safe_next(target: str | None) -> str:
     """Only local paths (never ``//host`` or a scheme): the sign-in page must not redirect elsewhere."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
+    if any(ch.isspace() or ord(ch) < 32 for ch in target):  # browsers drop tabs and newlines: "/\t/evil"
+        return "/"
     return target
 
 
@@ -566,14 +568,16 @@ def review_action(
     next_id: Annotated[str, Form(max_length=100)] = "",
 ) -> RedirectResponse:
     """Accept the decision or override it with the reviewer's value; the reason is part of the record."""
-    to = f"/review/{quote(next_id)}" if next_id else "/review"
+    to = f"/review/{quote(next_id, safe='')}" if next_id else "/review"
     if action == "accept":
         return _do(
             v, to, f"Accepted decision {decision_id}", review,
             v.trail, decision_id, actor=v.identity, accept=True, reason=reason,
         )  # fmt: skip
     if not value.strip():
-        return back(v, f"/review/{quote(decision_id)}", ("error", "Give the value that replaces the decision."))
+        return back(
+            v, f"/review/{quote(decision_id, safe='')}", ("error", "Give the value that replaces the decision.")
+        )
     return _do(
         v, to, f"Overrode decision {decision_id}", review,
         v.trail, decision_id, actor=v.identity, override=_value(value.strip()), reason=reason,
