@@ -236,6 +236,13 @@ def test_api_docs_work_offline_and_console_routes_stay_out_of_the_schema(console
     assert all(p.startswith("/v1/") for p in paths), sorted(paths)
 
 
+def test_reports_and_documents_refuse_events_that_are_not_theirs(console: dict[str, Any]) -> None:
+    c = signed_in(console, "bob")
+    for path in ("/reports/1", "/documents/1/html", "/documents/1/exe"):
+        r = c.get(path, headers={"accept": "text/html"})
+        assert r.status_code == 404 and "That did not work" in r.text, path
+
+
 def test_the_api_still_answers_json(console: dict[str, Any]) -> None:
     c = client(console)
     r = c.get("/v1/events")

@@ -406,7 +406,13 @@ def model_version(request: Request, v: Page, name: str, version: int) -> HTMLRes
             }
         )
     docs = list(t.events("doc.generated", subject=st.version.subject, descending=True, limit=20))
-    return render(request, "model.html.j2", v, st=st, stages=stages, documents=docs, lineage=lineage_svg(st))
+    subjects = [st.version.subject, *(str(d.get("ref")) for d in st.version.datasets if d.get("ref"))]
+    reports = [
+        e for subject in subjects for e in t.events("report.generated", subject=subject, descending=True, limit=10)
+    ]
+    return render(
+        request, "model.html.j2", v, st=st, stages=stages, documents=docs, reports=reports, lineage=lineage_svg(st)
+    )
 
 
 def _model_page(name: str, version: int) -> str:
@@ -847,6 +853,10 @@ def documents_page(request: Request, v: Page, kind: Annotated[str, Query(max_len
     return render(request, "documents.html.j2", v, documents=docs, kind=kind)
 
 
+# Generated HTML is shown as a sandboxed page: no scripts, no same-origin access to the console.
+_SANDBOX = {"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"}
+
+
 @router.get("/documents/{seq}/{fmt}", response_model=None)
 def document_file(v: Page, seq: int, fmt: str) -> Response:
     """A document's HTML (sandboxed: no scripts, no same-origin access) or PDF, from the blob store."""
@@ -858,10 +868,24 @@ def document_file(v: Page, seq: int, fmt: str) -> Response:
     with v.trail.blobs.open(str(entry["sha256"])) as fh:
         data = fh.read()
     media = "text/html; charset=utf-8" if fmt == "html" else "application/pdf"
-    headers = {"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"}
+    headers = dict(_SANDBOX)
     if fmt == "pdf":
         headers["Content-Disposition"] = f'attachment; filename="{ev.payload.get("kind", "document")}-{seq}.pdf"'
     return Response(data, media_type=media, headers={**headers, "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/reports/{seq}", response_model=None)
+def report_file(v: Page, seq: int) -> Response:
+    """An evidence report's HTML from the blob store (sandboxed like the documents)."""
+    ev = v.trail.get_event(seq)
+    digest = ev.payload.get("html_sha256") if ev.type == "report.generated" else None
+    if not isinstance(digest, str):
+        raise NotFoundError(f"event {seq} has no HTML report")
+    with v.trail.blobs.open(digest) as fh:
+        data = fh.read()
+    return Response(
+        data, media_type="text/html; charset=utf-8", headers={**_SANDBOX, "X-Content-Type-Options": "nosniff"}
+    )
 
 
 # ------------------------------------------------------------------------------------------ errors
