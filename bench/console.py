@@ -196,6 +196,7 @@ def main() -> None:
         model_event = next(t.events("model.*", limit=1))
     pages = {
         "overview": "/",
+        "compliance_status": "/compliance",
         "model_version": "/models/credit/v/1",
         "deployments": "/deployments",
         "review_queue": "/review",

@@ -22,7 +22,7 @@ from modeltrail.server.console.auth import ConsoleUsers, Throttle
 PAGES = [
     "/", "/models/credit/v/1", "/models/credit/v/2", "/deployments", "/deployments?ended=true", "/review",
     "/review?status=accepted", "/monitoring", "/incidents", "/audit", "/audit?type=model.*", "/audit/events/1",
-    "/audit/reconstruct", "/audit/check", "/documents",
+    "/audit/reconstruct", "/audit/check", "/documents", "/compliance",
 ]  # fmt: skip
 
 

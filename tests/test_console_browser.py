@@ -115,6 +115,7 @@ def test_sign_in_refuses_a_wrong_password_then_signs_in(served: dict[str, Any], 
     _sign_in(page, served["url"], "bob")
     page.wait_for_url(served["url"] + "/")
     assert page.get_by_role("heading", name="Overview").is_visible()
+    page.wait_for_selector("#compliance >> text=satisfied")  # the compliance card, loaded by htmx
     assert "bob" in page.locator(".who").inner_text()
     page.context.close()
 

@@ -7,6 +7,7 @@ import base64
 import fnmatch
 import json
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from ...audit.check import check as audit_check
 from ...audit.reconstruct import prove_event, reconstruct
 from ...documents.model import Chart
 from ...documents.render import svg_chart
+from ...documents.status import compliance_status
 from ...errors import ModeltrailError, NotFoundError, ProofError
 from ...events import Event
 from ...identity import Identity, identity_for_user
@@ -69,6 +71,7 @@ class ConsoleState:
     per_user: Throttle = field(default_factory=lambda: Throttle(limit=5))
     per_client: Throttle = field(default_factory=lambda: Throttle(limit=20))
     flashes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    compliance: dict[str, tuple[float, dict[str, int] | None, str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def flash(self, session: Session, kind: str, text: str) -> None:
@@ -172,10 +175,19 @@ _env.filters["num"] = lambda v: f"{v:.4g}" if isinstance(v, float) else v
 
 
 def render(
-    request: Request, template: str, viewer_: Viewer | None, status_code: int = 200, **context: Any
+    request: Request,
+    template: str,
+    viewer_: Viewer | None,
+    status_code: int = 200,
+    *,
+    fragment: bool = False,
+    **context: Any,
 ) -> HTMLResponse:
-    """Render a console page with the shared context (viewer, CSRF token, flash) and the security headers."""
-    flash = viewer_.console.pop_flash(viewer_.session) if viewer_ is not None else None
+    """Render a console page with the shared context (viewer, CSRF token, flash) and the security headers.
+
+    A ``fragment`` (part of a page, fetched by htmx) leaves the pending flash message to the next page.
+    """
+    flash = viewer_.console.pop_flash(viewer_.session) if viewer_ is not None and not fragment else None
     html = _env.get_template(template).render(
         request=request,
         viewer=viewer_,
@@ -330,6 +342,38 @@ def overview(request: Request, v: Page) -> HTMLResponse:
         size=t.size(),
         checkpoint=t.latest_checkpoint(),
     )
+
+
+COMPLIANCE_SECONDS = 60.0
+"""How long the overview's compliance figures are reused: they move with documents and gates, not per decision."""
+
+
+@router.get("/compliance", response_class=HTMLResponse)
+def compliance_card(request: Request, v: Page) -> HTMLResponse:
+    """The AI Act requirement counts of the system (loaded into the overview by htmx, or as a page of its own).
+
+    Assessing every requirement reads dozens of event kinds (tens of milliseconds on a large trail), so the
+    figures are computed at most once a minute and the overview itself does not wait for them.
+    """
+    counts: dict[str, int] | None = None
+    as_of = None
+    if v.policy is not None:
+        now = time.monotonic()
+        with v.console.lock:
+            cached = v.console.compliance.get(v.policy.system)
+        if cached is not None and now - cached[0] < COMPLIANCE_SECONDS:
+            counts, as_of = cached[1], cached[2]
+        else:
+            try:
+                counts = compliance_status(v.trail, v.policy.system).counts()
+            except ModeltrailError:
+                counts = None  # no event of the system yet: nothing to assess
+            as_of = datetime.now(UTC).strftime("%H:%M:%S UTC")
+            with v.console.lock:
+                v.console.compliance[v.policy.system] = (now, counts, as_of)
+    fragment = bool(request.headers.get("hx-request"))
+    template = "compliance_card.html.j2" if fragment else "compliance.html.j2"
+    return render(request, template, v, fragment=fragment, compliance=counts, as_of=as_of)
 
 
 # ------------------------------------------------------------------------------------------ model version
