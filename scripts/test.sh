@@ -18,6 +18,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && ! ldconfig -p 2>/
   apt-get install -y -qq libharfbuzz-subset0 >/dev/null 2>&1 || true
 fi
 
+# The console's browser tests (tests/test_console_browser.py) drive Debian's Chromium through Playwright;
+# the browser comes from apt, never from `playwright install`.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  apt-get install -y -qq chromium >/dev/null 2>&1 || true
+fi
+
 # PostgreSQL: start the local cluster if it is installed but down (CI runs right after a session).
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q 2>/dev/null; then
   ver=$(ls /etc/postgresql 2>/dev/null | head -n1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -51,6 +52,7 @@ def demo_cmd(directory: Path, decisions: int, seed: int, as_json: bool) -> None:
             bar.update(tasks[name], completed=done)
 
         result = run_demo(directory, decisions=decisions, seed=seed, say=say, progress=progress)
+    console_users = _console_accounts(result.directory)
     if as_json:
         out = {
             "directory": str(result.directory),
@@ -67,7 +69,9 @@ def demo_cmd(directory: Path, decisions: int, seed: int, as_json: bool) -> None:
             "monitoring": result.monitoring,
             "verify_ok": result.verify_ok,
             "reconstructed_seqs": result.reconstructed.get("cited_seqs", []),
-        }
+            "console": {"command": _console_command(result.directory), "users": console_users,
+                        "password": DEMO_CONSOLE_PASSWORD if console_users else None},
+        }  # fmt: skip
         click.echo(json.dumps(out, indent=2))
         return
     table = Table(title="What the ledger recorded", show_header=True, header_style="bold")
@@ -92,6 +96,38 @@ def demo_cmd(directory: Path, decisions: int, seed: int, as_json: bool) -> None:
         "modeltrail prove 1",
     ):
         console.print(f"  [cyan]{cmd}[/cyan]")
+    if console_users:
+        console.print("\nOpen the oversight console on this trail (then browse http://127.0.0.1:8000/):")
+        console.print(f"  [cyan]{_console_command(result.directory)}[/cyan]")
+        console.print(
+            f"  sign in as {', '.join(console_users)} with the password [bold]{DEMO_CONSOLE_PASSWORD}[/bold] "
+            "(demo accounts; roles from policy.yaml: bob and carol approve, erin has the kill switch, dave audits)"
+        )
+    else:
+        console.print("\nThe oversight console needs the server extra: pip install 'modeltrail[server]'")
+
+
+DEMO_CONSOLE_PASSWORD = "modeltrail-demo"
+"""The demo users' console password: a demo trail only, never a real one."""
+DEMO_CONSOLE_USERS = ("alice", "bob", "carol", "dave", "erin")
+
+
+def _console_command(directory: Path) -> str:
+    return f"modeltrail --trail {shlex.quote(str(directory))} serve"
+
+
+def _console_accounts(directory: Path) -> list[str]:
+    """Console accounts for the demo users (set by carol, who holds roles.tokens); [] without the server extra."""
+    try:
+        from ..server.console.auth import set_password
+    except ImportError:
+        return []
+    from ..demo import CAROL, reopen
+
+    with reopen(directory) as trail:
+        for user in DEMO_CONSOLE_USERS:
+            set_password(trail, user, DEMO_CONSOLE_PASSWORD, actor=CAROL)
+    return list(DEMO_CONSOLE_USERS)
 
 
 COMMANDS = [demo_cmd]

@@ -609,6 +609,7 @@ EXTENSIONS: list[str] = [
     "lineage",
     "runtime",
     "server",
+    "console",
     "demo",
     "monitor",
     "governance",
@@ -661,9 +662,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "reveal": ("runtime", "Unseal DECISION's sealed inputs (reveal role only); every attempt is recorded."),
     "serve": (
         "server",
-        "Serve the HTTP API (events, predictions, labels, review, kill switch, proofs); OpenAPI at "
-        "/docs.",
+        "Serve the HTTP API and the oversight console at / (sign in: `modeltrail console user add`); API "
+        "docs at /docs.",
     ),
+    "console": ("console", "The oversight web console served by `modeltrail serve`: sign-in accounts."),
     "monitor": ("monitor", "Post-market monitoring (Art. 72): profiles, drift, performance, fairness and alerts."),
     "incident": ("monitor", "Serious incidents (Art. 73) and their reporting deadlines."),
     "export": ("audit", "Standard exports of a model version: CycloneDX ML-BOM, in-toto/SLSA provenance, OpenLineage."),

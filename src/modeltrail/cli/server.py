@@ -29,7 +29,7 @@ from .main import TrailContext, handle_errors, pass_ctx
 @pass_ctx
 @handle_errors
 def serve_cmd(tc: TrailContext, host: str, port: int, max_body: int, decision_writer: str) -> None:
-    """Serve the HTTP API (events, predictions, labels, review, kill switch, proofs); OpenAPI at /docs."""
+    """Serve the HTTP API and the oversight console at / (sign in: `modeltrail console user add`); API docs at /docs."""
     try:
         import uvicorn
 

@@ -315,6 +315,18 @@ def versions(trail: Trail, name: str) -> list[VersionInfo]:
     ]
 
 
+def all_versions(trail: Trail, *, limit: int = 200) -> list[VersionInfo]:
+    """The most recently registered model versions of every model, newest first (one indexed page)."""
+    _sync(trail)
+    return [
+        _version(r)
+        for r in _rows(
+            trail,
+            f"SELECT {_VERSION_COLS} FROM registry_versions ORDER BY registered_seq DESC LIMIT {max(1, int(limit))}",
+        )
+    ]
+
+
 def _approvals(trail: Trail, info: VersionInfo, stage: str | None = None) -> list[Approval]:
     sql = (
         "SELECT seq, stage, approver, role, status, rationale, gate_seq, ts, revoked_seq FROM registry_approvals "

@@ -348,6 +348,18 @@ def review_queue(
     return [_item(r) for r in trail.store.execute(sql, [*args, *margs])]
 
 
+def review_count(trail: Trail, status: str = "pending", *, cap: int = 100_000) -> int:
+    """How many decisions have review ``status``, counted up to ``cap`` (one index range, bounded)."""
+    if status not in ("pending", "accepted", "overridden"):
+        raise ValidationError(f"expected pending, accepted or overridden, got {status!r}", field="status")
+    _refresh(trail)
+    rows = trail.store.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM oversight_queue WHERE status = ? LIMIT {max(1, int(cap))}) AS capped",
+        (status,),
+    )
+    return int(rows[0][0])
+
+
 def get_review_item(trail: Trail, decision_id: str) -> ReviewItem | None:
     """The queue row of ``decision_id`` (None when it was automatic and never reviewed)."""
     _refresh(trail)
@@ -663,6 +675,7 @@ __all__ = [
     "label_csv",
     "reveal",
     "review",
+    "review_count",
     "review_queue",
     "sampled",
 ]

@@ -1,10 +1,11 @@
 """The HTTP API (``modeltrail serve``): a thin FastAPI layer over the library.
 
-Every route authenticates with ``Authorization: Bearer <token>`` (tokens from ``modeltrail token
-create``; only their hashes are stored) except ``/v1/health`` and the OpenAPI document. Authorisation is
-the library's: the same roles, four-eyes and kill-switch rules as the CLI. Errors are JSON
-(``{"error": …, "field": …}``) with a message naming the field; internal errors return only an id that is
-logged server-side.
+The oversight console (:mod:`modeltrail.server.console`) is served at ``/`` beside the API, with its own
+sign-in (sessions, not bearer tokens). Every API route authenticates with ``Authorization: Bearer <token>``
+(tokens from ``modeltrail token create``; only their hashes are stored) except ``/v1/health`` and the
+OpenAPI document. Authorisation is the library's: the same roles, four-eyes and kill-switch rules as the
+CLI. Errors are JSON (``{"error": …, "field": …}``) with a message naming the field; internal errors
+return only an id that is logged server-side.
 """
 
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -14,7 +15,7 @@ import orjson
 from fastapi import FastAPI
 
 from ..version import __version__
-from . import errors
+from . import console, errors
 from .models import ErrorOut
 from .routes import ROUTERS
 from .state import AppState
@@ -86,6 +87,9 @@ def create_app(
     """
     state = AppState(trail_location, decision_writer)
     app = FastAPI(
+        # /docs is served by the console from vendored Swagger UI assets (works offline); no ReDoc (CDN only).
+        docs_url=None,
+        redoc_url=None,
         title="modeltrail",
         version=__version__,
         description="Tamper-evident audit trail for machine-learning systems: events, proofs, oversight.",
@@ -98,6 +102,7 @@ def create_app(
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    console.install(app)
     return BodyLimit(app, max_body_bytes) if max_body_bytes else app
 
 
