@@ -12,16 +12,23 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install --quiet -e '.[all,dev]' 2> >(grep -v "^WARNING: Location" >&2)
 
+# System packages some tests need, from Debian (root only; a fresh machine may need the package lists first).
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -qq "$@" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$@" >/dev/null 2>&1; } || true
+  fi
+}
+
 # PDF documents (the [pdf] extra): WeasyPrint renders with the base system's Pango; HarfBuzz-Subset (Debian
 # libharfbuzz-subset0) halves the time of a PDF and is required by future WeasyPrint versions.
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset; then
-  apt-get install -y -qq libharfbuzz-subset0 >/dev/null 2>&1 || true
+if ! ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset; then
+  apt_install libharfbuzz-subset0
 fi
 
 # The console's browser tests (tests/test_console_browser.py) drive Debian's Chromium through Playwright;
 # the browser comes from apt, never from `playwright install`.
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
-  apt-get install -y -qq chromium >/dev/null 2>&1 || true
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
 fi
 
 # PostgreSQL: start the local cluster if it is installed but down (CI runs right after a session).
