@@ -344,6 +344,37 @@ class SubjectKeyStore:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return ids
 
+    def key_ids(self, subject: str) -> list[str]:
+        """Every data key id of ``subject`` (live and shredded), oldest first; empty once :meth:`erase` ran."""
+        ref = self.subject_ref(subject)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key_id FROM subject_keys WHERE subject_ref = ? ORDER BY created_at", (ref,)
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def erase(self, subject: str) -> list[str]:
+        """Shred ``subject``'s keys and cut their rows' link to the subject; the key ids concerned.
+
+        :meth:`shred` alone leaves ``subject_ref`` (a keyed hash of the id) in each row, so whoever holds
+        the master secret and the id could still list the key ids, and through them the sealed events.
+        Here every row of the subject gets a random ``subject_ref`` instead: the key ids stay known as
+        erased (a read of their data still says so), but no longer lead back to the person.
+        """
+        ids = self.key_ids(subject)
+        self.shred(subject)
+        ref = self.subject_ref(subject)
+        with self._tx() as db:
+            for key_id in ids:
+                db.execute(
+                    "UPDATE subject_keys SET subject_ref = ? WHERE key_id = ? AND subject_ref = ?",
+                    ("erased-" + secrets.token_hex(16), key_id, ref),
+                )
+        if ids:
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return ids
+
     def is_shredded(self, subject: str) -> bool:
         """Whether ``subject`` was erased: it has shredded keys and no live key."""
         ref = self.subject_ref(subject)

@@ -246,8 +246,35 @@ class LedgerStore(Protocol):
         Inside ``append_txn()`` on the same thread it runs in that transaction (projections rely on it).
         """
 
+    def purge(self, seqs: Sequence[int]) -> int:
+        """Drop the leaf bytes (and the subject column) of events ``seqs``, keeping their leaf hashes.
+
+        One transaction: every listed row is purged or none is. A purged row has an empty ``leaf``
+        (a real leaf is never empty); verification accepts its stored hash (see :data:`PURGED_LEAF`).
+        Returns the number of rows that were not purged before.
+        """
+
+    def reclaim(self) -> int:
+        """Give the space that purges freed back to the file system where the backend can; bytes freed."""
+
     def close(self) -> None:
         """Release connections."""
+
+
+PURGED_LEAF = b""
+"""The stored leaf of a purged event: its bytes are gone, its leaf hash stays and keeps the tree whole.
+
+A leaf is canonical JSON and never empty, so the empty value cannot be confused with an event. The
+ledger only knows *that* a row was purged; which operation purged it, and why, is the business of the
+layers above (a ``retention.purged`` or ``subject.erased`` event names the range).
+"""
+
+PURGE_CHUNK = 500  # seqs per UPDATE: within every backend's parameter limit
+
+
+def is_purged(row: EventRow) -> bool:
+    """Whether ``row`` lost its payload to a purge (its leaf hash is still the one the tree holds)."""
+    return not row.leaf
 
 
 SQLITE_SCHEMA = """
@@ -531,6 +558,70 @@ class SqliteStore:
             return self._conn().execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"ledger database error: {exc}") from exc
+
+    def purge(self, seqs: Sequence[int]) -> int:
+        """Empty the leaves of ``seqs`` in one transaction (see :meth:`LedgerStore.purge`).
+
+        ``secure_delete`` is on for the transaction, so SQLite overwrites the freed cell content with
+        zeros instead of leaving the old payload in free pages until they are reused.
+        """
+        conn = self._conn()
+        seqs = sorted(set(seqs))
+        changed = 0
+        try:
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for i in range(0, len(seqs), PURGE_CHUNK):
+                    chunk = seqs[i : i + PURGE_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    cur = conn.execute(
+                        f"UPDATE events SET leaf = ?, subject = NULL WHERE seq IN ({marks}) AND leaf != ?",
+                        (PURGED_LEAF, *chunk, PURGED_LEAF),
+                    )
+                    changed += cur.rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"purge failed, nothing was purged: {exc}") from exc
+        finally:
+            conn.execute("PRAGMA secure_delete=OFF")
+        return changed
+
+    def file_bytes(self) -> int:
+        """Bytes the ledger occupies on disk: the database file and its write-ahead log."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.stat(f"{self.path}{suffix}").st_size
+            except FileNotFoundError:
+                pass
+        return total
+
+    def reclaim(self) -> int:
+        """Return freed pages to the file system; bytes the files shrank by.
+
+        A ledger created without ``auto_vacuum`` is converted once (``auto_vacuum=INCREMENTAL`` then a
+        full ``VACUUM``, which rewrites the file); afterwards each call only runs ``incremental_vacuum``,
+        which moves free pages to the end and truncates them. The WAL is checkpointed and truncated so
+        that neither the freed pages nor old copies of purged leaves linger in it.
+        """
+        conn = self._conn()
+        before = self.file_bytes()
+        try:
+            mode = conn.execute("PRAGMA auto_vacuum").fetchone()[0]
+            if mode != 2:
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                conn.execute("VACUUM")
+            else:
+                conn.execute("PRAGMA incremental_vacuum").fetchall()
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot reclaim space in {self.path}: {exc}") from exc
+        return max(0, before - self.file_bytes())
 
     def close(self) -> None:
         """Close every connection this store opened."""
