@@ -296,7 +296,7 @@ class PostgresStore:
         """Bytes of the events table with its TOAST data and indexes."""
         return int(self._q("SELECT pg_total_relation_size('events')")[0][0])
 
-    def reclaim(self) -> int:
+    def reclaim(self, freed: int = 0) -> int:
         """``VACUUM`` the events table: purged payloads become reusable space; bytes the table shrank by.
 
         Plain VACUUM returns only trailing free pages to the file system, but it never blocks appends;

@@ -254,8 +254,11 @@ class LedgerStore(Protocol):
         Returns the number of rows that were not purged before.
         """
 
-    def reclaim(self) -> int:
-        """Give the space that purges freed back to the file system where the backend can; bytes freed."""
+    def reclaim(self, freed: int = 0) -> int:
+        """Give the space purges freed back to the file system where the backend can; bytes the files shrank by.
+
+        ``freed``: leaf bytes the purge emptied, a hint for how much rewriting is worth it.
+        """
 
     def close(self) -> None:
         """Release connections."""
@@ -270,6 +273,7 @@ layers above (a ``retention.purged`` or ``subject.erased`` event names the range
 """
 
 PURGE_CHUNK = 500  # seqs per UPDATE: within every backend's parameter limit
+VACUUM_FULL_FRACTION = 0.1  # a purge that empties this share of the SQLite file rewrites it (SqliteStore.reclaim)
 
 
 def is_purged(row: EventRow) -> bool:
@@ -601,19 +605,23 @@ class SqliteStore:
                 pass
         return total
 
-    def reclaim(self) -> int:
-        """Return freed pages to the file system; bytes the files shrank by.
+    def reclaim(self, freed: int = 0) -> int:
+        """Return freed space to the file system; bytes the files shrank by.
 
-        A ledger created without ``auto_vacuum`` is converted once (``auto_vacuum=INCREMENTAL`` then a
-        full ``VACUUM``, which rewrites the file); afterwards each call only runs ``incremental_vacuum``,
-        which moves free pages to the end and truncates them. The WAL is checkpointed and truncated so
-        that neither the freed pages nor old copies of purged leaves linger in it.
+        Emptied leaves mostly leave holes *inside* pages (a decision is far smaller than a 32 KiB page), which
+        only a full ``VACUUM`` (a rewrite of the file) gives back; whole free pages (large leaves in overflow
+        pages) ``incremental_vacuum`` truncates cheaply. So: a ledger created without ``auto_vacuum`` is
+        converted (``auto_vacuum=INCREMENTAL`` and one ``VACUUM``), a purge that emptied at least
+        :data:`VACUUM_FULL_FRACTION` of the file rewrites it, and smaller ones run ``incremental_vacuum``.
+        The WAL is checkpointed and truncated, so no old copy of a purged leaf lingers in it.
         """
         conn = self._conn()
         before = self.file_bytes()
         try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            size = os.stat(self.path).st_size
             mode = conn.execute("PRAGMA auto_vacuum").fetchone()[0]
-            if mode != 2:
+            if mode != 2 or freed >= size * VACUUM_FULL_FRACTION:
                 conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
                 conn.execute("VACUUM")
             else:

@@ -134,7 +134,7 @@ def erase(trail: Trail, subject: str, *, actor: Actor | Identity, reason: str) -
     )
     purged = trail.store.purge(purge_seqs) if purge_seqs else 0
     if purged:
-        trail.store.reclaim()
+        trail.store.reclaim(0)  # a few leaves: incremental only; the next retention run compacts
     return ErasureResult(erasure_id, r.seq, len(found.decisions), unlinked, len(shredded), deleted, purged, ranges)
 
 

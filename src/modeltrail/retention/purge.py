@@ -176,7 +176,7 @@ def apply(
         if batch.seqs:
             _purge_batch(trail, batch, who, folder, stamp, result)
     if reclaim and result.purged:
-        result.bytes_reclaimed = trail.store.reclaim()
+        result.bytes_reclaimed = trail.store.reclaim(result.bytes_removed)
     if p.held:
         holds = sorted({h for b in p.batches for h in b.holds})
         record_governed(
