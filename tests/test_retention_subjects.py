@@ -243,3 +243,24 @@ def test_cli_hold_erase_and_export(trail: Trail, model: LogisticRegression, tmp_
     assert {"subject.erased", "subject.request_received", "subject.exported", "subject.erasure_refused"} <= set(types)
     r = run.invoke(main, [*base, "verify"])
     assert r.exit_code == 0 and "purged" in r.output
+
+
+def test_records_sealed_under_another_spelling_of_the_id_are_erased_too(
+    trail: Trail, model: LogisticRegression
+) -> None:
+    # As in the demo: the key is created for "applicant:APP-9", the pseudonym comes from the field "APP-9".
+    register_policy(trail, POLICY, actor=CAROL)
+    g = guard(trail, model, name="credit", policy=parse_policy(POLICY), feature_names=FEATURES)
+    d = g.decide(_row("APP-9"), subject="applicant:APP-9")
+    d.durable(10)
+    g.close()
+    found = subjects.find_records(trail, "APP-9")
+    assert len(found.decisions) == 1 and found.key_ids and found.links[found.decisions[0].seq] == {"vault", "sealed"}
+    ref = found.decisions[0].sealed["age_years"]
+    res = erasure.erase(trail, "APP-9", actor=DPO, reason="request R-80")
+    assert res.keys_shredded == 1 and res.unlinked_tokens == 1
+    with pytest.raises(NotFoundError):
+        open_sealer(trail).unseal_ref(trail.blobs, ref)
+    assert subjects.find_records(trail, "APP-9").empty
+    assert subjects.find_records(trail, "applicant:APP-9").empty
+    assert trail.verify().ok

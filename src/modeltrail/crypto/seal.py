@@ -361,19 +361,44 @@ class SubjectKeyStore:
         Here every row of the subject gets a random ``subject_ref`` instead: the key ids stay known as
         erased (a read of their data still says so), but no longer lead back to the person.
         """
-        ids = self.key_ids(subject)
-        self.shred(subject)
-        ref = self.subject_ref(subject)
+        return self.erase_keys(self.key_ids(subject))
+
+    def erase_keys(self, key_ids: list[str]) -> list[str]:
+        """:meth:`erase` for whoever owns the data keys ``key_ids``: every key of those subjects goes.
+
+        For a person found through their records (a sealed field names its key id) rather than by the
+        identifier the keys were created under. Returns every key id erased, the given ones included.
+        """
         with self._tx() as db:
-            for key_id in ids:
+            refs: set[str] = set()
+            for key_id in key_ids:
+                row = db.execute("SELECT subject_ref FROM subject_keys WHERE key_id = ?", (key_id,)).fetchone()
+                if row is not None and not str(row[0]).startswith("erased-"):
+                    refs.add(str(row[0]))
+            erased: list[str] = []
+            when = _now()
+            for ref in sorted(refs):
+                ids = [r[0] for r in db.execute("SELECT key_id FROM subject_keys WHERE subject_ref = ?", (ref,))]
                 db.execute(
-                    "UPDATE subject_keys SET subject_ref = ? WHERE key_id = ? AND subject_ref = ?",
-                    ("erased-" + secrets.token_hex(16), key_id, ref),
+                    "UPDATE subject_keys SET wrapped = zeroblob(?) WHERE subject_ref = ? AND shredded_at IS NULL",
+                    (_WRAPPED_LEN, ref),
                 )
-        if ids:
+                db.execute(
+                    "UPDATE subject_keys SET wrapped = NULL, shredded_at = ?"
+                    " WHERE subject_ref = ? AND shredded_at IS NULL",
+                    (when, ref),
+                )
+                for key_id in ids:
+                    # A random reference per row: the rows stay known as erased but lead to nobody.
+                    db.execute(
+                        "UPDATE subject_keys SET subject_ref = ? WHERE key_id = ?",
+                        ("erased-" + secrets.token_hex(16), key_id),
+                    )
+                erased += ids
+        if erased:
             with self._lock:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        return ids
+        return erased
 
     def is_shredded(self, subject: str) -> bool:
         """Whether ``subject`` was erased: it has shredded keys and no live key."""

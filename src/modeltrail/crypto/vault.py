@@ -112,6 +112,23 @@ class PseudonymVault:
             row = self._db.execute("SELECT token FROM pseudonyms WHERE lookup = ?", (lookup,)).fetchone()
         return None if row is None else str(row[0])
 
+    def forget_tokens(self, tokens: list[str]) -> int:
+        """Delete the rows of ``tokens`` (found in a person's records); how many rows there were."""
+        n = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for t in tokens:
+                    n += self._db.execute("DELETE FROM pseudonyms WHERE token = ?", (t,)).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if n:
+                self._cache = {k: v for k, v in self._cache.items() if v not in set(tokens)}
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return n
+
     def forget(self, value: Scalar, fields: list[str]) -> list[str]:
         """Delete the rows of ``value`` in ``fields``; the tokens that became unlinkable (for counting only)."""
         lookups = {self._keyed.pseudonym(value, f): f for f in fields}

@@ -95,7 +95,7 @@ def erase(trail: Trail, subject: str, *, actor: Actor | Identity, reason: str) -
         if isinstance(ref, dict) and isinstance(ref.get("sha256"), str)
     }
     with open_key_store(trail) as keys:
-        shredded = keys.erase(subject)
+        shredded = keys.erase_keys(sorted({*keys.key_ids(subject), *found.key_ids}))
     deleted = 0
     for digest in sorted(digests):
         try:
@@ -104,11 +104,14 @@ def erase(trail: Trail, subject: str, *, actor: Actor | Identity, reason: str) -
         except ModeltrailError:
             pass  # an odd reference is not ours to delete; the key is shredded either way
     unlinked = 0
-    if found.vault_fields:
+    if found.vault_fields or found.tokens:
         vault = open_vault(trail)
         try:
+            gone = set(found.tokens)
             for v in value_variants(subject):
-                unlinked += len(vault.forget(v, sorted(found.vault_fields)))
+                gone.update(vault.forget(v, sorted(found.vault_fields)))
+            vault.forget_tokens(sorted(gone))
+            unlinked = len(gone)
         finally:
             vault.close()
     purge_seqs = found.must_purge()

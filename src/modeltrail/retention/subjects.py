@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..crypto.pseudonym import Scalar
 from ..crypto.seal import SubjectKeyStore
-from ..crypto.vault import VAULT_FILE
+from ..crypto.vault import VAULT_FILE, is_vault_token
 from ..errors import NotFoundError, ValidationError
 from ..events import Event
 from ..runtime.datapolicy import SUBJECT_KEYS_FILE, load_pseudonymiser, open_vault
@@ -88,11 +88,16 @@ class SubjectRecords:
     vault_fields: set[str] = field(default_factory=set)
     """Fields whose vault row links the person to a token (deleted by erasure)."""
     keyed_fields: set[str] = field(default_factory=set)
+    tokens: list[str] = field(default_factory=list)
+    """Vault tokens the person's decisions carry (their vault rows are deleted by erasure)."""
 
     @property
     def empty(self) -> bool:
         """Nothing found (never seen, or already erased)."""
-        return not (self.decisions or self.related or self.direct or self.key_ids or self.vault_fields)
+        return not (self.decisions or self.related or self.direct or self.live_keys or self.vault_fields)
+
+    live_keys: list[str] = field(default_factory=list)
+    """Key ids still linked to the person in the key store (none after erasure)."""
 
     def all_events(self) -> list[Event]:
         """Every event found, in seq order."""
@@ -127,7 +132,7 @@ def find_records(trail: Trail, value: str) -> SubjectRecords:
     with open_key_store(trail) as keys:
         ref = keys.subject_ref(value)
         key_ids = set(keys.key_ids(value))
-    out = SubjectRecords(ref=ref, key_ids=sorted(key_ids))
+    out = SubjectRecords(ref=ref, key_ids=sorted(key_ids), live_keys=sorted(key_ids))
     try:
         keyed = load_pseudonymiser(trail)
     except NotFoundError:
@@ -152,23 +157,52 @@ def find_records(trail: Trail, value: str) -> SubjectRecords:
             mine[fname] = got
         return got
 
-    try:
+    # Tokens a matched decision carries link the person's other decisions too (one sealed under the key
+    # created for "applicant:APP-1" and pseudonymised from "APP-1" is the same person): a second pass
+    # follows the pseudonyms and key ids the first pass found.
+    extra: dict[str, dict[str, str]] = {}
+
+    def scan() -> bool:
+        grew = False
+        out.decisions.clear()
+        out.links.clear()
         for ev in _decision_events(trail):
             how: set[str] = set()
             for fname, p in (ev.payload.get("pseudonyms") or {}).items():
-                kind = candidates(fname).get(p) if isinstance(p, str) else None
+                if not isinstance(p, str):
+                    continue
+                kind = candidates(fname).get(p) or extra.get(fname, {}).get(p)
                 if kind is not None:
                     how.add(kind)
                     (out.vault_fields if kind == VAULT else out.keyed_fields).add(fname)
             for ref_ in (ev.sealed or {}).values():
                 if isinstance(ref_, dict) and ref_.get("key_id") in key_ids:
                     how.add(SEALED)
-            if how:
-                out.decisions.append(ev)
-                out.links[ev.seq] = how
+            if not how:
+                continue
+            out.decisions.append(ev)
+            out.links[ev.seq] = how
+            for fname, p in (ev.payload.get("pseudonyms") or {}).items():
+                if isinstance(p, str) and p not in candidates(fname) and p not in extra.get(fname, {}):
+                    extra.setdefault(fname, {})[p] = VAULT if is_vault_token(p) else KEYED
+                    grew = True
+            for ref_ in (ev.sealed or {}).values():
+                kid = ref_.get("key_id") if isinstance(ref_, dict) else None
+                if isinstance(kid, str) and kid not in key_ids:
+                    key_ids.add(kid)
+                    grew = True
+        return grew
+
+    try:
+        if scan():
+            scan()
     finally:
         if vault is not None:
             vault.close()
+    out.key_ids = sorted(key_ids)
+    out.tokens = sorted(
+        {p for ev in out.decisions for p in (ev.payload.get("pseudonyms") or {}).values() if is_vault_token(p)}
+    )
     # Fields with a vault row but no decision yet still hold a link that erasure must delete.
     for fname, got in mine.items():
         if VAULT in got.values():
