@@ -264,3 +264,24 @@ def test_records_sealed_under_another_spelling_of_the_id_are_erased_too(
     assert subjects.find_records(trail, "APP-9").empty
     assert subjects.find_records(trail, "applicant:APP-9").empty
     assert trail.verify().ok
+
+
+def test_the_demo_chapter_forgets_lawfully(trail: Trail, model: LogisticRegression) -> None:
+    # The demo's last chapter on a small trail (the full demo needs the whole German Credit story).
+    from modeltrail import demo
+
+    register_policy(trail, POLICY, actor=CAROL)
+    g = guard(trail, model, name="credit", policy=parse_policy(POLICY), feature_names=FEATURES, explainer=_Explainer())
+    rows = [_row(f"APP-{i % 4}", 30 + i) for i in range(12)]
+    first = g.decide_many(rows[:8], subjects=[str(r["applicant_id"]) for r in rows[:8]])
+    for d in first:
+        d.durable(10)
+    later = g.decide_many(rows[8:], subjects=[str(r["applicant_id"]) for r in rows[8:]])
+    for d in later:
+        d.durable(10)
+    g.close()
+    said: list[str] = []
+    out = demo._forgetting(trail, list(first), rows, said.append)
+    assert out["purged"] == 8 and out["verify_ok"] and out["purged_leaves"] == 8
+    assert out["access_decisions"] == 1 and out["erased_decisions"] == 1 and out["keys_shredded"] == 1
+    assert any("access request" in s for s in said)

@@ -53,7 +53,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -62,6 +62,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..blobs import BlobBackend, parse_digest
 from ..errors import IntegrityError, NotFoundError, StoreError, ValidationError
+
+if TYPE_CHECKING:
+    from .providers import KeyProvider
 
 ALG: Final = "AES-256-GCM"
 KEY_BYTES: Final = 32
@@ -156,12 +159,19 @@ class SubjectKeyStore:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, master_key_path: str | os.PathLike[str] | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        master_key_path: str | os.PathLike[str] | None = None,
+        provider: KeyProvider | None = None,
     ) -> None:
         """Open or create the key database at ``path``.
 
-        The master secret defaults to ``subject-master.key`` in the same folder.
+        The master secret defaults to ``subject-master.key`` in the same folder. ``provider`` (a
+        :class:`~modeltrail.crypto.providers.KeyProvider`, e.g. AWS KMS) wraps the data keys instead of the
+        master secret, which then only keys the subject references.
         """
+        self._provider = provider
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.master_key_path = (
@@ -223,12 +233,16 @@ class SubjectKeyStore:
         return mac.finalize().hex()
 
     def _wrap(self, key_id: str, subject_ref: str, key: bytes) -> bytes:
-        nonce = secrets.token_bytes(NONCE_BYTES)
         aad = _WRAP_AAD + key_id.encode("ascii") + b"\x00" + subject_ref.encode("ascii")
+        if self._provider is not None:
+            return self._provider.wrap(key, aad)
+        nonce = secrets.token_bytes(NONCE_BYTES)
         return nonce + self._wrapper.encrypt(nonce, key, aad)
 
     def _unwrap(self, key_id: str, subject_ref: str, wrapped: bytes) -> bytes:
         aad = _WRAP_AAD + key_id.encode("ascii") + b"\x00" + subject_ref.encode("ascii")
+        if self._provider is not None:
+            return self._provider.unwrap(bytes(wrapped), aad)
         try:
             return self._wrapper.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
         except InvalidTag:

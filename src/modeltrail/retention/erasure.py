@@ -116,7 +116,7 @@ def erase(trail: Trail, subject: str, *, actor: Actor | Identity, reason: str) -
             vault.close()
     purge_seqs = found.must_purge()
     ranges = seq_ranges(purge_seqs)
-    erasure_id = "erasure-" + secrets.token_hex(6)
+    erasure_id = "erasure-" + secrets.token_hex(8)
     r = record_governed(
         trail,
         "subject.erased",

@@ -151,7 +151,7 @@ def export_subject(
     )
     when = received or datetime.now(UTC)
     deadline = DEADLINE.add_to(when).isoformat(timespec="seconds").replace("+00:00", "Z")
-    request_id = "request-" + secrets.token_hex(6)
+    request_id = "request-" + secrets.token_hex(8)
     req = record_governed(
         trail,
         "subject.request_received",

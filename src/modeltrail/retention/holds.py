@@ -101,7 +101,7 @@ def place_hold(
         refused_type="hold.refused",
         payload={"action": "place", "system": system},
     )
-    hid = "hold-" + secrets.token_hex(6)
+    hid = "hold-" + secrets.token_hex(8)
     r = record_governed(
         trail,
         "hold.placed",
