@@ -77,8 +77,10 @@ EVIDENCE: dict[str, Serves] = {
         "signing, pseudonym and per-subject data keys kept apart from the ledger (`keys/`, mode 0600); "
         "`modeltrail key rotate` (`key.rotated`; needs `roles.keys`, default `admin`; refusals recorded as "
         "`key.rotation_refused`); erasure shreds a subject's data keys and cuts their rows from the subject "
-        "(`modeltrail erase`, `subject.erased`)",
-        "no KMS plug-in; data-key and pseudonym-key rotation are not built",
+        "(`modeltrail erase`, `subject.erased`); a `KeyProvider` interface wraps the data keys: a file KEK or "
+        "AWS KMS (`modeltrail.crypto.providers`)",
+        "no CLI or config setting selects the KMS provider yet; data-key and pseudonym-key rotation and key "
+        "operations as events are not built",
     ),
     "crypto.pseudonymise": Serves(
         "data policy `pseudonymise`: keyed HMAC-SHA256 pseudonyms in `inference.decision` (`pseudonyms`)"
@@ -309,7 +311,11 @@ EVIDENCE: dict[str, Serves] = {
         "`modeltrail docs build … --kind registration --format json`: Annex VIII Section A data from the system "
         "record, lineage, lifecycle and the generated documents' sha256"
     ),
-    "export.ropa": Serves(None, "no record-of-processing export"),
+    "export.ropa": Serves(
+        "`modeltrail export ropa [--format md|json]`: per system the purpose, data categories and their treatment, "
+        "bias-detection attributes, retention limits, measures and request counts",
+        "controller, DPO, recipients and transfers are listed as to be completed by the controller",
+    ),
     "doc.ledger_format": Serves(
         "docs/ledger-format.md specifies the ledger precisely enough for an independent verifier"
     ),
@@ -393,8 +399,8 @@ How to read it:
 "Served" says what the product can record; whether one system's trail holds it (statements answered,
 documents current) is `modeltrail status --requirements --system S`.
 
-Not built at the time of writing: the record of processing (GDPR Art. 30) export, a KMS key provider,
-notification records, EU-database registration record.
+Not built at the time of writing: notification records, EU-database registration record, key rotation of
+data and pseudonym keys, an encrypted SQLite ledger.
 
 Kinds: `M` machine-checkable, `H` human-attested, `N` not a tooling check.
 """

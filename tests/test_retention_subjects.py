@@ -285,3 +285,23 @@ def test_the_demo_chapter_forgets_lawfully(trail: Trail, model: LogisticRegressi
     assert out["purged"] == 8 and out["verify_ok"] and out["purged_leaves"] == 8
     assert out["access_decisions"] == 1 and out["erased_decisions"] == 1 and out["keys_shredded"] == 1
     assert any("access request" in s for s in said)
+
+
+def test_record_of_processing(trail: Trail, model: LogisticRegression) -> None:
+    _populate(trail, model)
+    erasure.erase(trail, "APP-1", actor=DPO, reason="request R-90")
+    r = CliRunner().invoke(main, ["--trail", str(trail.path), "export", "ropa", "--format", "json"])
+    assert r.exit_code == 0, r.output + r.stderr
+    rec = json.loads(r.output)
+    (act,) = rec["activities"]
+    assert act["system"] == "credit-scoring"
+    assert {"field": "age_years", "treatment": "encrypted under the person's own key (crypto-shredded on erasure)"} in (
+        act["personal_data"]
+    )
+    assert {"events": "inference.*", "kept_for": "P6M"} in act["erasure_time_limits"]
+    assert rec["requests"]["erasures"] == 1 and rec["to_complete"]
+    md = CliRunner().invoke(main, ["--trail", str(trail.path), "export", "ropa"])
+    assert md.exit_code == 0 and "# Record of processing activities" in md.output and "APP-1" not in md.output
+    # The export group of the audit module keeps its own subcommands.
+    h = CliRunner().invoke(main, ["export", "--help"])
+    assert "ropa" in h.output and "cyclonedx" in h.output.lower()

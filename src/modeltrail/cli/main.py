@@ -151,6 +151,11 @@ class LazyGroup(click.Group):
                 raise
             return
         for cmd in getattr(mod, "COMMANDS", []):
+            owner = LAZY_COMMANDS.get(cmd.name or "")
+            if owner is not None and module in GROUP_CONTRIBUTORS.get(cmd.name or "", ()) and owner[0] in EXTENSIONS:
+                # The owner's group first, so a contributor loaded earlier (for another of its commands)
+                # adds to it instead of standing in for it.
+                self._load(owner[0])
             self.add_command(cmd)
 
     def _load_all(self) -> None:
@@ -711,7 +716,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: Group name -> the other EXTENSIONS modules that add subcommands to it (merged by LazyGroup.add_command).
-GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {"audit": ("governance", "audit")}
+GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {"audit": ("governance", "audit"), "export": ("retention",)}
 
 if __name__ == "__main__":
     main()

@@ -211,4 +211,26 @@ def subject_export_cmd(tc: TrailContext, value: str, fmt: str, output: Path | No
                    f"{res.answer_seq}", err=True)
 
 
-COMMANDS: list[click.Command] = [retention_group, hold_group, erase_cmd, subject_group]
+@click.group("export")
+def export_group() -> None:
+    """Standard exports (merged into ``modeltrail export``)."""
+
+
+@export_group.command("ropa")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@pass_ctx
+@handle_errors
+def ropa_cmd(tc: TrailContext, fmt: str, output: Path | None) -> None:
+    """The record of processing activities (GDPR Art. 30) from systems, data policies and retention rules."""
+    from ..retention.ropa import record_of_processing, render
+
+    text = render(record_of_processing(tc.trail()), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+COMMANDS: list[click.Command] = [retention_group, hold_group, erase_cmd, subject_group, export_group]
