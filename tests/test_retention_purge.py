@@ -289,3 +289,37 @@ def test_any_purged_subset_keeps_every_proof(tmp_path_factory: pytest.TempPathFa
         assert res.purged_count == len(chosen) and res.root == mid.root.hex()
     finally:
         trail.close()
+
+
+def test_new_ledger_files_are_private(tmp_path: Path) -> None:
+    t = modeltrail.init(tmp_path)
+    try:
+        t.record("app.event", system="s", actor=CAROL)
+        for name in ("ledger.db", "ledger.db-wal"):
+            p = t.path / name
+            if p.exists():
+                assert p.stat().st_mode & 0o777 == 0o600, name
+    finally:
+        t.close()
+
+
+def test_a_failed_purge_leaves_every_row_and_a_rerun_completes_it(
+    trail: Trail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modeltrail.errors import StoreError
+
+    seqs = _setup(trail, n=5)
+    real = trail.store.purge
+
+    def broken(_seqs: list[int]) -> int:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(trail.store, "purge", broken)
+    with pytest.raises(StoreError):
+        purge.apply(trail, actor=CAROL, now=LATER)
+    # The event came first: it describes a purge that did not happen; nothing is lost, verify is green.
+    assert all(not trail.get_event(s).purged for s in seqs)
+    assert trail.verify().ok
+    monkeypatch.setattr(trail.store, "purge", real)
+    assert purge.apply(trail, actor=CAROL, now=LATER).purged == 5
+    assert trail.verify().ok and len(list(trail.events("retention.purged"))) == 2

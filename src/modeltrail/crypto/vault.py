@@ -67,6 +67,7 @@ class PseudonymVault:
         # Tokens handed out by this process: the serving path then costs one dictionary lookup. An erasure
         # through this same vault object drops its entries; another process's erasure is seen on reopen.
         self._cache: dict[str, str] = {}
+        self._version: int | None = None
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
             self._db.execute("PRAGMA secure_delete=ON")
@@ -84,10 +85,16 @@ class PseudonymVault:
     def token(self, value: Scalar, field: str) -> str:
         """The vault token of ``value`` in ``field``, created (random) on first use."""
         lookup = self._keyed.pseudonym(value, field)
-        got = self._cache.get(lookup)
-        if got is not None:
-            return got
         with self._lock:
+            # Another process's erasure must not be undone by a token cached here: SQLite's data_version
+            # changes whenever another connection commits, and then the cache starts again.
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                self._cache.clear()
+                self._version = version
+            got = self._cache.get(lookup)
+            if got is not None:
+                return got
             row = self._db.execute("SELECT token FROM pseudonyms WHERE lookup = ?", (lookup,)).fetchone()
             if row is None:
                 new = PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode("ascii")

@@ -414,6 +414,15 @@ class SqliteStore:
         self._behind_fd: int | None = None
         self._dropped_upto = 0
         self._behind_lock = threading.Lock()
+        if not self.path.exists():
+            # A new ledger is private from its first byte (it holds the kept inputs of decisions); SQLite
+            # gives its -wal and -shm files the database file's mode.
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass  # another process created it meanwhile
+            except OSError as exc:
+                raise StoreError(f"cannot create ledger database {self.path}: {exc}") from exc
         try:
             self._conn().executescript(SQLITE_SCHEMA)
         except sqlite3.Error as exc:
