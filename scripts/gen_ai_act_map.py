@@ -177,7 +177,7 @@ EVIDENCE: dict[str, Serves] = {
         "`retention:` rules (ISO 8601 per event-type glob, per system) are refused below the legal minimums "
         "(Art. 19(1)/26(6): logs P6M; Art. 18(1): documentation P10Y) and enforced by `modeltrail retention "
         "plan` / `retention apply`",
-        "not scheduled: `retention apply` runs when called (cron, CI), not inside `monitor watch`",
+        "scheduled by `retention watch` (its own loop), not inside `monitor watch`",
     ),
     "policy.monitoring": Serves(
         "`monitoring:` section is parsed and validated", "nothing evaluates it yet (no monitoring jobs)"

@@ -323,3 +323,27 @@ def test_a_failed_purge_leaves_every_row_and_a_rerun_completes_it(
     monkeypatch.setattr(trail.store, "purge", real)
     assert purge.apply(trail, actor=CAROL, now=LATER).purged == 5
     assert trail.verify().ok and len(list(trail.events("retention.purged"))) == 2
+
+
+def test_retention_watch_runs_on_a_schedule_and_survives_a_hold(trail: Trail) -> None:
+    _setup(trail, n=3)
+    h = holds.place_hold(trail, actor=LEGAL, system=SYSTEM, reason="audit")
+    seen: list[object] = []
+    pauses: list[float] = []
+
+    def pause(s: float) -> None:
+        pauses.append(s)
+        holds.release_hold(trail, h.id, actor=LEGAL, reason="audit over")  # released between the runs
+
+    # The rules are evaluated against a clock moved past six months.
+    n = purge.watch(
+        trail, actor=CAROL, interval=60, runs=2, on_result=seen.append, sleep=pause, clock=lambda: LATER
+    )
+    assert n == 2 and pauses == [60]
+    assert isinstance(seen[0], HoldError) and isinstance(seen[1], purge.PurgeResult) and seen[1].purged == 3
+    r = CliRunner().invoke(
+        main, ["--trail", str(trail.path), "retention", "watch", "--runs", "1", "--interval", "1"],
+        env={"MODELTRAIL_USER": "carol"},
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output + r.stderr
+    assert json.loads(r.output.splitlines()[0])["purged"] == 0

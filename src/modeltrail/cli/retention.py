@@ -114,6 +114,36 @@ def apply_cmd(
         console.print(f"archive {a}", markup=False)
 
 
+@retention_group.command("watch")
+@click.option("--interval", type=float, default=86_400.0, show_default=True, help="Seconds between runs.")
+@click.option("--runs", type=int, help="Stop after this many runs (default: until interrupted).")
+@click.option(
+    "--archive",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Archive what goes to FOLDER before each purge.",
+)
+@impersonation_option
+@pass_ctx
+@handle_errors
+def watch_cmd(tc: TrailContext, interval: float, runs: int | None, archive: Path | None, as_user: str | None) -> None:
+    """Apply the retention rules on a schedule (a legal hold is reported and retried at the next run)."""
+    from ..errors import HoldError
+    from ..retention.purge import PurgeResult, watch
+
+    t = tc.trail()
+
+    def report(res: PurgeResult | HoldError) -> None:
+        if isinstance(res, HoldError):
+            click.echo(f"held: {res}", err=True)
+        else:
+            click.echo(json.dumps({"purged": res.purged, "held": res.held, "events": res.events}))
+
+    try:
+        watch(t, actor=_who(t, as_user), interval=interval, runs=runs, archive=archive, on_result=report)
+    except KeyboardInterrupt:
+        pass
+
+
 @click.group("hold")
 def hold_group() -> None:
     """Legal holds: while one is in force, what it covers is neither purged nor erased."""

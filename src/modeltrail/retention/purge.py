@@ -22,6 +22,7 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -193,4 +194,42 @@ def apply(
     return result
 
 
-__all__ = ["RANGES_PER_EVENT", "PurgeResult", "apply"]
+def watch(
+    trail: Trail,
+    *,
+    actor: Actor | Identity,
+    interval: float,
+    runs: int | None = None,
+    archive: str | os.PathLike[str] | None = None,
+    on_result: Callable[[PurgeResult | HoldError], None] | None = None,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> int:
+    """Run :func:`apply` every ``interval`` seconds (``runs`` times, or until interrupted); runs done.
+
+    A legal hold does not stop the schedule: the run that met it reports the :class:`HoldError` to
+    ``on_result`` (its ``retention.refused`` event is written) and the next run tries again.
+    ``sleep`` and ``clock`` (the "now" the rules are evaluated at) are for tests.
+    """
+    import time
+
+    if interval <= 0:
+        raise ValidationError("expected a positive number of seconds", field="interval")
+    pause = sleep or time.sleep
+    done = 0
+    while runs is None or done < runs:
+        if done:
+            pause(interval)
+        try:
+            res: PurgeResult | HoldError = apply(
+                trail, actor=actor, archive=archive, now=None if clock is None else clock()
+            )
+        except HoldError as exc:
+            res = exc
+        done += 1
+        if on_result is not None:
+            on_result(res)
+    return done
+
+
+__all__ = ["RANGES_PER_EVENT", "PurgeResult", "apply", "watch"]
