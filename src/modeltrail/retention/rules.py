@@ -17,13 +17,13 @@ still cannot purge early), naming the field and citing the article (:mod:`modelt
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
 from ..governance.namespace import is_reserved
-from ..ledger.store import EventQuery, is_purged
 from ..policy import Policy, RetentionRule
 from ..policy.retention_law import violations
 from ..registry.policy_store import policy_or_none
@@ -128,6 +128,25 @@ def _systems(trail: Trail) -> list[str]:
     return sorted(str(r[0]) for r in trail.store.execute("SELECT DISTINCT system FROM events", ()))
 
 
+def _candidates(trail: Trail, system: str, page: int = 50_000) -> Iterator[tuple[int, str, str]]:
+    """``(seq, ts, type)`` of the system's events that still have their payload, in pages.
+
+    Only the indexed columns are read (not the leaves): planning over millions of decisions must not
+    read every payload.
+    """
+    last = -1
+    while True:
+        rows = trail.store.execute(
+            "SELECT seq, ts, type FROM events WHERE system = ? AND seq > ? AND length(leaf) > 0 ORDER BY seq LIMIT ?",
+            (system, last, page),
+        )
+        if not rows:
+            return
+        for seq, ts, type_ in rows:
+            yield int(seq), str(ts), str(type_)
+        last = int(rows[-1][0])
+
+
 def _held_by(holds: list[Hold], system: str, seq: int) -> list[str]:
     return [h.id for h in holds if h.system == system or (h.subject_ref is not None and in_ranges(seq, h.records))]
 
@@ -149,25 +168,25 @@ def plan(trail: Trail, *, now: datetime | None = None, system: str | None = None
         check_policy(policy)
         by_rule: dict[str, RuleBatch] = {}
         rules: dict[str, RetentionRule | None] = {}
-        for row in trail.store.query_events(EventQuery(system=sysname)):
-            if is_purged(row) or is_reserved(row.type):
+        for seq, ts, type_ in _candidates(trail, sysname):
+            if is_reserved(type_):
                 continue
-            if row.type not in rules:
-                rules[row.type] = rule_for(policy, row.type)
-            rule = rules[row.type]
-            if rule is None or rule.period.add_to(_parse_ts(row.ts)) > when:
+            if type_ not in rules:
+                rules[type_] = rule_for(policy, type_)
+            rule = rules[type_]
+            if rule is None or rule.period.add_to(_parse_ts(ts)) > when:
                 continue
             batch = by_rule.get(rule.pattern)
             if batch is None:
                 batch = by_rule[rule.pattern] = RuleBatch(sysname, rule.pattern, rule.period.text)
-            held = _held_by(holds, sysname, row.seq)
+            held = _held_by(holds, sysname, seq)
             if held:
-                batch.held.append(row.seq)
+                batch.held.append(seq)
                 batch.holds.extend(h for h in held if h not in batch.holds)
                 continue
-            batch.seqs.append(row.seq)
-            batch.first_ts = batch.first_ts or row.ts
-            batch.last_ts = row.ts
+            batch.seqs.append(seq)
+            batch.first_ts = batch.first_ts or ts
+            batch.last_ts = ts
         out.batches.extend(by_rule[p] for p in sorted(by_rule))
     return out
 
