@@ -716,7 +716,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: Group name -> the other EXTENSIONS modules that add subcommands to it (merged by LazyGroup.add_command).
-GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {"audit": ("governance", "audit"), "export": ("retention",)}
+GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {
+    "audit": ("governance", "audit"),
+    "export": ("retention",),
+    "policy": ("registry",),  # policy set
+}
 
 if __name__ == "__main__":
     main()
