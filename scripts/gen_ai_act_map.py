@@ -55,8 +55,9 @@ EVIDENCE: dict[str, Serves] = {
         "`oversight.reveal_refused`; `modeltrail review decide`, `modeltrail review stats`"
     ),
     "ledger.subject_events": Serves(
-        "decisions carry a keyed pseudonym of the applicant id, so one person's decisions can be found",
-        "no per-subject request log or lookup command",
+        "decisions carry a pseudonym of the applicant id (a vault token on new trails, a keyed hash on older "
+        "ones) and sealed values under the person's key, so one person's decisions are found for an access "
+        "or erasure request (`modeltrail.retention.subjects.find_records`); every request is an event",
     ),
     "ledger.verify": Serves(
         "append-only Merkle ledger; `modeltrail verify` recomputes every leaf, node, checkpoint and "
@@ -75,8 +76,11 @@ EVIDENCE: dict[str, Serves] = {
     "crypto.keys": Serves(
         "signing, pseudonym and per-subject data keys kept apart from the ledger (`keys/`, mode 0600); "
         "`modeltrail key rotate` (`key.rotated`; needs `roles.keys`, default `admin`; refusals recorded as "
-        "`key.rotation_refused`); library `SubjectKeyStore.shred` deletes a subject's key",
-        "no KMS plug-in",
+        "`key.rotation_refused`); erasure shreds a subject's data keys and cuts their rows from the subject "
+        "(`modeltrail erase`, `subject.erased`); a `KeyProvider` interface wraps the data keys: a file KEK or "
+        "AWS KMS (`modeltrail.crypto.providers`)",
+        "no CLI or config setting selects the KMS provider yet; data-key and pseudonym-key rotation and key "
+        "operations as events are not built",
     ),
     "crypto.pseudonymise": Serves(
         "data policy `pseudonymise`: keyed HMAC-SHA256 pseudonyms in `inference.decision` (`pseudonyms`)"
@@ -170,7 +174,10 @@ EVIDENCE: dict[str, Serves] = {
         "token is used",
     ),
     "policy.retention": Serves(
-        "`retention:` section is parsed and validated", "nothing enforces it yet (no purge job)"
+        "`retention:` rules (ISO 8601 per event-type glob, per system) are refused below the legal minimums "
+        "(Art. 19(1)/26(6): logs P6M; Art. 18(1): documentation P10Y) and enforced by `modeltrail retention "
+        "plan` / `retention apply`",
+        "scheduled by `retention watch` (its own loop), not inside `monitor watch`",
     ),
     "policy.monitoring": Serves(
         "`monitoring:` section is parsed and validated", "nothing evaluates it yet (no monitoring jobs)"
@@ -277,19 +284,38 @@ EVIDENCE: dict[str, Serves] = {
         "`monitor.checked` per window: the fairness report's metrics (fairlearn) per protected attribute on "
         "labelled decisions, and demographic parity with an interval before labels arrive"
     ),
-    "retention.purged": Serves(None, "no retention purge yet (`retention.purged` is reserved)"),
-    "subject.erased": Serves(
-        "library `SubjectKeyStore.shred` deletes a subject's data key (sealed values become unreadable, the "
-        "ledger still verifies)",
-        "no erase command and no `subject.erased` event yet",
+    "retention.purged": Serves(
+        "`modeltrail retention apply`: expired events lose their payload and keep their leaf hashes (tree, "
+        "checkpoints and proofs still verify; `verify` reports them as purged, an unrecorded purge as damage); "
+        "`retention.purged` records rule, ranges, counts and the sha256 of what went (optional JSON-lines "
+        "archive); space reclaimed (SQLite vacuum, PostgreSQL VACUUM); legal holds block it",
+        "no Parquet archive; PostgreSQL's plain VACUUM makes the space reusable without shrinking the file",
     ),
-    "subject.export": Serves(None, "no export of a data subject's records"),
-    "subject.requests": Serves(None, "no data-subject request tracking"),
+    "subject.erased": Serves(
+        "`modeltrail erase --subject V --reason R`: vault pseudonym rows deleted, data keys shredded, sealed "
+        "blobs deleted, records naming the person in clear or by keyed pseudonym purged; `subject.erased` "
+        "without the identifier; legal holds block it (`subject.erasure_refused`)",
+        "copies outside the trail (backups, exports already handed out) are out of reach",
+    ),
+    "subject.export": Serves(
+        "`modeltrail subject export V [--format json|html]`: every decision with model version, main reasons, "
+        "route and human actions, sealed inputs opened for the person; `subject.exported` with the answer's "
+        "sha256",
+    ),
+    "subject.requests": Serves(
+        "`subject.request_received` (with the one-month deadline of GDPR Art. 12(3)) and `subject.exported` "
+        "for access requests; erasure requests as `subject.erased` / `subject.erasure_refused`",
+        "no tracking of rectification or objection requests",
+    ),
     "export.annex_viii": Serves(
         "`modeltrail docs build … --kind registration --format json`: Annex VIII Section A data from the system "
         "record, lineage, lifecycle and the generated documents' sha256"
     ),
-    "export.ropa": Serves(None, "no record-of-processing export"),
+    "export.ropa": Serves(
+        "`modeltrail export ropa [--format md|json]`: per system the purpose, data categories and their treatment, "
+        "bias-detection attributes, retention limits, measures and request counts",
+        "controller, DPO, recipients and transfers are listed as to be completed by the controller",
+    ),
     "doc.ledger_format": Serves(
         "docs/ledger-format.md specifies the ledger precisely enough for an independent verifier"
     ),
@@ -373,9 +399,8 @@ How to read it:
 "Served" says what the product can record; whether one system's trail holds it (statements answered,
 documents current) is `modeltrail status --requirements --system S`.
 
-Not built at the time of writing: monitoring (drift, performance and fairness alerts), retention purge, subject
-erasure as a command with its event, data-subject export, audit bundle export, incident and notification
-records, EU-database registration record.
+Not built at the time of writing: notification records, EU-database registration record, key rotation of
+data and pseudonym keys, an encrypted SQLite ledger.
 
 Kinds: `M` machine-checkable, `H` human-attested, `N` not a tooling check.
 """

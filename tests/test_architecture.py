@@ -286,7 +286,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("crypto/blobs", {"crypto", "blobs"}),
     ("trail", {"trail", "identity", "projections", "requirements", "governance"}),
     ("lineage/registry/policy", {"lineage", "registry", "policy"}),
-    ("evidence/runtime/monitor", {"evidence", "runtime", "monitor"}),
+    ("evidence/runtime/monitor", {"evidence", "runtime", "monitor", "retention"}),
     ("audit/integrations/documents", {"audit", "integrations", "demo", "documents", "exports"}),
     ("cli/server", {"cli", "server"}),
 ]

@@ -131,7 +131,7 @@ _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?"
 # What legitimately differs between two runs: per-trail secrets (signing key, pseudonym key), the folder,
 # and clock readings. Everything else must repeat for the same seed.
 _PER_RUN = {"verifier_key", "path", "pseudonyms", "latency_us", "duration_s", "ts", "started_at", "ended_at",
-            "signature"}
+            "signature", "leaf_bytes"}
 
 
 def _normalised(value: object) -> object:
@@ -182,3 +182,13 @@ def test_demo_ends_with_a_tabletop_and_a_verified_bundle(demo) -> None:
     from modeltrail.audit.bundle_verify import verify_bundle
 
     assert verify_bundle(demo.directory / "audit-bundle.zip").ok
+
+
+def test_demo_forgets_lawfully_and_stays_verified(demo) -> None:
+    f = demo.forgetting
+    assert f["purged"] == 300 and f["purged_leaves"] == 300  # the first serving batch, six months on
+    assert f["access_decisions"] >= 1 and f["erased_decisions"] >= 1 and f["keys_shredded"] == 1
+    assert f["verify_ok"]
+    c = demo.counts
+    assert c["retention.purged"] == 1 and c["subject.erased"] == 1
+    assert c["subject.request_received"] == 1 and c["subject.exported"] == 1

@@ -103,7 +103,7 @@ def test_resolver_rejects_unknown_commands() -> None:
     assert resolve(["gate", "check", "credit@1"], paths) == ("gate", "check")
     assert resolve(["--trail", "x", "verify"], paths) == ("verify",)
     assert resolve(["gate", "evaluate", "credit@1"], paths) is None
-    assert resolve(["erase", "x"], paths) is None
+    assert resolve(["obliterate", "x"], paths) is None
     assert command_lines("```bash\nmodeltrail review list  # queue\n```\n") == [["review", "list"]]
 
 

@@ -42,7 +42,7 @@ def test_example_app_predict_health_and_kill_switch(tmp_path: Path) -> None:
         assert client.post("/predict", json={"applicant_id": "x"}).status_code == 422
         t = client.app.state.trail  # type: ignore[attr-defined]
         ev = t.get_event(outs[0]["durable_seq"])
-        assert ev.payload["pseudonyms"]["applicant_id"].startswith("ps1:")
+        assert ev.payload["pseudonyms"]["applicant_id"].startswith("ps2:")
         assert set(ev.sealed) == {"age_years", "personal_status_sex"} and "telephone" not in ev.payload["input"]
         record_governed(
             t,

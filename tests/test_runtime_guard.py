@@ -80,7 +80,7 @@ def test_data_policy_actions_and_no_raw_values(trail: Trail, model: LogisticRegr
     p = ev.payload
     assert ev.type == "inference.decision" and ev.subject == f"decision:{d.decision_id}"
     assert p["input"] == {"duration_months": 24, "credit_amount": 4000, "age_band": "25+"}  # keep
-    assert p["pseudonyms"]["applicant_id"].startswith("ps1:")  # pseudonymise
+    assert p["pseudonyms"]["applicant_id"].startswith("ps2:")  # pseudonymise (a vault token on a new trail)
     assert set(ev.sealed) == {"age_years"} and set(ev.sealed["age_years"]) == {"alg", "key_id", "sha256"}
     assert trail.blobs.exists(ev.sealed["age_years"]["sha256"])  # ciphertext in the blob store
     leaf = ev.leaf.decode()

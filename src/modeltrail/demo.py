@@ -74,6 +74,7 @@ class DemoResult:
     served_sample: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)
+    forgetting: dict[str, Any] = field(default_factory=dict)
 
 
 Say = Callable[[str], None]
@@ -464,7 +465,11 @@ def run_demo(
             for line in ex.lines():
                 say("  " + line)
 
-        result.counts = dict(sorted(Counter(e.type for e in trail.events()).items()))
+        with _step(say, "Forgetting lawfully: a retention rule, an access request, an erasure, verify still green"):
+            result.forgetting = _forgetting(trail, served, rows, say)
+
+        # Purged events keep their type and place: they are counted too.
+        result.counts = dict(sorted(Counter(e.type for e in trail.events(include_purged=True)).items()))
         result.files = sorted(
             str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".modeltrail" not in p.parts
         )
@@ -472,6 +477,52 @@ def run_demo(
         trail.close()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _forgetting(trail: Trail, served: list[Decision], rows: list[dict[str, Any]], say: Say) -> dict[str, Any]:
+    """The retention chapter: purge the first serving batch as if six months had passed, answer one
+    applicant's access request, erase another applicant, and verify the ledger."""
+    from datetime import datetime, timedelta
+
+    from .registry.policy_store import current_policy
+    from .retention.erasure import erase
+    from .retention.export import export_subject
+    from .retention.purge import apply as retention_apply
+    from .retention.rules import rule_for
+
+    rule = rule_for(current_policy(trail, SYSTEM), "inference.decision")
+    if rule is None:
+        raise ValidationError("the demo policy must keep inference.* under a retention rule", field="retention")
+    # "Now" is six months after the first batch was served: that batch has expired, later decisions not.
+    first = trail.get_event(served[0].durable(30).seq)
+    when = rule.period.add_to(datetime.fromisoformat(first.ts.replace("Z", "+00:00"))) + timedelta(microseconds=1)
+    purge = retention_apply(trail, actor=CAROL, now=when)
+    say(
+        f"  retention {rule.pattern} {rule.period} as of {when.date()}: {purge.purged} events purged "
+        f"({purge.bytes_removed:,} payload bytes), recorded as retention.purged"
+    )
+    asked, erased = str(rows[1]["applicant_id"]), str(rows[0]["applicant_id"])
+    answer = export_subject(trail, asked, actor=CAROL, fmt="json")
+    n = len(answer.document["decisions"])
+    say(f"  access request for {asked}: {n} decisions with model version, main reasons and human actions")
+    gone = erase(trail, erased, actor=CAROL, reason="erasure request received by the demo's DPO")
+    say(
+        f"  erased {erased}: {gone.decisions} decisions unlinked, {gone.keys_shredded} data keys shredded, "
+        f"{gone.blobs_deleted} sealed blobs deleted; subject.erased names nobody"
+    )
+    res = trail.verify()
+    say(
+        f"  verify: {'[green]OK[/green]' if res.ok else '[red]FAILED[/red]'} with {res.purged_count} purged leaves "
+        "reported as purged"
+    )
+    return {
+        "purged": purge.purged,
+        "access_decisions": n,
+        "erased_decisions": gone.decisions,
+        "keys_shredded": gone.keys_shredded,
+        "verify_ok": res.ok,
+        "purged_leaves": res.purged_count,
+    }
 
 
 def reopen(directory: str | Path) -> Trail:

@@ -117,3 +117,9 @@ class BufferFullError(ModeltrailError):
 
 class TrustError(ModeltrailError):
     """Loading an artifact needs an explicit trust flag and a matching hash (e.g. pickle)."""
+
+
+class HoldError(ModeltrailError):
+    """A purge or an erasure was refused because a legal hold covers what it would remove."""
+
+    http_status: ClassVar[int] = 409

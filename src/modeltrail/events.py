@@ -217,6 +217,23 @@ class Event:
     leaf: bytes = field(repr=False)
     leaf_hash: bytes = field(repr=False)
     v: int = FORMAT_VERSION
+    purged: bool = False
+    """True for an event whose payload a retention purge or an erasure removed (only the indexed columns
+    and the leaf hash remain: ``payload``, ``refs`` and ``sealed`` are empty, the subject is gone)."""
+
+    @classmethod
+    def purged_stub(cls, seq: int, ts: str, type_: str, system: str, actor_id: str, leaf_hash: bytes) -> Event:
+        """The event left of a purged leaf: what the row's indexed columns still say."""
+        return cls(seq, ts, type_, system, Actor(actor_id, "unknown", "unknown"), None, {}, [], {}, b"", leaf_hash,
+                   purged=True)
+
+    @classmethod
+    def from_stored(cls, row: Sequence[Any]) -> Event:
+        """Decode a stored row (``EventRow``'s columns); a purged row gives :meth:`purged_stub`."""
+        seq, ts, type_, system, _subject, actor_id, leaf, leaf_hash = row
+        if not leaf:
+            return cls.purged_stub(seq, ts, type_, system, actor_id, bytes(leaf_hash))
+        return cls.from_leaf(bytes(leaf), bytes(leaf_hash))
 
     @classmethod
     def from_leaf(cls, leaf: bytes, leaf_hash: bytes) -> Event:

@@ -146,7 +146,8 @@ def _fold_all(trail: Trail, projections: list[Projection]) -> int:
                 (after, *p.types),
             )
             for seq, leaf, leaf_hash in rows:
-                p.fold(db, Event.from_leaf(bytes(leaf), bytes(leaf_hash)))
+                if leaf:  # a purged event has nothing left to fold (its effect, if folded before, stays)
+                    p.fold(db, Event.from_leaf(bytes(leaf), bytes(leaf_hash)))
                 last = int(seq)
                 folded += 1
             # The cursor moves to the ledger end even when no relevant event came, to skip them next time.

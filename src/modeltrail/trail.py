@@ -97,6 +97,9 @@ class TrailConfig:
     # Where blobs larger than blobs_db.SMALL_BLOB_MAX go (smaller ones are rows of the ledger database):
     # None for blobs/ in the folder, "database" for the database too, or s3://BUCKET/PREFIX?endpoint_url=…
     blobs: str | None = None
+    # How the data policy's "pseudonymise" is done: "vault" (random tokens whose link erasure deletes, every
+    # trail created since retention came) or "keyed" (HMAC pseudonyms, recomputable from the id: older trails).
+    pseudonyms: str = "keyed"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -359,7 +362,7 @@ class Trail:
         row = self.store.get_event(seq)
         if row is None:
             raise NotFoundError(f"no event with seq {seq} (the ledger has {self.size()} events)")
-        return Event.from_leaf(row.leaf, row.leaf_hash)
+        return Event.from_stored(row)
 
     def events(
         self,
@@ -373,10 +376,14 @@ class Trail:
         limit: int | None = None,
         descending: bool = False,
         before_seq: int | None = None,
+        include_purged: bool = False,
     ) -> Iterator[Event]:
         """Events matching the filters, in seq order. ``type`` is a glob such as ``model.*``.
 
         ``after_seq`` / ``before_seq`` bound the seq (exclusive): keyset paging, forwards or backwards.
+        Purged events (payload removed by retention or erasure) are left out unless ``include_purged``,
+        which yields them as :meth:`Event.purged_stub` (``ev.purged``); a ``subject`` filter never matches
+        them (a purge clears the subject column).
         """
         q = EventQuery(
             type_like=None if type is None else glob_to_like(type),
@@ -390,6 +397,10 @@ class Trail:
             descending=descending,
         )
         for row in self.store.query_events(q):
+            if not row.leaf:
+                if include_purged and (type is None or fnmatch.fnmatchcase(row.type, type)):
+                    yield Event.from_stored(row)
+                continue
             ev = Event.from_leaf(row.leaf, row.leaf_hash)
             # LIKE is case-insensitive in SQLite; the glob is the exact rule.
             if type is None or fnmatch.fnmatchcase(ev.type, type):
@@ -530,7 +541,7 @@ class Trail:
         ``key.rotated`` form. With ``witnesses`` (witness verifier keys), at least ``min_witnesses`` of
         them (default: all) must have cosigned a checkpoint of this log.
         """
-        from .governance.trailchecks import check_key_chain, check_projection_cursors
+        from .governance.trailchecks import check_key_chain, check_projection_cursors, check_purges
         from .governance.witnessing import check_witnesses, cosigned_notes
         from .ledger.verify import Problem
         from .ledger.witness import WitnessKey
@@ -548,6 +559,7 @@ class Trail:
             workers=workers,
         )
         res.problems += check_projection_cursors(self.store, res.size)
+        res.problems += check_purges(self, res.purged)
         if trusted_keys is None:
             res.problems += check_key_chain(self)
         if witnesses:
@@ -844,6 +856,7 @@ def init(
         checkpoint_every_seconds=checkpoint_every_seconds,
         url=None if pg is None else strip_password(pg),
         blobs=blobs,
+        pseudonyms="vault",
     )
     store = _open_store(folder, pg)
     if store.size() != 0:

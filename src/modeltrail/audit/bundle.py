@@ -148,6 +148,8 @@ def export_bundle(
             raise NotFoundError(f"no events between {since_ts or 'the start'} and {until_ts or 'now'}")
         stories: set[tuple[str, str]] = set()
         for row in trail.rows(lo, hi):
+            if not row.leaf:
+                continue  # purged: nothing left to put in a bundle (its leaf hash is in every proof)
             ev = Event.from_leaf(row.leaf, row.leaf_hash)
             if ev.system != system:
                 continue

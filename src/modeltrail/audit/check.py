@@ -151,7 +151,7 @@ def check(trail: Trail) -> AuditResult:
     for row in trail.rows(0, size):
         res.events_checked += 1
         has_refs = b'"event:' in row.leaf
-        if row.type not in watched and row.type != "inference.decision" and not has_refs:
+        if (row.type not in watched and row.type != "inference.decision" and not has_refs) or not row.leaf:
             continue
         ev = Event.from_leaf(row.leaf, row.leaf_hash)
         if has_refs:

@@ -151,6 +151,11 @@ class LazyGroup(click.Group):
                 raise
             return
         for cmd in getattr(mod, "COMMANDS", []):
+            owner = LAZY_COMMANDS.get(cmd.name or "")
+            if owner is not None and module in GROUP_CONTRIBUTORS.get(cmd.name or "", ()) and owner[0] in EXTENSIONS:
+                # The owner's group first, so a contributor loaded earlier (for another of its commands)
+                # adds to it instead of standing in for it.
+                self._load(owner[0])
             self.add_command(cmd)
 
     def _load_all(self) -> None:
@@ -265,6 +270,17 @@ def init_cmd(
             _out().print(f"checkpoint   size {cp.size} root {cp.root.hex()}")
 
 
+def _purged_json(ev: Any) -> dict[str, Any]:
+    # What a purged row still says; "purged" tells a reader the leaf bytes are gone by design.
+    return {
+        "seq": ev.seq,
+        "leaf": None,
+        "leaf_hash": ev.leaf_hash.hex(),
+        "purged": True,
+        "event": {"seq": ev.seq, "ts": ev.ts, "type": ev.type, "system": ev.system},
+    }
+
+
 def _event_json(row_leaf: bytes, leaf_hash: bytes) -> dict[str, Any]:
     ev = json.loads(row_leaf)
     return {
@@ -334,7 +350,8 @@ def log_cmd(
 def show_cmd(tc: TrailContext, seq: int) -> None:
     """Show one event in full, with its leaf hash."""
     ev = tc.trail().get_event(seq)
-    click.echo(json.dumps(_event_json(ev.leaf, ev.leaf_hash), indent=2, ensure_ascii=False))
+    out = _purged_json(ev) if ev.purged else _event_json(ev.leaf, ev.leaf_hash)
+    click.echo(json.dumps(out, indent=2, ensure_ascii=False))
 
 
 @main.command("record")
@@ -524,6 +541,14 @@ def verify_cmd(
             f"{res.checkpoints_checked} checkpoints, {res.consistency_proofs_checked} consistency proofs; "
             f"root {res.root}"
         )
+        if res.purged:
+            # Purged leaves are lawful forgetting, not damage: said apart so nobody mistakes one for the other.
+            ranges = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in res.purged[:5])
+            more = f" and {len(res.purged) - 5} more ranges" if len(res.purged) > 5 else ""
+            _out().print(
+                f"   {res.purged_count} purged events (payload removed by retention or erasure, leaf hashes "
+                f"kept and verified): {ranges}{more}"
+            )
     else:
         p = res.first_problem
         assert p is not None
@@ -615,6 +640,7 @@ EXTENSIONS: list[str] = [
     "governance",
     "audit",
     "documents",
+    "retention",
 ]
 
 #: Extension command name -> (module in EXTENSIONS, short help), so start-up imports none of them.
@@ -674,6 +700,16 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "governance",
         "A cosigning witness (C2SP tlog-witness): run it as another user, ideally on another machine.",
     ),
+    "retention": (
+        "retention",
+        "Retention schedules: what the policy's rules let go (plan) and the verifiable purge (apply).",
+    ),
+    "hold": ("retention", "Legal holds: while one is in force, what it covers is neither purged nor erased."),
+    "erase": (
+        "retention",
+        "Erase a data subject (GDPR Art. 17): unlink, shred keys, purge what names them; records subject.erased.",
+    ),
+    "subject": ("retention", "Data subject requests: access and explanation (GDPR Art. 15, AI Act Art. 86)."),
     "demo": (
         "demo",
         "Run the whole story on the real German Credit data: lineage, evidence, gates, approvals, "
@@ -682,7 +718,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: Group name -> the other EXTENSIONS modules that add subcommands to it (merged by LazyGroup.add_command).
-GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {"audit": ("governance", "audit")}
+GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {
+    "audit": ("governance", "audit"),
+    "export": ("retention",),
+    "policy": ("registry",),  # policy set
+}
 
 if __name__ == "__main__":
     main()

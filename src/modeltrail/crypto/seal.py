@@ -53,7 +53,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -62,6 +62,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..blobs import BlobBackend, parse_digest
 from ..errors import IntegrityError, NotFoundError, StoreError, ValidationError
+
+if TYPE_CHECKING:
+    from .providers import KeyProvider
 
 ALG: Final = "AES-256-GCM"
 KEY_BYTES: Final = 32
@@ -156,12 +159,19 @@ class SubjectKeyStore:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, master_key_path: str | os.PathLike[str] | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        master_key_path: str | os.PathLike[str] | None = None,
+        provider: KeyProvider | None = None,
     ) -> None:
         """Open or create the key database at ``path``.
 
-        The master secret defaults to ``subject-master.key`` in the same folder.
+        The master secret defaults to ``subject-master.key`` in the same folder. ``provider`` (a
+        :class:`~modeltrail.crypto.providers.KeyProvider`, e.g. AWS KMS) wraps the data keys instead of the
+        master secret, which then only keys the subject references.
         """
+        self._provider = provider
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.master_key_path = (
@@ -223,12 +233,16 @@ class SubjectKeyStore:
         return mac.finalize().hex()
 
     def _wrap(self, key_id: str, subject_ref: str, key: bytes) -> bytes:
-        nonce = secrets.token_bytes(NONCE_BYTES)
         aad = _WRAP_AAD + key_id.encode("ascii") + b"\x00" + subject_ref.encode("ascii")
+        if self._provider is not None:
+            return self._provider.wrap(key, aad)
+        nonce = secrets.token_bytes(NONCE_BYTES)
         return nonce + self._wrapper.encrypt(nonce, key, aad)
 
     def _unwrap(self, key_id: str, subject_ref: str, wrapped: bytes) -> bytes:
         aad = _WRAP_AAD + key_id.encode("ascii") + b"\x00" + subject_ref.encode("ascii")
+        if self._provider is not None:
+            return self._provider.unwrap(bytes(wrapped), aad)
         try:
             return self._wrapper.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
         except InvalidTag:
@@ -343,6 +357,62 @@ class SubjectKeyStore:
                 # truncated by a later shred or close. busy_timeout bounds the wait.
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return ids
+
+    def key_ids(self, subject: str) -> list[str]:
+        """Every data key id of ``subject`` (live and shredded), oldest first; empty once :meth:`erase` ran."""
+        ref = self.subject_ref(subject)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key_id FROM subject_keys WHERE subject_ref = ? ORDER BY created_at", (ref,)
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def erase(self, subject: str) -> list[str]:
+        """Shred ``subject``'s keys and cut their rows' link to the subject; the key ids concerned.
+
+        :meth:`shred` alone leaves ``subject_ref`` (a keyed hash of the id) in each row, so whoever holds
+        the master secret and the id could still list the key ids, and through them the sealed events.
+        Here every row of the subject gets a random ``subject_ref`` instead: the key ids stay known as
+        erased (a read of their data still says so), but no longer lead back to the person.
+        """
+        return self.erase_keys(self.key_ids(subject))
+
+    def erase_keys(self, key_ids: list[str]) -> list[str]:
+        """:meth:`erase` for whoever owns the data keys ``key_ids``: every key of those subjects goes.
+
+        For a person found through their records (a sealed field names its key id) rather than by the
+        identifier the keys were created under. Returns every key id erased, the given ones included.
+        """
+        with self._tx() as db:
+            refs: set[str] = set()
+            for key_id in key_ids:
+                row = db.execute("SELECT subject_ref FROM subject_keys WHERE key_id = ?", (key_id,)).fetchone()
+                if row is not None and not str(row[0]).startswith("erased-"):
+                    refs.add(str(row[0]))
+            erased: list[str] = []
+            when = _now()
+            for ref in sorted(refs):
+                ids = [r[0] for r in db.execute("SELECT key_id FROM subject_keys WHERE subject_ref = ?", (ref,))]
+                db.execute(
+                    "UPDATE subject_keys SET wrapped = zeroblob(?) WHERE subject_ref = ? AND shredded_at IS NULL",
+                    (_WRAPPED_LEN, ref),
+                )
+                db.execute(
+                    "UPDATE subject_keys SET wrapped = NULL, shredded_at = ?"
+                    " WHERE subject_ref = ? AND shredded_at IS NULL",
+                    (when, ref),
+                )
+                for key_id in ids:
+                    # A random reference per row: the rows stay known as erased but lead to nobody.
+                    db.execute(
+                        "UPDATE subject_keys SET subject_ref = ? WHERE key_id = ?",
+                        ("erased-" + secrets.token_hex(16), key_id),
+                    )
+                erased += ids
+        if erased:
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return erased
 
     def is_shredded(self, subject: str) -> bool:
         """Whether ``subject`` was erased: it has shredded keys and no live key."""

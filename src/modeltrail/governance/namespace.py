@@ -45,12 +45,14 @@ RESERVED: Mapping[str, str] = {
     "token.refused": "modeltrail token create / revoke",
     # Written by operations later releases add; reserved now so no old client can write them first.
     "subject.erased": "the erasure operation (modeltrail erase)",
-    "retention.purged": "the retention operation (modeltrail retention purge)",
+    "retention.purged": "the retention operation (modeltrail retention apply)",
 }
 
 #: Reserved families: every type under these prefixes (``hold.placed``, ``incident.reported``, ...).
 RESERVED_PREFIXES: Mapping[str, str] = {
     "hold.": "the legal-hold operations (modeltrail hold)",
+    "retention.": "the retention operations (modeltrail retention apply)",
+    "subject.": "the data-subject operations (modeltrail erase, modeltrail subject export)",
     "incident.": "the incident operations (modeltrail incident)",
     "doc.": "modeltrail.registry.record_document",
 }

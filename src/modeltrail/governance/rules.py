@@ -174,7 +174,8 @@ class Replay:
                 sql += " AND seq < ?"
                 args.append(size)
             for _seq, leaf, leaf_hash in execute(sql + " ORDER BY seq", args):
-                self.apply(Event.from_leaf(bytes(leaf), bytes(leaf_hash)))
+                if leaf:  # governance types are never purged; an emptied one simply carries no decision
+                    self.apply(Event.from_leaf(bytes(leaf), bytes(leaf_hash)))
             if size is None:
                 row = execute("SELECT max(seq) FROM events", ())
                 end = int(row[0][0]) if row and row[0][0] is not None else -1

@@ -91,3 +91,58 @@ def check_key_chain(trail: Trail) -> list[Problem]:
 
 
 __all__ = ["check_key_chain", "check_projection_cursors"]
+
+
+#: Event types that may empty leaves, and the payload key listing the ``[first, last]`` seq ranges they did.
+PURGE_RECORDS = ("retention.purged", "subject.erased")
+
+
+def recorded_purges(trail: Trail) -> list[tuple[int, int]]:
+    """Every seq range a ``retention.purged`` or ``subject.erased`` event says it purged, merged and sorted."""
+    ranges: list[tuple[int, int]] = []
+    for type_ in PURGE_RECORDS:
+        for ev in trail.events(type_):
+            for pair in ev.payload.get("purged_ranges") or []:
+                if isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) for x in pair):
+                    ranges.append((pair[0], pair[1]))
+    ranges.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in ranges:
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def check_purges(trail: Trail, purged: list[tuple[int, int]]) -> list[Problem]:
+    """Each purged leaf is named by a recorded purge (retention or erasure) that came after it.
+
+    The ledger accepts a purged leaf's stored hash (the tree and every signed root still check it); what
+    only this layer can tell is whether the purge was an operation of the trail or someone emptying rows
+    by hand to hide what they said. An unrecorded purge is reported as damage.
+    """
+    if not purged:
+        return []
+    recorded = recorded_purges(trail)
+    out: list[Problem] = []
+    i = 0
+    for a, b in purged:
+        seq = a
+        while seq <= b:
+            while i < len(recorded) and recorded[i][1] < seq:
+                i += 1
+            if i < len(recorded) and recorded[i][0] <= seq:
+                seq = recorded[i][1] + 1
+                continue
+            end = b if i >= len(recorded) else min(b, recorded[i][0] - 1)
+            out.append(
+                Problem(
+                    "purge_unrecorded",
+                    f"events {seq}..{end} lost their payload, but no retention.purged or subject.erased event "
+                    "records a purge of them (emptied outside modeltrail)",
+                    seq=seq,
+                )
+            )
+            seq = end + 1
+    return out

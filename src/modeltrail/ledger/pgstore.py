@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from ..errors import StoreError, ValidationError
-from .store import CheckpointRow, EventQuery, EventRow, EventRows, event_query_sql
+from .store import PURGE_CHUNK, PURGED_LEAF, CheckpointRow, EventQuery, EventRow, EventRows, event_query_sql
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Query parameters that belong to modeltrail, not to libpq.
@@ -273,6 +273,42 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"ledger database error: {exc}") from exc
         return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows]
+
+    def purge(self, seqs: Sequence[int]) -> int:
+        """Empty the leaves of ``seqs`` in one transaction, under the append lock (see ``LedgerStore.purge``)."""
+        seqs = sorted(set(seqs))
+        conn = self._conn()
+        changed = 0
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._key,))
+                for i in range(0, len(seqs), PURGE_CHUNK):
+                    cur = conn.execute(
+                        "UPDATE events SET leaf = %s, subject = NULL WHERE seq = ANY(%s) AND leaf <> %s",
+                        (PURGED_LEAF, seqs[i : i + PURGE_CHUNK], PURGED_LEAF),
+                    )
+                    changed += cur.rowcount
+        except psycopg.Error as exc:
+            raise StoreError(f"purge failed, nothing was purged: {exc}") from exc
+        return changed
+
+    def table_bytes(self) -> int:
+        """Bytes of the events table with its TOAST data and indexes."""
+        return int(self._q("SELECT pg_total_relation_size('events')")[0][0])
+
+    def reclaim(self, freed: int = 0) -> int:
+        """``VACUUM`` the events table: purged payloads become reusable space; bytes the table shrank by.
+
+        Plain VACUUM returns only trailing free pages to the file system, but it never blocks appends;
+        ``VACUUM FULL`` (or pg_repack) rewrites the table when the file itself must shrink.
+        """
+        before = self.table_bytes()
+        try:
+            # VACUUM cannot run inside a transaction block; this connection is in autocommit mode.
+            self._conn().execute("VACUUM events")
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot vacuum the events table: {exc}") from exc
+        return max(0, before - self.table_bytes())
 
     def drop(self) -> None:
         """Drop this log's schema and everything in it (tests and tear-down only)."""

@@ -246,8 +246,39 @@ class LedgerStore(Protocol):
         Inside ``append_txn()`` on the same thread it runs in that transaction (projections rely on it).
         """
 
+    def purge(self, seqs: Sequence[int]) -> int:
+        """Drop the leaf bytes (and the subject column) of events ``seqs``, keeping their leaf hashes.
+
+        One transaction: every listed row is purged or none is. A purged row has an empty ``leaf``
+        (a real leaf is never empty); verification accepts its stored hash (see :data:`PURGED_LEAF`).
+        Returns the number of rows that were not purged before.
+        """
+
+    def reclaim(self, freed: int = 0) -> int:
+        """Give the space purges freed back to the file system where the backend can; bytes the files shrank by.
+
+        ``freed``: leaf bytes the purge emptied, a hint for how much rewriting is worth it.
+        """
+
     def close(self) -> None:
         """Release connections."""
+
+
+PURGED_LEAF = b""
+"""The stored leaf of a purged event: its bytes are gone, its leaf hash stays and keeps the tree whole.
+
+A leaf is canonical JSON and never empty, so the empty value cannot be confused with an event. The
+ledger only knows *that* a row was purged; which operation purged it, and why, is the business of the
+layers above (a ``retention.purged`` or ``subject.erased`` event names the range).
+"""
+
+PURGE_CHUNK = 500  # seqs per UPDATE: within every backend's parameter limit
+VACUUM_FULL_FRACTION = 0.1  # a purge that empties this share of the SQLite file rewrites it (SqliteStore.reclaim)
+
+
+def is_purged(row: EventRow) -> bool:
+    """Whether ``row`` lost its payload to a purge (its leaf hash is still the one the tree holds)."""
+    return not row.leaf
 
 
 SQLITE_SCHEMA = """
@@ -383,6 +414,15 @@ class SqliteStore:
         self._behind_fd: int | None = None
         self._dropped_upto = 0
         self._behind_lock = threading.Lock()
+        if not self.path.exists():
+            # A new ledger is private from its first byte (it holds the kept inputs of decisions); SQLite
+            # gives its -wal and -shm files the database file's mode.
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass  # another process created it meanwhile
+            except OSError as exc:
+                raise StoreError(f"cannot create ledger database {self.path}: {exc}") from exc
         try:
             self._conn().executescript(SQLITE_SCHEMA)
         except sqlite3.Error as exc:
@@ -531,6 +571,74 @@ class SqliteStore:
             return self._conn().execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"ledger database error: {exc}") from exc
+
+    def purge(self, seqs: Sequence[int]) -> int:
+        """Empty the leaves of ``seqs`` in one transaction (see :meth:`LedgerStore.purge`).
+
+        ``secure_delete`` is on for the transaction, so SQLite overwrites the freed cell content with
+        zeros instead of leaving the old payload in free pages until they are reused.
+        """
+        conn = self._conn()
+        seqs = sorted(set(seqs))
+        changed = 0
+        try:
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for i in range(0, len(seqs), PURGE_CHUNK):
+                    chunk = seqs[i : i + PURGE_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    cur = conn.execute(
+                        f"UPDATE events SET leaf = ?, subject = NULL WHERE seq IN ({marks}) AND leaf != ?",
+                        (PURGED_LEAF, *chunk, PURGED_LEAF),
+                    )
+                    changed += cur.rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"purge failed, nothing was purged: {exc}") from exc
+        finally:
+            conn.execute("PRAGMA secure_delete=OFF")
+        return changed
+
+    def file_bytes(self) -> int:
+        """Bytes the ledger occupies on disk: the database file and its write-ahead log."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.stat(f"{self.path}{suffix}").st_size
+            except FileNotFoundError:
+                pass
+        return total
+
+    def reclaim(self, freed: int = 0) -> int:
+        """Return freed space to the file system; bytes the files shrank by.
+
+        Emptied leaves mostly leave holes *inside* pages (a decision is far smaller than a 32 KiB page), which
+        only a full ``VACUUM`` (a rewrite of the file) gives back; whole free pages (large leaves in overflow
+        pages) ``incremental_vacuum`` truncates cheaply. So: a ledger created without ``auto_vacuum`` is
+        converted (``auto_vacuum=INCREMENTAL`` and one ``VACUUM``), a purge that emptied at least
+        :data:`VACUUM_FULL_FRACTION` of the file rewrites it, and smaller ones run ``incremental_vacuum``.
+        The WAL is checkpointed and truncated, so no old copy of a purged leaf lingers in it.
+        """
+        conn = self._conn()
+        before = self.file_bytes()
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            size = os.stat(self.path).st_size
+            mode = conn.execute("PRAGMA auto_vacuum").fetchone()[0]
+            if mode != 2 or freed >= size * VACUUM_FULL_FRACTION:
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                conn.execute("VACUUM")
+            else:
+                conn.execute("PRAGMA incremental_vacuum").fetchall()
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot reclaim space in {self.path}: {exc}") from exc
+        return max(0, before - self.file_bytes())
 
     def close(self) -> None:
         """Close every connection this store opened."""

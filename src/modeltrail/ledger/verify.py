@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from ..errors import ModeltrailError, ProofError, SignatureError
 from . import merkle
 from .note import Checkpoint, NoteVerifier, verify_checkpoint
-from .store import NODE_ID_SHIFT, NODE_MIN_LEVEL, CheckpointRow, LedgerStore
+from .store import NODE_ID_SHIFT, NODE_MIN_LEVEL, PURGED_LEAF, CheckpointRow, LedgerStore
 
 
 class VerifiableTrail(Protocol):
@@ -77,6 +77,13 @@ class VerificationResult:
     consistency_proofs_checked: int = 0
     root: str = ""
     problems: list[Problem] = field(default_factory=list)
+    purged: list[tuple[int, int]] = field(default_factory=list)
+    """Ranges ``(first, last)`` of purged leaves: payload gone, leaf hash kept; reported, not damage."""
+
+    @property
+    def purged_count(self) -> int:
+        """Number of purged leaves."""
+        return sum(b - a + 1 for a, b in self.purged)
 
     @property
     def ok(self) -> bool:
@@ -100,6 +107,8 @@ class VerificationResult:
             "consistency_proofs_checked": self.consistency_proofs_checked,
             "first_problem": None if self.first_problem is None else self.first_problem.to_dict(),
             "problems": [p.to_dict() for p in self.problems],
+            "purged_events": self.purged_count,
+            "purged_ranges": [list(r) for r in self.purged],
         }
 
 
@@ -202,6 +211,7 @@ def _verify(
     for chunk in _chunk_results(store, size, cp_sizes, workers):
         for p in chunk.problems:
             problem(p)
+        _add_ranges(res.purged, chunk.purged)
         res.nodes_checked += chunk.nodes_checked
         for cp_size, parts in chunk.prefixes.items():
             head = frontier.copy()
@@ -275,6 +285,16 @@ class _Chunk:
     nodes_checked: int
     subtrees: list[tuple[int, bytes]]  # perfect subtrees covering [start, end), largest first
     prefixes: dict[int, list[tuple[int, bytes]]]  # checkpoint size -> subtrees covering [start, size)
+    purged: list[tuple[int, int]] = field(default_factory=list)  # ranges of purged leaves in the chunk
+
+
+def _add_ranges(into: list[tuple[int, int]], ranges: Iterable[tuple[int, int]]) -> None:
+    """Append seq ranges, merging one that continues the last."""
+    for a, b in ranges:
+        if into and into[-1][1] + 1 == a:
+            into[-1] = (into[-1][0], b)
+        else:
+            into.append((a, b))
 
 
 def _verify_chunk(store: LedgerStore, start: int, end: int, cp_sizes: Sequence[int]) -> _Chunk:
@@ -289,6 +309,7 @@ def _verify_chunk(store: LedgerStore, start: int, end: int, cp_sizes: Sequence[i
     )
     problems: list[Problem] = []
     hashes: list[bytes] = []
+    purged: list[tuple[int, int]] = []
     expected = start
     gap = False
     for seq, etype, ts, leaf, stored_hash in rows:
@@ -299,6 +320,15 @@ def _verify_chunk(store: LedgerStore, start: int, end: int, cp_sizes: Sequence[i
             gap = True
             break
         leaf = bytes(leaf)
+        if leaf == PURGED_LEAF:
+            # A purged leaf: its bytes are gone by design, its stored hash is what the tree was built from.
+            # The hash is still checked against every node and signed root above it, so a changed hash is
+            # caught there; that the purge was lawful (a recorded retention or erasure names this seq) is
+            # checked above the ledger (modeltrail.governance.trailchecks.check_purges).
+            hashes.append(bytes(stored_hash))
+            _add_ranges(purged, [(seq, seq)])
+            expected += 1
+            continue
         h = sha256(b"\x00" + leaf).digest()
         if h != stored_hash:
             problems.append(
@@ -353,7 +383,7 @@ def _verify_chunk(store: LedgerStore, start: int, end: int, cp_sizes: Sequence[i
 
     n = len(hashes)
     prefixes = {s: cover(s - start) for s in cp_sizes if start < s < start + n}
-    return _Chunk(start, start + n, gap, problems, nodes_checked, cover(n), prefixes)
+    return _Chunk(start, start + n, gap, problems, nodes_checked, cover(n), prefixes, purged)
 
 
 _worker_stores: dict[tuple[str, str], LedgerStore] = {}

@@ -55,6 +55,7 @@ import yaml
 from modeltrail.errors import NotFoundError, PolicyError
 from modeltrail.policy._yaml import MarkedDict, MarkedList, load_marked
 from modeltrail.policy.duration import Duration, parse_duration
+from modeltrail.policy.retention_law import violations as retention_violations
 
 RISK_TIERS = ("prohibited", "high", "limited", "minimal")
 """Risk tiers a policy can declare (the outcome of :func:`modeltrail.registry.classify.classify`)."""
@@ -78,7 +79,19 @@ DATA_ACTIONS = ("keep", "pseudonymise", "seal", "drop")
 FALLBACKS = ("reject", "human_review", "previous_version")
 """Built-in fallbacks when a model is suspended or a decision needs review; else a callable name."""
 
-ROLE_ACTIONS = ("suspend", "resume", "reveal", "break_glass", "tokens", "keys", "policy")
+ROLE_ACTIONS = (
+    "suspend",
+    "resume",
+    "reveal",
+    "break_glass",
+    "tokens",
+    "keys",
+    "policy",
+    "retention",
+    "erasure",
+    "holds",
+    "subject_access",
+)
 """Privileged actions whose permitted roles the policy lists."""
 
 DRIFT_METRICS = ("psi", "ks", "js", "wasserstein", "chi2")
@@ -272,6 +285,10 @@ class Roles:
     tokens: tuple[str, ...] = ()  # who may create and revoke API tokens (empty: admin)
     keys: tuple[str, ...] = ()  # who may rotate the checkpoint signing key (empty: admin)
     policy: tuple[str, ...] = ()  # who may replace the policy in force (empty: compliance)
+    retention: tuple[str, ...] = ()  # who may purge expired events (empty: compliance, dpo)
+    erasure: tuple[str, ...] = ()  # who may erase a data subject (empty: dpo, compliance)
+    holds: tuple[str, ...] = ()  # who may place and release legal holds (empty: legal, compliance)
+    subject_access: tuple[str, ...] = ()  # who may answer access requests (empty: dpo, compliance)
 
     def permits(self, action: str, roles: Collection[str]) -> bool:
         """True when any of ``roles`` may perform ``action`` (one of :data:`ROLE_ACTIONS`)."""
@@ -1056,6 +1073,8 @@ def _build(r: _Reader, doc: Any) -> Policy:
                 retention.append(RetentionRule(pattern, parse_duration(text)))
             except ValueError as exc:
                 r.fail(tnode.value_lines[pattern], path, str(exc))
+        for pattern, reason in retention_violations(tier, [(x.pattern, x.period) for x in retention]):
+            r.fail(tnode.value_lines[pattern], f"retention.{pattern}", reason)
 
     checkpoint = None
     if has("checkpoint"):

@@ -3,8 +3,11 @@
 Actions (``modeltrail.policy.DATA_ACTIONS``):
 
 - ``keep``: the value is logged in clear under ``payload.input`` (for monitoring and reconstruction);
-- ``pseudonymise``: ``payload.pseudonyms[field]`` holds ``HMAC-SHA256(pseudonym key, field, value)``
-  (:class:`~modeltrail.crypto.pseudonym.Pseudonymiser`): linkable across decisions, not reversible;
+- ``pseudonymise``: ``payload.pseudonyms[field]`` holds a pseudonym, linkable across decisions and not
+  reversible. A trail whose config says ``"pseudonyms": "vault"`` (every new trail) records a random
+  token from the pseudonym vault (:mod:`modeltrail.crypto.vault`, ``ps2:``), whose link to the id erasure
+  deletes; older trails keep ``HMAC-SHA256(pseudonym key, field, value)``
+  (:class:`~modeltrail.crypto.pseudonym.Pseudonymiser`, ``ps1:``), which stays readable;
 - ``seal``: the value is encrypted (AES-256-GCM) under the data subject's own key from
   ``<trail>/keys/subjects.db``, the ciphertext goes to the blob store and the event's ``sealed[field]``
   carries only ``{alg, key_id, sha256}``; erasing the subject's key makes it unreadable;
@@ -17,13 +20,14 @@ The field-to-action plan is compiled once per guard; applying it is one dictiona
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..crypto.pseudonym import Pseudonymiser
+from ..crypto.pseudonym import Pseudonymiser, Scalar
 from ..crypto.seal import Sealer, SubjectKeyStore
+from ..crypto.vault import VAULT_FILE, PseudonymVault
 from ..errors import NotFoundError, ValidationError
 from ..ledger import encoding
 from ..ledger.encoding import MAX_SAFE_INTEGER
@@ -61,6 +65,25 @@ def load_pseudonymiser(trail: Trail) -> Pseudonymiser:
         return Pseudonymiser(path.read_bytes())
 
 
+def uses_vault(trail: Trail) -> bool:
+    """Whether the trail records vault tokens (``ps2:``) rather than keyed pseudonyms (``ps1:``)."""
+    return getattr(trail.config, "pseudonyms", "keyed") == "vault"
+
+
+def open_vault(trail: Trail) -> PseudonymVault:
+    """The trail's pseudonym vault (``keys/pseudonyms.db``), created on first use."""
+    return PseudonymVault(Path(trail.keys_dir) / VAULT_FILE, load_pseudonymiser(trail))
+
+
+def pseudonym_function(trail: Trail) -> Callable[[Scalar, str], str]:
+    """``f(value, field)`` giving the pseudonym this trail records (vault token or keyed hash)."""
+    if uses_vault(trail):
+        vault = open_vault(trail)
+        trail.on_close(vault.close)
+        return vault.token
+    return load_pseudonymiser(trail).pseudonym
+
+
 def open_sealer(trail: Trail) -> Sealer:
     """A sealer over the trail's per-subject key store (``keys/subjects.db``, created on first use)."""
     return Sealer(SubjectKeyStore(Path(trail.keys_dir) / SUBJECT_KEYS_FILE))
@@ -93,7 +116,7 @@ class DataPolicyPlan:
         self._actions: dict[str, str] = dict(policy.fields)
         self._default = policy.default
         actions = set(self._actions.values()) | {self._default}
-        self._pseudonymiser = load_pseudonymiser(trail) if PSEUDONYMISE in actions else None
+        self._pseudonymiser = pseudonym_function(trail) if PSEUDONYMISE in actions else None
         self._sealer: Sealer | None = None
         self._needs_sealer = SEAL in actions
         self.all_kept = not self._actions and self._default == KEEP
@@ -158,7 +181,7 @@ class DataPolicyPlan:
                     continue  # nothing to link: an absent identifier stays absent
                 if not isinstance(v, str | int | float | bool):
                     raise ValidationError("only scalar values can be pseudonymised", field=f"input.{name}")
-                pseudonyms[name] = self._pseudonymiser.pseudonym(v, name)
+                pseudonyms[name] = self._pseudonymiser(v, name)
             else:
                 v, _ = normalise(value, f"input.{name}")
                 if to_seal is None:
@@ -183,5 +206,8 @@ __all__ = [
     "DataPolicyPlan",
     "load_pseudonymiser",
     "open_sealer",
+    "open_vault",
+    "pseudonym_function",
     "seal_context",
+    "uses_vault",
 ]

@@ -115,6 +115,8 @@ class KillSwitch:
         replay = replay_for(self.trail) if rows else None
         with self._lock:
             for seq, leaf, leaf_hash in rows:
+                if not leaf:
+                    continue  # purged: nothing left to switch on
                 ev = Event.from_leaf(bytes(leaf), bytes(leaf_hash))
                 verdict = replay.verdict(ev.seq) if replay is not None else None
                 if verdict is not None and not verdict.admitted:

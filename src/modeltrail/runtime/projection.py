@@ -95,7 +95,7 @@ def _ensure_row(db: Db, decision_id: str) -> bool:
         "ORDER BY seq LIMIT 1",
         (f"decision:{decision_id}",),
     )
-    if row is None:
+    if row is None or not row[1]:
         return False
     dec = Event.from_leaf(bytes(row[1]), bytes(row[2]))
     _insert_decision(db, dec, dec.payload, "pending")
