@@ -222,9 +222,9 @@ EVIDENCE: dict[str, Serves] = {
     "audit.bundle": Serves(
         "`modeltrail audit export --system S [--from T --to T] [--decisions IDS] -o bundle.zip`: events, inclusion "
         "and consistency proofs, signed checkpoints, key chain, reports, README; `modeltrail verify bundle.zip` "
-        "checks it offline (format: docs/audit-bundle.md); CycloneDX ML-BOM, in-toto/SLSA and OpenLineage exports "
-        "(`modeltrail export`)",
-        "no SPDX 3.0 AI/Dataset export",
+        "checks it offline (format: docs/audit-bundle.md); CycloneDX ML-BOM, SPDX 3.0.1 AI/Dataset, in-toto/SLSA "
+        "and OpenLineage exports (`modeltrail export`)",
+        "no OpenSSF model signing",
     ),
     "system.record": Serves(
         "the system name on every event, its classification (`system.classified`) and policy "

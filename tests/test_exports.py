@@ -199,7 +199,7 @@ def test_exports_errors_and_failed_run(trail: Trail) -> None:
 
 def test_export_cli(demo: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    for kind, name in (("cyclonedx", "bom.json"), ("intoto", "prov.json"), ("openlineage", "ol.jsonl")):
+    for kind, name in (("cyclonedx", "bom.json"), ("intoto", "prov.json"), ("openlineage", "ol.jsonl"), ("spdx", "spdx.json")):
         res = runner.invoke(cli, ["--trail", str(demo), "export", kind, MODEL, "-o", str(tmp_path / name)])
         assert res.exit_code == 0, res.output
     assert _cdx_errors(json.loads((tmp_path / "bom.json").read_text())) == []
@@ -208,3 +208,33 @@ def test_export_cli(demo: Path, tmp_path: Path) -> None:
     Envelope.from_dict(json.loads((tmp_path / "prov.json").read_text())).verify([key], 1)
     res = runner.invoke(cli, ["--trail", str(demo), "export", "cyclonedx", "nothing@9", "-o", str(tmp_path / "x.json")])
     assert res.exit_code == 1 and not (tmp_path / "x.json").exists()
+
+
+def test_spdx_ai_and_dataset_profiles_round_trip(demo: Path) -> None:
+    import io
+
+    from spdx_python_model import v3_0_1 as spdx
+
+    from modeltrail.exports.spdx import spdx_document
+
+    with modeltrail.open(demo) as t:
+        doc = spdx_document(t, MODEL)
+        reg = next(t.events("model.registered", subject=f"model:{MODEL}"))
+        datasets = {e.subject: e for e in t.events("dataset.registered")}
+    assert doc["@context"] == "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"
+    # The bindings generated from the SPDX 3.0.1 SHACL model read the document back, types checked.
+    objects = spdx.SHACLObjectSet()
+    spdx.JSONLDDeserializer().read(io.BytesIO(json.dumps(doc).encode()), objects)
+    [model] = list(objects.foreach_type(spdx.ai_AIPackage))
+    assert model.name == "credit-logreg" and model.software_packageVersion == "1"
+    assert model.verifiedUsing[0].hashValue == reg.payload["artifact"]["sha256"]
+    assert {e.key for e in model.ai_metric} >= {"performance.roc_auc"}
+    packages = list(objects.foreach_type(spdx.dataset_DatasetPackage))
+    hashes = {p.verifiedUsing[0].hashValue for p in packages}
+    linked = {d["ref"] for d in reg.payload["datasets"]}
+    assert hashes == {datasets[r].payload["content_hash"] for r in linked}
+    rels = {str(r.relationshipType).rsplit("/", 1)[-1]: r for r in objects.foreach_type(spdx.Relationship)}
+    assert set(rels) == {"trainedOn", "testedOn"} and all(r.from_ is model for r in rels.values())
+    assert {p.name for r in rels.values() for p in r.to} == {p.name for p in packages}
+    [document] = list(objects.foreach_type(spdx.SpdxDocument))
+    assert document.rootElement == [model]

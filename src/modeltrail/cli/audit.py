@@ -249,6 +249,22 @@ def export_cyclonedx(tc: TrailContext, model: str, output: Path) -> None:
     )
 
 
+@export_group.command("spdx")
+@click.argument("model")
+@_OUT
+@pass_ctx
+@handle_errors
+def export_spdx(tc: TrailContext, model: str, output: Path) -> None:
+    """SPDX 3.0.1 JSON-LD of MODEL@VERSION with the AI and Dataset profiles (trainedOn / testedOn)."""
+    from ..exports.spdx import spdx_document
+
+    with _extra("spdx-python-model"):
+        doc = spdx_document(tc.trail(), model)
+    _write_json(output, doc)
+    n = sum(1 for o in doc["@graph"] if o.get("type") == "dataset_DatasetPackage")
+    console.print(f"wrote {escape(str(output))}: SPDX 3.0.1, one ai_AIPackage and {n} dataset_DatasetPackage")
+
+
 @export_group.command("intoto")
 @click.argument("model")
 @_OUT
