@@ -223,8 +223,8 @@ EVIDENCE: dict[str, Serves] = {
         "`modeltrail audit export --system S [--from T --to T] [--decisions IDS] -o bundle.zip`: events, inclusion "
         "and consistency proofs, signed checkpoints, key chain, reports, README; `modeltrail verify bundle.zip` "
         "checks it offline (format: docs/audit-bundle.md); CycloneDX ML-BOM, SPDX 3.0.1 AI/Dataset, in-toto/SLSA "
-        "and OpenLineage exports (`modeltrail export`)",
-        "no OpenSSF model signing",
+        "and OpenLineage exports, OpenSSF model signatures verified at registration and made on export "
+        "(`modeltrail export`)",
     ),
     "system.record": Serves(
         "the system name on every event, its classification (`system.classified`) and policy "

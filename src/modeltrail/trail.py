@@ -633,6 +633,7 @@ class Trail:
         signature: Mapping[str, Any] | None = None,
         trusted: bool = False,
         training_data: object = None,
+        signing_key: str | os.PathLike[str] | None = None,
     ) -> ModelVersion:
         """Register a model version (:func:`modeltrail.lineage.models.register_model`)."""
         from .lineage.models import register_model
@@ -648,6 +649,7 @@ class Trail:
             signature=signature,
             trusted=trusted,
             training_data=training_data,
+            signing_key=signing_key,
         )
 
     def load_model(

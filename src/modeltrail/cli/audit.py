@@ -265,6 +265,29 @@ def export_spdx(tc: TrailContext, model: str, output: Path) -> None:
     console.print(f"wrote {escape(str(output))}: SPDX 3.0.1, one ai_AIPackage and {n} dataset_DatasetPackage")
 
 
+@export_group.command("model-signing")
+@click.argument("model")
+@click.option(
+    "--key",
+    "key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Elliptic-curve private key (PEM) to sign with.",
+)
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="New FOLDER")
+@_AS
+@pass_ctx
+@handle_errors
+def export_model_signing(tc: TrailContext, model: str, key: Path, output: Path, as_user: str | None) -> None:
+    """Write MODEL@VERSION to FOLDER with an OpenSSF model.sig made with KEY (records model.signed)."""
+    from ..lineage.modelsigning import sign_registered_model
+
+    t = tc.trail()
+    with _extra("model-signing"):
+        sig, r = sign_registered_model(t, model, key, output, actor=_identity(t, None, as_user).acting_as())
+    console.print(f"wrote {escape(str(sig))} (event {r.seq}); verify with: model_signing verify key --public_key …")
+
+
 @export_group.command("intoto")
 @click.argument("model")
 @_OUT

@@ -570,6 +570,11 @@ def model_group() -> None:
 @click.option("--run", "run_id", metavar="ID", help="Run that produced the model.")
 @click.option("--dataset", "datasets", multiple=True, metavar="REF", help="Dataset version it was trained on.")
 @click.option("--trusted", is_flag=True, help="Allow registering a pickle file.")
+@click.option(
+    "--signing-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Public key (PEM): the folder's OpenSSF model.sig must verify with it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @_actor_options()
 @pass_ctx
@@ -582,6 +587,7 @@ def model_register(
     run_id: str | None,
     datasets: tuple[str, ...],
     trusted: bool,
+    signing_key: Path | None,
     as_json: bool,
     actor_id: str | None,
     actor_role: str | None,
@@ -596,6 +602,7 @@ def model_register(
         run=run_id,
         datasets=list(datasets),
         trusted=trusted,
+        signing_key=signing_key,
     )
     if as_json:
         _echo_json(m.to_dict())

@@ -337,6 +337,7 @@ def register_model(
     signature: Mapping[str, Any] | None = None,
     trusted: bool = False,
     training_data: Any = None,
+    signing_key: str | os.PathLike[str] | None = None,
 ) -> ModelVersion:
     """Store the model artifact and record ``model.registered`` as the next version of ``name``.
 
@@ -345,12 +346,21 @@ def register_model(
     latest version), optionally as ``(dataset, role)`` pairs; each is linked with its role.
     ``training_data`` (the feature frame the model was fitted on) gives the signature when none is given
     and the per-feature training range. ``trusted=True`` allows pickle for other objects and pickle files.
+    ``signing_key`` (an elliptic-curve public key in PEM): the folder's OpenSSF ``model.sig`` must verify
+    with it (:mod:`modeltrail.lineage.modelsigning`); the outcome is recorded with the artifact.
     """
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or "@" in name:
         raise ValidationError(
             f"expected a model name of letters, digits, '.', '_', '-', '/', got {name!r}", field="name"
         )
     art = _serialise(model_or_path, trusted)
+    signing: dict[str, Any] | None = None
+    if signing_key is not None:
+        if art.file is None or art.format != "directory":
+            raise ValidationError("an OpenSSF model signature is checked on a model folder", field="signing_key")
+        from .modelsigning import verify_folder
+
+        signing = verify_folder(art.file, signing_key)
     links = _dataset_links(trail, datasets)
     run_id = run.run_id if isinstance(run, Run) else run
     if run_id is not None and run_id.startswith("run:"):
@@ -363,7 +373,7 @@ def register_model(
     else:
         sig = {"inputs": [], "outputs": []}
     ranges = training_range(training_data, model_or_path if in_memory else None)
-    return record_model_version(trail, art, name, system, actor, run_id, links, sig, ranges, None)
+    return record_model_version(trail, art, name, system, actor, run_id, links, sig, ranges, None, signing)
 
 
 def record_model_version(
@@ -377,6 +387,7 @@ def record_model_version(
     sig: dict[str, Any],
     ranges: dict[str, list[float]],
     imported: Mapping[str, Any] | None,
+    signing: Mapping[str, Any] | None = None,
 ) -> ModelVersion:
     """Store the artifact, then number and record the version (with ``model.imported`` in one batch).
 
@@ -394,6 +405,8 @@ def record_model_version(
         "class": art.cls,
         "filename": art.filename,
     }
+    if signing is not None:
+        artifact["model_signing"] = dict(signing)
     refs = [f"blob:sha256:{digest}", *([f"run:{run_id}"] if run_id else []), *(link["ref"] for link in links)]
     with _version_lock(trail, name):
         version = latest_model_version(trail, name) + 1
