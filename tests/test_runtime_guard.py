@@ -100,6 +100,9 @@ def test_data_policy_actions_and_no_raw_values(trail: Trail, model: LogisticRegr
         "review_reasons",
         "explanation",
         "fallback",
+        "mode",
+        "batch_id",
+        "batch_size",
     }
     # Same person, same pseudonym: linkable without being named.
     d2 = g.decide(_row(duration_months=12), subject="APP-000123")

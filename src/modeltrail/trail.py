@@ -691,6 +691,7 @@ class Trail:
         stage: str | None = None,
         break_glass_reason: str | None = None,
         policy: Policy | None = None,
+        mode: str = "live",
     ) -> Receipt:
         """Deploy a model version, refused without a passed gate and complete approvals.
 
@@ -707,6 +708,7 @@ class Trail:
             stage=stage,
             break_glass_reason=break_glass_reason,
             policy=policy,
+            mode=mode,
         )
 
     def guard(

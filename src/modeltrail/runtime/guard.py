@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from ..errors import NotFoundError, SuspendedError, ValidationError
+from ..errors import LifecycleError, NotFoundError, SuspendedError, ValidationError
 from ..events import Actor, PreparedEvent, Receipt, checked_index
 from ..ids import new_id, new_ids
 from ..ledger import encoding
@@ -49,6 +49,7 @@ from .record import DecisionRecord
 from .scoring import ModelAdapter, Scores, score_probabilities
 
 if TYPE_CHECKING:
+    from ..registry.lifecycle import Deployment
     from ..trail import Trail
 
 GUARD_ACTOR = Actor(id="modeltrail-guard", role="inference", kind="service")
@@ -216,6 +217,11 @@ class _Draft:
         return self.enc.encode(self.subject, self.payload, self.sealed, None, self.fast)
 
 
+def _share_us(t0: int, n: int) -> int:
+    """Each of ``n`` decisions' share of the time since ``t0`` (ns), in µs, rounded up."""
+    return -(-(time.perf_counter_ns() - t0) // (1000 * max(n, 1)))
+
+
 _default_loggers: weakref.WeakKeyDictionary[Trail, DecisionLogger] = weakref.WeakKeyDictionary()
 _loggers_lock = threading.Lock()
 
@@ -228,6 +234,25 @@ def default_logger(trail: Trail) -> DecisionLogger:
             lg = DecisionLogger(trail)
             _default_loggers[trail] = lg
         return lg
+
+
+def serving_deployment(trail: Trail, name: str, version: int, env: str) -> Deployment:
+    """The deployment of ``name@version`` to ``env`` that a guard may serve (live or suspended).
+
+    Raises :class:`LifecycleError` (HTTP 409) naming the reason when there is none: a registered
+    version that is not deployed to ``env`` is not served, whatever the caller asks for.
+    """
+    from ..registry.lifecycle import deployments
+
+    found = deployments(trail, model=name, version=version, env=env)
+    active = [d for d in found if d.state in ("live", "suspended")]
+    if active:
+        return active[-1]
+    ended = f" (its deployment there ended at event {found[-1].ended_seq})" if found else ""
+    raise LifecycleError(
+        f"{name}@{version} is not deployed to {env}{ended}: a guard serves only a deployed version. "
+        f"Deploy it first (modeltrail deploy {name}@{version} --env {env}; --mode shadow or canary for a trial)"
+    )
 
 
 def _resolve_policy(trail: Trail, policy: Policy | str | os.PathLike[str] | None, system: str | None) -> Policy | None:
@@ -265,8 +290,14 @@ class Guard:
         logger: DecisionLogger | None = None,
         kill_switch: KillSwitch | None = None,
         trusted: bool = False,
+        mode: str | None = None,
     ) -> None:
-        """Prefer :func:`guard`, which resolves registered models, policies and defaults."""
+        """Prefer :func:`guard`, which resolves registered models, policies and defaults.
+
+        ``mode`` is the deployment mode of a registered version (``live``, ``shadow``, ``canary``); a
+        guard with a mode serves only while that version is deployed to ``env`` (checked again whenever
+        a deployment, suspension or retirement is recorded). None: a model that is not registered.
+        """
         self.trail = trail
         self.name = name
         self.version = version
@@ -277,6 +308,8 @@ class Guard:
         self.explainer = explainer
         self.top_k = top_k
         self.trusted = trusted
+        self.mode = mode
+        self._undeployed: str | None = None
         self.model_ref = f"model:{name}@{version}" if version is not None else f"model:{name}"
         self._model = ModelAdapter(model, self.model_ref, feature_names)
         oversight = policy.oversight if policy is not None else None
@@ -310,8 +343,16 @@ class Guard:
             self.fallback = "reject"
         self._seen_generation = -1
         self._suspension: Suspension | None = None
-        self._columnar = ColumnarEncoder(
-            self.data, self._encoder, env=env, model_ref=self.model_ref, classes=self._model.classes
+        self._columnar = self._columnar_encoder()
+
+    def _columnar_encoder(self) -> ColumnarEncoder:
+        return ColumnarEncoder(
+            self.data,
+            self._encoder,
+            env=self.env,
+            model_ref=self.model_ref,
+            classes=self._model.classes,
+            mode=self.mode,
         )
 
     def __repr__(self) -> str:
@@ -327,14 +368,35 @@ class Guard:
 
     @property
     def suspension(self) -> Suspension | None:
-        """The suspension in force for this guard's model and environment, if any."""
+        """The suspension in force for this guard's model and environment, if any.
+
+        Raises :class:`LifecycleError` when the guarded registered version is no longer deployed to the
+        guard's environment (retired, rejected or replaced): a guard serves only what is deployed.
+        """
         sw = self.switch
         if sw.generation != self._seen_generation:
             # Read the generation first: a change racing with this lookup is picked up next call.
             gen = sw.generation
             self._suspension = sw.status(self.name, self.version, self.env)
+            if self.mode is not None and self.version is not None:
+                self._recheck_deployment()
             self._seen_generation = gen
+        if self._undeployed is not None:
+            raise LifecycleError(self._undeployed)
         return self._suspension
+
+    def _recheck_deployment(self) -> None:
+        assert self.version is not None
+        try:
+            dep = serving_deployment(self.trail, self.name, self.version, self.env)
+        except LifecycleError as exc:
+            self._undeployed = str(exc)
+            return
+        self._undeployed = None
+        if dep.mode != self.mode:
+            # Redeployed in another mode: the decisions from now on say so.
+            self.mode = dep.mode
+            self._columnar = self._columnar_encoder()
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -432,7 +494,8 @@ class Guard:
                     routes[i] = "review"
                     review_rows.append(i)
         subs: Sequence[str | None] = subjects if subjects is not None else [None] * n
-        latency = (time.perf_counter_ns() - t0) // 1000
+        latency = _share_us(t0, n)
+        bid = new_id()
         plan = self._columnar.plan(names)
         out_json = self._columnar.outputs(idx_l)
         prepared: Sequence[Entry] | None = None
@@ -440,7 +503,7 @@ class Guard:
         if plan is not None and out_json is not None:
             if review_rows:
                 auto = [i for i in range(n) if routes[i] == "auto"]
-                encoded = plan.encode(X, ids, out_json, conf, score, latency, auto)
+                encoded = plan.encode(X, ids, out_json, conf, score, latency, bid, n, auto)
                 if encoded is not None:
                     # Review rows get their events below, in their places among the auto rows.
                     mixed = [None] * n  # type: ignore[list-item]
@@ -448,7 +511,7 @@ class Guard:
                         mixed[i] = ev
                     prepared = mixed
             else:
-                prepared = plan.encode(X, ids, out_json, conf, score, latency)
+                prepared = plan.encode(X, ids, out_json, conf, score, latency, bid, n)
         if prepared is None:
             # The general encoder for every row (it raises the precise error, if there is one).
             all_rows = [dicts.get(i) or dict(zip(names, r, strict=True)) for i, r in enumerate(X.tolist())]
@@ -456,7 +519,7 @@ class Guard:
         batch = _Batch(ids, dicts, subs, scores, routes, self.model_ref)
         reasons: list[list[dict[str, Any]] | None] = [None] * n
         for i in review_rows:
-            payload, sealed, fast = self._event(batch, i, latency)
+            payload, sealed, fast = self._event(batch, i, latency, bid, n)
             mixed[i] = self._entry(ids[i], payload, sealed, fast)
             reasons[i] = payload["review_reasons"]
         pending = self.logger.submit_batch(prepared, ids)
@@ -516,7 +579,9 @@ class Guard:
         draft = _Draft(self._encoder, f"decision:{did}", payload, sealed, fast)
         return draft.to_prepared() if self._encode_on_caller else draft
 
-    def _event(self, batch: _Batch, i: int, latency_us: int) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    def _event(
+        self, batch: _Batch, i: int, latency_us: int, batch_id: str | None = None, batch_size: int | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any], bool]:
         """Row ``i``'s event payload and sealed fields, and whether the fast encoder is exact for it."""
         did, features, scores, route = batch.ids[i], batch.inputs[i], batch.scores, batch.routes[i]
         applied = self.data.apply(features, decision_id=did, subject=batch.subjects[i])
@@ -547,6 +612,9 @@ class Guard:
             review_reasons=reasons,
             explanation=explanation,
             fallback=batch.fallback,
+            mode=self.mode,
+            batch_id=batch_id,
+            batch_size=batch_size,
         ).payload()
         # An explanation holds arbitrary magnitudes: the validating encoder decides.
         fast = applied.fast and ok and score_ok and conf_ok and reasons_ok and explanation is None
@@ -575,9 +643,10 @@ class Guard:
 
     def _log_many(self, batch: _Batch, t0: int) -> Decisions:
         """Log every decision of ``batch`` in one buffer operation; their :class:`Decisions`."""
-        latency = (time.perf_counter_ns() - t0) // 1000
         ids, n = batch.ids, len(batch.ids)
-        events = [self._event(batch, i, latency) for i in range(n)]
+        latency = _share_us(t0, n)
+        bid = new_id()
+        events = [self._event(batch, i, latency, bid, n) for i in range(n)]
         entry = self._entry
         pending = self.logger.submit_batch([entry(ids[i], *ev) for i, ev in enumerate(events)], ids)
         scores = batch.scores
@@ -640,8 +709,13 @@ def guard(
     so the kill switch and the logs can refer to it). ``policy`` defaults to the policy in force for the
     system; ``fallback`` (``reject``, ``human_review``, ``previous_version``, a registered name or a
     callable) defaults to the policy's ``oversight.fallback``, else ``reject``.
+
+    A registered version is served only while it is deployed to ``env`` (live or suspended, in any
+    mode; see :func:`modeltrail.registry.deploy`): otherwise :class:`LifecycleError`. An estimator or
+    callable that is not registered is not subject to this rule; its decisions record no ``mode``.
     """
     version: int | None = None
+    mode: str | None = None
     sig_names: list[str] | None = None
     rng = training_range
     if isinstance(model_ref_or_callable, str):
@@ -651,11 +725,13 @@ def guard(
         ref = model_ref_or_callable.strip()
         ref = ref[len("model:") :] if ref.startswith("model:") else ref
         if "@" not in ref:
-            deployed = deployed_versions(trail, ref, env)
+            deployed = deployed_versions(trail, ref, env, active=True)
             if not deployed:
                 raise NotFoundError(f"no version of model {ref!r} is deployed to {env!r}; give NAME@VERSION")
             ref = f"{ref}@{deployed[-1]}"
         mv = get_model_version(trail, ref)
+        # Refused before the artifact is loaded: nothing of an undeployed version runs.
+        mode = serving_deployment(trail, mv.name, mv.version, env).mode
         obj = load_model(trail, mv, trusted=trusted)
         name, version = mv.name, mv.version
         system = system or mv.system
@@ -688,7 +764,17 @@ def guard(
         logger=logger,
         kill_switch=kill_switch,
         trusted=trusted,
+        mode=mode,
     )
 
 
-__all__ = ["GUARD_ACTOR", "Decision", "Decisions", "FallbackFn", "Guard", "default_logger", "guard"]
+__all__ = [
+    "GUARD_ACTOR",
+    "Decision",
+    "Decisions",
+    "FallbackFn",
+    "Guard",
+    "default_logger",
+    "guard",
+    "serving_deployment",
+]
