@@ -355,5 +355,11 @@ def load_profile(trail: Trail, model: str) -> tuple[ReferenceProfile, int]:
     digest = str(latest.payload["profile_sha256"])
     if not trail.blobs.verify(digest):  # streamed: the profile is read lazily afterwards
         raise ValidationError(f"the profile blob {digest} does not match its hash", field="profile")
-    profile = ReferenceProfile.from_file(trail.blobs.path(digest), digest)
-    return profile, latest.seq
+    # A large profile lives as a file and is read lazily; a small one may sit in the database tier.
+    try:
+        path = trail.blobs.path(digest)
+    except TypeError:  # an object store keeps no files
+        path = None
+    if path is not None and path.is_file():
+        return ReferenceProfile.from_file(path, digest), latest.seq
+    return ReferenceProfile.from_bytes(trail.blobs.get_bytes(digest), digest), latest.seq
