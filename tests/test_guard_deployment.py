@@ -11,12 +11,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import modeltrail
+from _registry_support import POLICY, SYSTEM, make_trail
 from modeltrail import registry as reg
 from modeltrail.errors import LifecycleError, ValidationError
 from modeltrail.events import Actor
 from modeltrail.runtime import guard
-
-from _registry_support import POLICY, SYSTEM, make_trail
 
 ALICE = Actor("alice", "data_scientist")
 FRANK = Actor("frank", "cro")  # break_glass in the test policy: deploys without the full evidence

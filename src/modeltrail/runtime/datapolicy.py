@@ -11,6 +11,8 @@ Actions (``modeltrail.policy.DATA_ACTIONS``):
 - ``drop``: the value is not logged at all.
 
 Fields the policy does not list get ``data_policy.default`` (``keep`` unless the policy says otherwise).
+A missing value (None, NaN, ``pd.NA``) is kept as JSON null; it has nothing to pseudonymise or seal, so
+those actions leave it out (as ``drop`` does) and :attr:`AppliedInput.missing` names it either way.
 The field-to-action plan is compiled once per guard; applying it is one dictionary lookup per field.
 """
 
@@ -28,7 +30,7 @@ from ..errors import NotFoundError, ValidationError
 from ..ledger import encoding
 from ..ledger.encoding import MAX_SAFE_INTEGER
 from ..policy import DATA_ACTIONS, DataPolicy
-from ._encoding.encode import normalise
+from ._encoding.encode import is_missing, normalise
 
 _INFINITIES = (math.inf, -math.inf)
 
@@ -75,6 +77,10 @@ class AppliedInput:
     sealed: dict[str, dict[str, str]]
     fast: bool
     """True when every kept value can take the fast exact JSON path (see :mod:`.encode`)."""
+    missing: tuple[str, ...] = ()
+    """The fields whose value is missing (None, NaN, ``pd.NA``), in input order."""
+    to_seal: dict[str, Any] | None = None
+    """Values still to seal (:meth:`DataPolicyPlan.seal`); None once sealed or when nothing is."""
 
 
 class DataPolicyPlan:
@@ -110,15 +116,34 @@ class DataPolicyPlan:
         return self._sealer
 
     def apply(self, features: Mapping[str, Any], *, decision_id: str, subject: str | None) -> AppliedInput:
-        """Split ``features`` into kept values, pseudonyms and sealed references.
+        """Split ``features`` into kept values, pseudonyms and sealed references (:meth:`check`, :meth:`seal`)."""
+        return self.seal(self.check(features, subject=subject), decision_id=decision_id, subject=subject)
+
+    def seal(self, applied: AppliedInput, *, decision_id: str, subject: str | None) -> AppliedInput:
+        """``applied`` with its values to seal encrypted under ``subject``'s key, bound to ``decision_id``."""
+        to_seal = applied.to_seal
+        if not to_seal:
+            return applied
+        assert subject
+        sealer = self.sealer
+        blobs = self.trail.blobs
+        sealed = {
+            name: sealer.seal_to(blobs, subject, v, seal_context(decision_id, name)) for name, v in to_seal.items()
+        }
+        return AppliedInput(applied.kept, applied.pseudonyms, sealed, applied.fast, applied.missing)
+
+    def check(self, features: Mapping[str, Any], *, subject: str | None) -> AppliedInput:
+        """Everything of :meth:`apply` but the sealing: no key store or blob is touched.
 
         Raises :class:`ValidationError` naming the field for a value that is not JSON-safe, and when a
         field must be sealed but no data ``subject`` was given (a sealed value belongs to one person).
+        So a batch can be checked row by row before any model call or any write.
         """
         kept: dict[str, Any] = {}
         pseudonyms: dict[str, str] = {}
         sealed: dict[str, dict[str, str]] = {}
         to_seal: dict[str, Any] | None = None
+        missing: list[str] | None = None
         fast = True
         actions = self._actions
         default = self._default
@@ -129,10 +154,19 @@ class DataPolicyPlan:
                 # Keys outside the BMP sort differently in JCS; the validating encoder handles them.
                 fast = encoding.validate({name: None}, "input") and fast
             action = actions.get(name, default) if actions else default
+            t = type(value)
+            # The common kinds first: a call per value was a visible share of a batch's cost.
+            if not (t is str or t is int or (t is float and value == value)) and is_missing(value):
+                # Recorded as missing: null where the value would be kept, absent otherwise.
+                if missing is None:
+                    missing = []
+                missing.append(name)
+                if action == KEEP:
+                    kept[name] = None
+                continue
             if action == KEEP:
                 # The common scalars inline, by the same rules as normalise(): a call per feature value
                 # was half of a batch decision's cost on the calling thread (bench/runtime.py).
-                t = type(value)
                 if t is float and value == value and value not in _INFINITIES:
                     if not value.is_integer():
                         kept[name] = value
@@ -164,17 +198,13 @@ class DataPolicyPlan:
                 if to_seal is None:
                     to_seal = {}
                 to_seal[name] = v
-        if to_seal:
-            if not subject:
-                raise ValidationError(
-                    f"the data policy seals {', '.join(sorted(to_seal))}; pass subject=<data subject id> so the "
-                    "values are encrypted under that person's key",
-                    field="subject",
-                )
-            sealer = self.sealer
-            for name, v in to_seal.items():
-                sealed[name] = sealer.seal_to(self.trail.blobs, subject, v, seal_context(decision_id, name))
-        return AppliedInput(kept, pseudonyms, sealed, fast)
+        if to_seal and not subject:
+            raise ValidationError(
+                f"the data policy seals {', '.join(sorted(to_seal))}; pass subject=<data subject id> so the "
+                "values are encrypted under that person's key",
+                field="subject",
+            )
+        return AppliedInput(kept, pseudonyms, sealed, fast, tuple(missing) if missing else (), to_seal)
 
 
 __all__ = [

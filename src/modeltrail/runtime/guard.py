@@ -40,7 +40,7 @@ from ..policy import Policy, load_policy
 from ..speed import gc_paused
 from ._encoding.columnar import ColumnarEncoder
 from ._encoding.encode import DecisionEncoder, normalise
-from .datapolicy import DataPolicyPlan
+from .datapolicy import AppliedInput, DataPolicyPlan
 from .fallback import FallbackFn, Fallbacks, deployed_versions
 from .killswitch import KillSwitch, Suspension, kill_switch_for
 from .logger import DecisionLogger, Entry, PendingDecision
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from ..trail import Trail
 
 GUARD_ACTOR = Actor(id="modeltrail-guard", role="inference", kind="service")
+SKIPPED_EVENT = "inference.skipped"
 Route = Literal["auto", "review", "fallback"]
 
 
@@ -113,6 +114,7 @@ class Decisions(Sequence[Decision]):
         "decision_ids",
         "explanations",
         "fallbacks",
+        "indices",
         "latency_us",
         "model",
         "outputs",
@@ -120,6 +122,7 @@ class Decisions(Sequence[Decision]):
         "review_reasons",
         "routes",
         "scores",
+        "skipped",
     )
 
     def __init__(
@@ -140,6 +143,10 @@ class Decisions(Sequence[Decision]):
         self.decision_ids, self.outputs, self.scores, self.confidences = decision_ids, outputs, scores, confidences
         self.routes, self.model, self.latency_us, self.pending = routes, model, latency_us, pending
         self.fallbacks, self.explanations, self.review_reasons = fallbacks, explanations, review_reasons
+        self.skipped: list[SkippedRow] = []
+        """The rows ``on_error="skip"`` left out (each recorded as an ``inference.skipped`` event)."""
+        self.indices: list[int] | None = None
+        """Each decision's position in the input when rows were skipped (None: the same positions)."""
 
     def __len__(self) -> int:
         return len(self.decision_ids)
@@ -183,6 +190,26 @@ class Decisions(Sequence[Decision]):
         return [p.durable(timeout) for p in self.pending]
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedRow:
+    """A row of a batch that failed validation and was skipped (``on_error="skip"``)."""
+
+    index: int
+    """The row's position in the input."""
+    decision_id: str
+    """The id its ``inference.skipped`` event was recorded under."""
+    error: ValidationError
+    """Why (the field is relative to the row, e.g. ``input.age``)."""
+    pending: PendingDecision = field(repr=False)
+
+    def durable(self, timeout: float | None = None) -> Receipt:
+        """Wait until the row's ``inference.skipped`` event is durable."""
+        return self.pending.durable(timeout)
+
+
+OnError = Literal["raise", "skip"]
+
+
 @dataclass(slots=True)
 class _Batch:
     """The rows of one call as the guard decided them, column by column, before they are logged."""
@@ -197,6 +224,11 @@ class _Batch:
     fallback: str | None = None
     """The fallback that answered every row (None: the model did)."""
     explanations: list[list[list[Any]] | None] | None = None
+    applied: Sequence[AppliedInput] | None = None
+    """Each row's input as the data policy checked it before the model call (sealing still to do)."""
+    batch_id: str | None = None
+    batch_size: int | None = None
+    """The call's id and row count (with any skipped rows), for the decisions of ``decide_many``."""
 
 
 class _Draft:
@@ -310,6 +342,7 @@ class Guard:
         self.trusted = trusted
         self.mode = mode
         self._undeployed: str | None = None
+        self._skip_encoder: DecisionEncoder | None = None
         self.model_ref = f"model:{name}@{version}" if version is not None else f"model:{name}"
         self._model = ModelAdapter(model, self.model_ref, feature_names)
         oversight = policy.oversight if policy is not None else None
@@ -414,30 +447,47 @@ class Guard:
         if susp is not None:
             return self._decide_fallback([features], [subject], susp, t0)[0]
         m = self._model
-        scores = m.score(m.matrix([features]))
+        # Checked before the model runs: an input the ledger cannot take is refused without side effects.
+        applied = self.data.check(features, subject=subject)
+        scores = m.score(m.matrix([features], missing=bool(applied.missing)))
         did = new_id()
         route: Route = "review" if self.rules.needs_review(features, scores.confidences[0], did) else "auto"
         explanations = [self._explain(features)] if self.explainer is not None else None
-        return self._log(_Batch([did], [features], [subject], scores, [route], self.model_ref, None, explanations), t0)
+        batch = _Batch([did], [features], [subject], scores, [route], self.model_ref, None, explanations, [applied])
+        return self._log(batch, t0)
 
     def decide_many(
-        self, rows: Sequence[Mapping[str, Any]] | Any, subjects: Sequence[str | None] | None = None
+        self,
+        rows: Sequence[Mapping[str, Any]] | Any,
+        subjects: Sequence[str | None] | None = None,
+        *,
+        on_error: OnError = "raise",
     ) -> Decisions:
         """Decide on many inputs with one model call and one buffer operation; one event per row.
 
         ``rows`` is a sequence of mappings, a 2-D array (columns in the model's feature order) or a
-        DataFrame. ``subjects`` gives each row's data subject (needed only for sealed fields).
+        DataFrame. ``subjects`` gives each row's data subject (needed only for sealed fields). Missing
+        values (None, NaN, ``pd.NA``) are recorded as null and given to the model as NaN.
+
+        Every row is checked before the model is called. ``on_error="raise"`` (the default) refuses the
+        batch with a :class:`ValidationError` naming the first bad row (``rows[7].input.age``) and how
+        many are bad; nothing is scored or logged. ``on_error="skip"`` decides on the other rows and
+        records each bad one as an ``inference.skipped`` event (index and reason, no values); the
+        result's ``skipped`` lists them and ``indices`` maps its decisions back to the input.
         """
+        if on_error not in ("raise", "skip"):
+            raise ValidationError(f"expected 'raise' or 'skip', got {on_error!r}", field="on_error")
         # Batches allocate a few containers per row, none in a cycle: pausing the cycle collector
         # for the batch saves a quarter of the per-decision cost in a large process (bench/runtime.py).
         with gc_paused():
-            return self._decide_many(rows, subjects)
+            return self._decide_many(rows, subjects, on_error)
 
-    def _decide_many(self, rows: Any, subjects: Sequence[str | None] | None) -> Decisions:
+    def _decide_many(self, rows: Any, subjects: Sequence[str | None] | None, on_error: OnError = "raise") -> Decisions:
         t0 = time.perf_counter_ns()
         if self._encode_on_caller and self.explainer is None and self.suspension is None:
             numeric = self._model.numeric_batch(rows)
-            if numeric is not None:
+            # A float batch with a NaN or an infinity is checked row by row on the general path.
+            if numeric is not None and (numeric[0].dtype.kind != "f" or bool(np.isfinite(numeric[0]).all())):
                 n = numeric[0].shape[0]
                 if subjects is not None and len(subjects) != n:
                     raise ValidationError(f"expected {n} subjects, got {len(subjects)}", field="subjects")
@@ -453,7 +503,21 @@ class Guard:
         if susp is not None:
             return self._decide_fallback(dicts, subs, susp, t0)
         m = self._model
-        X = rows if isinstance(rows, np.ndarray) and not m.use_frame and rows.ndim == 2 else m.matrix(dicts)
+        size = n
+        bid = new_id()
+        applied, skipped, any_missing = self._check_rows(dicts, subs, on_error, bid)
+        if skipped:
+            keep = sorted(set(range(n)) - {r.index for r in skipped})
+            dicts, subs, applied = [dicts[i] for i in keep], [subs[i] for i in keep], [applied[i] for i in keep]
+            n = len(dicts)
+            if n == 0:
+                empty = Decisions([], [], [], [], [], self.model_ref, 0, [])
+                empty.skipped, empty.indices = skipped, []
+                return empty
+        if isinstance(rows, np.ndarray) and not m.use_frame and rows.ndim == 2 and not skipped and not any_missing:
+            X = rows
+        else:
+            X = m.matrix(dicts, missing=any_missing)
         ids = new_ids(n)
         scores = m.score(X)
         rules = self.rules
@@ -466,7 +530,83 @@ class Guard:
             else ["auto"] * n
         )
         explanations = [self._explain(d) for d in dicts] if self.explainer is not None else None
-        return self._log_many(_Batch(ids, dicts, subs, scores, routes, self.model_ref, None, explanations), t0)
+        batch = _Batch(ids, dicts, subs, scores, routes, self.model_ref, None, explanations, applied, bid, size)
+        decisions = self._log_many(batch, t0)
+        if skipped:
+            decisions.skipped = skipped
+            decisions.indices = keep
+        return decisions
+
+    def _check_rows(
+        self, dicts: Sequence[Mapping[str, Any]], subs: Sequence[str | None], on_error: OnError, batch_id: str
+    ) -> tuple[list[AppliedInput], list[SkippedRow], bool]:
+        """Each row checked by the data policy before any model call: (checked inputs, skipped rows, any missing).
+
+        With ``on_error="raise"`` the first bad row raises (naming it and the count of bad rows); with
+        ``"skip"`` each bad row is recorded as an ``inference.skipped`` event and left out.
+        """
+        check = self.data.check
+        names = self._model.names
+        applied: list[AppliedInput] = []
+        bad: list[tuple[int, ValidationError]] = []
+        any_missing = False
+        placeholder = AppliedInput({}, {}, {}, False)
+        for i, (row, sub) in enumerate(zip(dicts, subs, strict=True)):
+            try:
+                a = check(row, subject=sub)
+                if names is not None and len(a.kept) + len(a.pseudonyms) < len(names):
+                    absent = next((k for k in names if k not in row), None)
+                    if absent is not None:
+                        raise ValidationError(f"missing model input {absent!r}", field=f"input.{absent}")
+            except ValidationError as exc:
+                bad.append((i, exc))
+                applied.append(placeholder)
+                continue
+            any_missing = any_missing or bool(a.missing)
+            applied.append(a)
+        if not bad:
+            return applied, [], any_missing
+        if on_error == "raise":
+            first, err = bad[0]
+            more = f" ({len(bad)} of {len(dicts)} rows are invalid; on_error='skip' decides on the others)"
+            where = f"rows[{first}].{err.field}" if err.field else f"rows[{first}]"
+            raise ValidationError(err.reason + more, field=where)
+        return applied, self._record_skipped(bad, batch_id, len(dicts)), any_missing
+
+    def _record_skipped(
+        self, bad: Sequence[tuple[int, ValidationError]], batch_id: str, size: int
+    ) -> list[SkippedRow]:
+        """One ``inference.skipped`` event per bad row: where it was and why, never its values."""
+        enc = self._skip_encoder
+        if enc is None:
+            enc = self._skip_encoder = DecisionEncoder(
+                self.system, self.actor, SKIPPED_EVENT, max_payload_bytes=self.trail.config.max_payload_bytes
+            )
+        ids = new_ids(len(bad))
+        entries = [
+            enc.encode(
+                f"decision:{did}",
+                {
+                    "decision_id": did,
+                    "model": self.model_ref,
+                    "env": self.env,
+                    "mode": self.mode,
+                    "batch_id": batch_id,
+                    "batch_size": size,
+                    "index": i,
+                    "field": exc.field,
+                    "reason": exc.reason,
+                },
+                {},
+                None,
+                False,
+            )
+            for did, (i, exc) in zip(ids, bad, strict=True)
+        ]
+        pending = self.logger.submit_batch(entries, ids)
+        return [
+            SkippedRow(i, did, exc, p) for did, (i, exc), p in zip(ids, bad, pending, strict=True)
+        ]
 
     def _decide_columnar(
         self, X: np.ndarray, names: list[str], Xm: Any, subjects: Sequence[str | None] | None, t0: int
@@ -584,7 +724,10 @@ class Guard:
     ) -> tuple[dict[str, Any], dict[str, Any], bool]:
         """Row ``i``'s event payload and sealed fields, and whether the fast encoder is exact for it."""
         did, features, scores, route = batch.ids[i], batch.inputs[i], batch.scores, batch.routes[i]
-        applied = self.data.apply(features, decision_id=did, subject=batch.subjects[i])
+        if batch.applied is not None:
+            applied = self.data.seal(batch.applied[i], decision_id=did, subject=batch.subjects[i])
+        else:
+            applied = self.data.apply(features, decision_id=did, subject=batch.subjects[i])
         out, ok = normalise(scores.outputs[i], "output")
         score, conf = scores.scores[i], scores.confidences[i]
         # Probabilities of exactly 0 or 1 must be written as integers (JCS), tiny ones need the slow path.
@@ -644,9 +787,10 @@ class Guard:
     def _log_many(self, batch: _Batch, t0: int) -> Decisions:
         """Log every decision of ``batch`` in one buffer operation; their :class:`Decisions`."""
         ids, n = batch.ids, len(batch.ids)
-        latency = _share_us(t0, n)
-        bid = new_id()
-        events = [self._event(batch, i, latency, bid, n) for i in range(n)]
+        size = batch.batch_size or n
+        latency = _share_us(t0, size)
+        bid = batch.batch_id or new_id()
+        events = [self._event(batch, i, latency, bid, size) for i in range(n)]
         entry = self._entry
         pending = self.logger.submit_batch([entry(ids[i], *ev) for i, ev in enumerate(events)], ids)
         scores = batch.scores
@@ -770,10 +914,13 @@ def guard(
 
 __all__ = [
     "GUARD_ACTOR",
+    "SKIPPED_EVENT",
     "Decision",
     "Decisions",
     "FallbackFn",
     "Guard",
+    "OnError",
+    "SkippedRow",
     "default_logger",
     "guard",
     "serving_deployment",

@@ -8,13 +8,14 @@ numeric output is its own score.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import ValidationError
-from ._encoding.encode import normalise
+from ._encoding.encode import is_missing, normalise
 
 
 class Scores(NamedTuple):
@@ -161,11 +162,19 @@ class ModelAdapter:
             self.names = list(features)
         return self.names
 
-    def matrix(self, rows: Sequence[Mapping[str, Any]]) -> Any:
-        """The model input for ``rows`` (each a mapping with every input feature)."""
+    def matrix(self, rows: Sequence[Mapping[str, Any]], *, missing: bool = False) -> Any:
+        """The model input for ``rows`` (each a mapping with every input feature).
+
+        ``missing``: some values are missing (None, NaN, ``pd.NA``); each becomes NaN, the missing value
+        of NumPy, pandas and scikit-learn's imputers and tree models alike.
+        """
         names = self.bind_names(rows[0])
         try:
-            values = [[r[n] for n in names] for r in rows]
+            if missing:
+                nan = math.nan
+                values = [[nan if is_missing(v := r[n]) else v for n in names] for r in rows]
+            else:
+                values = [[r[n] for n in names] for r in rows]
         except KeyError as exc:
             raise ValidationError(f"missing model input {exc.args[0]!r}", field=f"input.{exc.args[0]}") from None
         if self.use_frame:
