@@ -576,13 +576,21 @@ class Guard:
     def _record_skipped(
         self, bad: Sequence[tuple[int, ValidationError]], batch_id: str, size: int
     ) -> list[SkippedRow]:
-        """One ``inference.skipped`` event per bad row: where it was and why, never its values."""
+        """One ``inference.skipped`` event per bad row: where it was and why (values only of kept fields)."""
         enc = self._skip_encoder
         if enc is None:
             enc = self._skip_encoder = DecisionEncoder(
                 self.system, self.actor, SKIPPED_EVENT, max_payload_bytes=self.trail.config.max_payload_bytes
             )
         ids = new_ids(len(bad))
+
+        def reason(exc: ValidationError) -> str:
+            # A reason may quote the value: only for a field whose value the policy keeps in clear anyway.
+            field = exc.field or ""
+            if field.startswith("input.") and self.data.action_for(field[len("input.") :]) == "keep":
+                return exc.reason
+            return "invalid value (not recorded: the data policy does not keep this field in clear)"
+
         entries = [
             enc.encode(
                 f"decision:{did}",
@@ -595,7 +603,7 @@ class Guard:
                     "batch_size": size,
                     "index": i,
                     "field": exc.field,
-                    "reason": exc.reason,
+                    "reason": reason(exc),
                 },
                 {},
                 None,
