@@ -19,7 +19,7 @@ The field-to-action plan is compiled once per guard; applying it is one dictiona
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,6 +131,29 @@ class DataPolicyPlan:
             name: sealer.seal_to(blobs, subject, v, seal_context(decision_id, name)) for name, v in to_seal.items()
         }
         return AppliedInput(applied.kept, applied.pseudonyms, sealed, applied.fast, applied.missing)
+
+    def seal_many(
+        self, applied: Sequence[AppliedInput], decision_ids: Sequence[str], subjects: Sequence[str | None]
+    ) -> list[AppliedInput]:
+        """:meth:`seal` for a batch: the subjects' keys and the envelopes are read and written in batches."""
+        items: list[tuple[str, Any, str]] = []
+        owners: list[tuple[int, str]] = []
+        for i, (a, did, subject) in enumerate(zip(applied, decision_ids, subjects, strict=True)):
+            if a.to_seal:
+                assert subject
+                for name, v in a.to_seal.items():
+                    items.append((subject, v, seal_context(did, name)))
+                    owners.append((i, name))
+        if not items:
+            return list(applied)
+        refs = self.sealer.seal_many_to(self.trail.blobs, items)
+        sealed: dict[int, dict[str, dict[str, str]]] = {}
+        for (i, name), ref in zip(owners, refs, strict=True):
+            sealed.setdefault(i, {})[name] = ref
+        return [
+            AppliedInput(a.kept, a.pseudonyms, sealed[i], a.fast, a.missing) if i in sealed else a
+            for i, a in enumerate(applied)
+        ]
 
     def check(self, features: Mapping[str, Any], *, subject: str | None) -> AppliedInput:
         """Everything of :meth:`apply` but the sealing: no key store or blob is touched.

@@ -21,6 +21,7 @@ raises there, synchronously.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -247,6 +248,30 @@ class _Draft:
 
     def to_prepared(self) -> PreparedEvent:
         return self.enc.encode(self.subject, self.payload, self.sealed, None, self.fast)
+
+
+def _explanation(pairs: Sequence[tuple[Any, Any]]) -> list[list[Any]]:
+    """Top contributions as logged: ``[[feature, value], ...]``; a value that is not finite becomes null."""
+    out: list[list[Any]] = []
+    for f, c in pairs:
+        v = float(c)
+        out.append([str(f), v if math.isfinite(v) else None])
+    return out
+
+
+def _explanation_fast(explanation: list[list[Any]]) -> tuple[list[list[Any]], bool]:
+    """The explanation normalised as the ledger writes it, and whether the fast encoder is exact for it."""
+    ok = True
+    out: list[list[Any]] = []
+    for f, c in explanation:
+        if c is None or (1e-4 <= abs(c) < 1e16 and not c.is_integer()):
+            out.append([f, c])
+        else:
+            v, fine = normalise(c, "explanation")
+            out.append([f, v])
+            ok = ok and fine
+        ok = ok and f.isascii()
+    return out, ok
 
 
 def _share_us(t0: int, n: int) -> int:
@@ -529,7 +554,7 @@ class Guard:
             if rules.active
             else ["auto"] * n
         )
-        explanations = [self._explain(d) for d in dicts] if self.explainer is not None else None
+        explanations = self._explain_many(dicts, X) if self.explainer is not None else None
         batch = _Batch(ids, dicts, subs, scores, routes, self.model_ref, None, explanations, applied, bid, size)
         decisions = self._log_many(batch, t0)
         if skipped:
@@ -720,8 +745,26 @@ class Guard:
         # The explainer gets the input mapping: DecisionExplainer's fast path takes exactly that, and a
         # one-row frame per decision would cost far more than the explanation itself.
         assert self.explainer is not None
-        pairs = self.explainer.explain(features, self.top_k)
-        return [[str(f), float(c)] for f, c in pairs]
+        return _explanation(self.explainer.explain(features, self.top_k))
+
+    def _explain_many(self, dicts: Sequence[Mapping[str, Any]], X: Any) -> list[list[list[Any]] | None]:
+        """Every row's explanation, in one batch call where the explainer has one (``explain_many``).
+
+        One transform and one vectorised pass (TreeSHAP, linear terms, native contributions) for the
+        batch instead of one per row. ``X`` is the model's input, reused when it is a frame already.
+        """
+        explainer = self.explainer
+        many = getattr(explainer, "explain_many", None)
+        if many is None:
+            return [self._explain(d) for d in dicts]
+        names = list(getattr(explainer, "feature_names", None) or self._model.names or [])
+        if hasattr(X, "columns") and set(names) <= set(X.columns):
+            frame = X
+        else:
+            import pandas as pd
+
+            frame = pd.DataFrame([{k: d.get(k) for k in names} for d in dicts], columns=names)
+        return [_explanation(pairs) for pairs in many(frame, self.top_k)]
 
     def _entry(self, did: str, payload: dict[str, Any], sealed: dict[str, Any], fast: bool) -> Entry:
         draft = _Draft(self._encoder, f"decision:{did}", payload, sealed, fast)
@@ -749,6 +792,9 @@ class Guard:
             reasons = self.rules.fired(features, conf, did, clear=applied.kept)
             reasons_ok = encoding.validate(reasons, "review_reasons")
         explanation = None if batch.explanations is None else batch.explanations[i]
+        expl_ok = True
+        if explanation is not None:
+            explanation, expl_ok = _explanation_fast(explanation)
         payload = DecisionRecord(
             decision_id=did,
             model=batch.model_ref,
@@ -767,8 +813,7 @@ class Guard:
             batch_id=batch_id,
             batch_size=batch_size,
         ).payload()
-        # An explanation holds arbitrary magnitudes: the validating encoder decides.
-        fast = applied.fast and ok and score_ok and conf_ok and reasons_ok and explanation is None
+        fast = applied.fast and ok and score_ok and conf_ok and reasons_ok and expl_ok
         return payload, applied.sealed, fast
 
     def _log(self, batch: _Batch, t0: int) -> Decision:
@@ -795,6 +840,9 @@ class Guard:
     def _log_many(self, batch: _Batch, t0: int) -> Decisions:
         """Log every decision of ``batch`` in one buffer operation; their :class:`Decisions`."""
         ids, n = batch.ids, len(batch.ids)
+        if batch.applied is not None and n > 1:
+            # Sealed in one go: the subjects' keys and the envelopes in batches, not one query each.
+            batch.applied = self.data.seal_many(batch.applied, ids, batch.subjects)
         size = batch.batch_size or n
         latency = _share_us(t0, size)
         bid = batch.batch_id or new_id()
