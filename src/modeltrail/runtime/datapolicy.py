@@ -121,16 +121,11 @@ class DataPolicyPlan:
 
     def seal(self, applied: AppliedInput, *, decision_id: str, subject: str | None) -> AppliedInput:
         """``applied`` with its values to seal encrypted under ``subject``'s key, bound to ``decision_id``."""
-        to_seal = applied.to_seal
-        if not to_seal:
+        if not applied.to_seal:
             return applied
-        assert subject
-        sealer = self.sealer
-        blobs = self.trail.blobs
-        sealed = {
-            name: sealer.seal_to(blobs, subject, v, seal_context(decision_id, name)) for name, v in to_seal.items()
-        }
-        return AppliedInput(applied.kept, applied.pseudonyms, sealed, applied.fast, applied.missing)
+        # Through the batch path even for one decision: its fields' envelopes go to the blob store in one
+        # write (one transaction), not one each.
+        return self.seal_many([applied], [decision_id], [subject])[0]
 
     def seal_many(
         self, applied: Sequence[AppliedInput], decision_ids: Sequence[str], subjects: Sequence[str | None]

@@ -655,6 +655,8 @@ class Guard:
         ids = new_ids(n)
         scores = score_probabilities(np.asarray(m.proba(Xm)), m.classes)
         conf, score, idx_l = scores.confidence, scores.score, scores.class_index
+        if conf is None or score is None:  # a one-row batch: the scorer's scalar path keeps no arrays
+            conf, score = np.asarray(scores.confidences, dtype=np.float64), np.asarray(scores.scores, dtype=np.float64)
         assert conf is not None and score is not None and idx_l is not None
         rules = self.rules
         routes: list[Route] = ["auto"] * n

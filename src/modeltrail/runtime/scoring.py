@@ -27,9 +27,9 @@ class Scores(NamedTuple):
     class_index: list[int] | None = None
     """The chosen class of each row (models with ``predict_proba``)."""
     confidence: np.ndarray | None = None
-    """The confidences as an array (models with ``predict_proba``), for the column-wise encoder."""
+    """The confidences as an array (models with ``predict_proba``, batches of 2 rows or more)."""
     score: np.ndarray | None = None
-    """The scores as an array (models with ``predict_proba``)."""
+    """The scores as an array (as ``confidence``)."""
 
 
 def score_probabilities(P: np.ndarray, classes: Sequence[Any] | None) -> Scores:
@@ -37,14 +37,12 @@ def score_probabilities(P: np.ndarray, classes: Sequence[Any] | None) -> Scores:
     n = len(P)
     if n == 1:
         # One row (every ``decide``): scalar steps, several µs cheaper than the vectorised ones below.
+        # No array columns: only the column-wise encoder reads them, and it builds them when absent.
         row = P[0]
         i = int(row.argmax())
         c = float(row[i])
         s = float(row[1]) if len(row) == 2 else c
-        conf1 = P[:, i]
-        return Scores(
-            [classes[i] if classes is not None else i], [s], [c], [i], conf1, P[:, 1] if len(row) == 2 else conf1
-        )
+        return Scores([classes[i] if classes is not None else i], [s], [c], [i])
     idx = P.argmax(axis=1)
     conf = P[np.arange(n), idx]
     two = P.shape[1] == 2
