@@ -71,8 +71,10 @@ def test_every_input_form_writes_the_same_leaf(
     ids = new_ids(n)
     ts = "2026-03-04T05:06:07.000008Z"
     enc = DecisionEncoder("credit-1", ACTOR)
-    plan = ColumnarPlan(names, DataPolicyPlan(shared_trail, None), enc, env="production", model_ref="model:m@1")
-    columnar = plan.encode(X, ids, [output_json(o) or b"" for o in outputs], conf, score, 42)
+    plan = ColumnarPlan(
+        names, DataPolicyPlan(shared_trail, None), enc, env="production", model_ref="model:m@1", mode="live"
+    )
+    columnar = plan.encode(X, ids, [output_json(o) or b"" for o in outputs], conf, score, 42, "b7", n)
     assert columnar is not None
     leaves, hashes = leaf.build_leaves(columnar.heads, columnar.mids, columnar.end, seq, ts)
     request, _ = encode_request(columnar, seq, ts)
@@ -80,7 +82,7 @@ def test_every_input_form_writes_the_same_leaf(
     for i in range(n):
         raw = DecisionRecord(
             ids[i], "model:m@1", "production", dict(zip(names, X[i].tolist(), strict=True)), {}, outputs[i],
-            float(score[i]), float(conf[i]), 42, "auto", None, None, None,
+            float(score[i]), float(conf[i]), 42, "auto", None, None, None, "live", "b7", n,
         )  # fmt: skip
         # As the guard does: values checked and normalised (whole floats as integers) for the fast encoder.
         checked = {name: normalise(v, name) for name, v in raw.input.items()}
@@ -88,7 +90,7 @@ def test_every_input_form_writes_the_same_leaf(
         fast_ok = all(ok for _, ok in (*checked.values(), sc, cf))
         payload = DecisionRecord(
             raw.decision_id, raw.model, raw.env, {k: v for k, (v, _) in checked.items()}, {}, raw.output,
-            sc[0], cf[0], 42, "auto", None, None, None,
+            sc[0], cf[0], 42, "auto", None, None, None, "live", "b7", n,
         ).payload()  # fmt: skip
         event = {
             "v": 1, "seq": seq + i, "ts": ts, "type": "inference.decision", "system": "credit-1",

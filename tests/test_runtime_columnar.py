@@ -89,11 +89,18 @@ def shared_trail(tmp_path_factory: pytest.TempPathFactory) -> Trail:
 
 
 def _per_row_event(
-    g: Guard, did: str, row: dict[str, Any], output: Any, score: float, conf: float, latency: int
+    g: Guard,
+    did: str,
+    row: dict[str, Any],
+    output: Any,
+    score: float,
+    conf: float,
+    latency: int,
+    batch: tuple[str | None, int | None] = (None, None),
 ) -> Any:
-    """The event the guard's per-row path (decide) writes for one ``auto`` decision."""
-    batch = _Batch([did], [row], [None], Scores([output], [score], [conf]), ["auto"], g.model_ref)
-    payload, sealed, fast = g._event(batch, 0, latency)
+    """The event the guard's per-row path writes for one ``auto`` decision (of a batch, when given)."""
+    b = _Batch([did], [row], [None], Scores([output], [score], [conf]), ["auto"], g.model_ref)
+    payload, sealed, fast = g._event(b, 0, latency, *batch)
     return g._entry(did, payload, sealed, fast)
 
 
@@ -126,17 +133,19 @@ def test_columnar_events_equal_the_per_row_encoder(
     )
     t = shared_trail
     g = guard(t, FixedProba(P, labels), name="m", system="s", policy=policy, feature_names=names)
-    plan = ColumnarPlan(names, g.data, g._encoder, env=g.env, model_ref=g.model_ref)
+    plan = ColumnarPlan(names, g.data, g._encoder, env=g.env, model_ref=g.model_ref, mode=g.mode)
     ids = new_ids(n)
     idx = P.argmax(axis=1)
     conf = P[np.arange(n), idx]
     score = P[:, 1] if P.shape[1] == 2 else conf
     outs = [output_json(g._model.classes[i]) for i in idx]  # type: ignore[index]
-    got = plan.encode(X, ids, outs, conf, score, 1234)  # type: ignore[arg-type]
+    got = plan.encode(X, ids, outs, conf, score, 1234, "b1", len(ids))  # type: ignore[arg-type]
     assert got is not None
     for i in range(n):
         row = dict(zip(names, X[i].tolist(), strict=True))
-        want = _per_row_event(g, ids[i], row, g._model.classes[idx[i]], float(score[i]), float(conf[i]), 1234)  # type: ignore[index]
+        want = _per_row_event(
+            g, ids[i], row, g._model.classes[idx[i]], float(score[i]), float(conf[i]), 1234, ("b1", n)  # type: ignore[index]
+        )
         assert got[i] == want
         # And both agree with the ledger's own validating encoder.
         ev = got[i]
@@ -205,8 +214,8 @@ def test_batches_that_need_per_value_work_take_the_general_path(trail: Trail) ->
 
     g2 = guard(trail, FixedProba(P, [0, 1]), name="q", system="s", feature_names=names)
     bad = X.copy()
-    bad[3, 2] = np.nan
-    with pytest.raises(ValidationError, match=r"input\.y"):
+    bad[3, 2] = np.inf  # (a NaN is a missing value, logged as null)
+    with pytest.raises(ValidationError, match=r"rows\[3\]\.input\.y"):
         g2.decide_many(bad)
     with pytest.raises(ValidationError, match=r"2\^53"):
         g2.decide_many(np.array([[1, 2, 2**60]], dtype=np.int64))

@@ -100,6 +100,9 @@ def test_data_policy_actions_and_no_raw_values(trail: Trail, model: LogisticRegr
         "review_reasons",
         "explanation",
         "fallback",
+        "mode",
+        "batch_id",
+        "batch_size",
     }
     # Same person, same pseudonym: linkable without being named.
     d2 = g.decide(_row(duration_months=12), subject="APP-000123")
@@ -114,7 +117,7 @@ def test_seal_needs_subject_and_bad_values_raise_on_caller(trail: Trail, model: 
     with pytest.raises(ValidationError, match="subject"):
         g.decide(_row())
     with pytest.raises(ValidationError, match=r"input\.income"):
-        g.decide(_row(income=float("nan")), subject="x")
+        g.decide(_row(income=float("inf")), subject="x")  # (NaN is a missing value, not an error)
     assert g.logger.pending == 0 and not list(trail.events("inference.decision"))
 
 

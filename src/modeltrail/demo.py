@@ -239,10 +239,16 @@ def run_demo(
                 rep = data_report(part.drop(columns=["applicant_id"]), label=LABEL, protected=PROTECTED)
                 record_report(trail, rep, subject=ds[role].ref, system=SYSTEM, actor=PIPELINE, out_dir=reports_dir)
             say(
-                f"  missing rate {rep.metrics.get('data.missing_rate', 0):.3f}, PII findings "
-                f"{int(rep.metrics.get('data.pii_findings', 0))}, max proxy association "
-                f"{rep.metrics.get('data.max_proxy_association', 0):.2f}"
+                f"  missing rate {rep.metrics.get('data.missing_rate', 0):.3f}, "
+                f"PII findings {int(rep.metrics.get('data.pii_findings', 0))}"
             )
+            strongest = (rep.body.get("proxies") or {}).get("associations") or []
+            if strongest:
+                top_proxy = strongest[0]
+                say(
+                    f"  strongest proxy: {top_proxy['feature']} for {top_proxy['protected']}\n"
+                    f"  ({top_proxy['measure']} {top_proxy['value']:.2f}, 1 = determines it; kept out of the model)"
+                )
 
         with _step(say, "Train two candidates in tracked runs and register them"):
             candidates = _build_models(features, df, seed)
@@ -359,7 +365,9 @@ def run_demo(
             result.served_sample = {"decision_id": sample.decision_id, "output": sample.output, "route": sample.route}
             # One explained decision, to show the per-decision explainer the runtime can log.
             top = explainer.explain(batch.loc[[0], features], top_k=3)
-            say(f"  first decision {sample.decision_id}: output {sample.output}, top factors {top}")
+            say(f"  first decision {sample.decision_id}: output {sample.output}")
+            factors = ", ".join(f"{name} {value:+.2f}" for name, value in top)
+            say(f"  top factors ({explainer.units}, + towards 'bad'): {factors}")
             routed = [d for d in served if d.route == "review"]
             result.routed_to_review = len(routed)
             say(f"  {len(routed):,} low-confidence decisions routed to human review")
@@ -440,7 +448,7 @@ def run_demo(
             say(f"  decision {target.decision_id} (seq {rec.decision.seq}) by {rec.decision.payload.get('model')}")
             say(
                 f"  trained in {rec.run.subject if rec.run else '?'} on {len(rec.datasets)} dataset versions; "
-                f"{len(rec.approvals)} approvals; review: {[e.type for e in rec.oversight] or 'none'}"
+                f"{len(rec.approvals)} approvals; review: {', '.join(e.type for e in rec.oversight) or 'none'}"
             )
             say(
                 "  inclusion proof against the signed checkpoint: "

@@ -54,6 +54,7 @@ KNOWN_TYPES: frozenset[str] = frozenset(
         "model.break_glass",
         "model.action_refused",
         "inference.decision",
+        "inference.skipped",
         "inference.label",
         "oversight.reviewed",
         "oversight.overridden",

@@ -709,6 +709,7 @@ class Trail:
         stage: str | None = None,
         break_glass_reason: str | None = None,
         policy: Policy | None = None,
+        mode: str = "live",
     ) -> Receipt:
         """Deploy a model version, refused without a passed gate and complete approvals.
 
@@ -725,6 +726,7 @@ class Trail:
             stage=stage,
             break_glass_reason=break_glass_reason,
             policy=policy,
+            mode=mode,
         )
 
     def guard(

@@ -278,6 +278,13 @@ def revoke_cmd(tc: TrailContext, model: str, stage: str, reason: str, as_user: s
 @click.option("--traffic", type=float, default=1.0, show_default=True, help="Traffic share in (0, 1].")
 @click.option("--stage", help="Gate stage whose approvals apply (default: the environment name).")
 @click.option("--break-glass", "break_glass", metavar="REASON", help="Force the deployment (break_glass role).")
+@click.option(
+    "--mode",
+    type=click.Choice(["live", "shadow", "canary"]),
+    default="live",
+    show_default=True,
+    help="shadow: runs beside the live version, outputs not acted on; canary: a live trial (traffic < 1).",
+)
 @_AS
 @pass_ctx
 @handle_errors
@@ -288,6 +295,7 @@ def deploy_cmd(
     traffic: float,
     stage: str | None,
     break_glass: str | None,
+    mode: str,
     as_user: str | None,
 ) -> None:
     """Deploy MODEL@VERSION to ENV; refused without a passed gate and complete approvals."""
@@ -300,6 +308,7 @@ def deploy_cmd(
         traffic=traffic,
         stage=stage,
         break_glass_reason=break_glass,
+        mode=mode,
     )
     ev = trail.get_event(receipt.seq)
     if ev.payload.get("break_glass"):
@@ -309,7 +318,8 @@ def deploy_cmd(
             highlight=False,
         )
     else:
-        _done(f"deployed {escape(model)} to {escape(env)} at {traffic:g} traffic: event {receipt.seq}")
+        how = "" if mode == "live" else f" in {mode} mode"
+        _done(f"deployed {escape(model)} to {escape(env)}{how} at {traffic:g} traffic: event {receipt.seq}")
 
 
 @click.command("suspend")

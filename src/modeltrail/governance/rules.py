@@ -487,7 +487,8 @@ def _deployed(r: Replay, ev: Event) -> Verdict:
             return _no(ev, "break_glass", f"a forced deployment of {ev.subject} cites no admitted model.break_glass")
     for d in r.active_deployments(v.model, v.version, env, "live"):
         d.state = "ended"
-    if float(traffic) >= 1.0:
+    if float(traffic) >= 1.0 and ev.payload.get("mode") != "shadow":
+        # A shadow runs beside the live version: it replaces nothing.
         for d in [
             *r.active_deployments(v.model, None, env, "live"),
             *r.active_deployments(v.model, None, env, "suspended"),

@@ -223,6 +223,8 @@ class ReviewWhen:
     outside_training_range: bool = False
     segments: tuple[Segment, ...] = ()
     sample_rate: float | None = None
+    missing_values: int | None = None
+    """Route a decision with at least this many missing inputs (None, NaN) to review."""
 
     def to_dict(self) -> dict[str, Any]:
         """Dictionary form as written in a policy file."""
@@ -234,6 +236,8 @@ class ReviewWhen:
             out["segments"] = [str(s) for s in self.segments]
         if self.sample_rate is not None:
             out["sample_rate"] = self.sample_rate
+        if self.missing_values is not None:
+            out["missing_values"] = self.missing_values
         return out
 
 
@@ -808,6 +812,14 @@ def _gate(r: _Reader, raw: Any, stage: str, path: str, line: int, protected: tup
     return Gate(stage, evidence, tuple(thresholds), approvals, refuse, current)
 
 
+def _count(r: _Reader, value: Any, path: str, line: int) -> int:
+    """A whole number of at least 1 (a count of fields)."""
+    n = r.number(value, path, line, lo=1)
+    if n != int(n):
+        r.fail(line, path, f"expected a whole number of fields, got {value!r}")
+    return int(n)
+
+
 def _oversight(r: _Reader, raw: Any, line: int) -> Oversight:
     node = r.mapping(raw, "oversight", line, allowed=("review_when", "fallback"))
     review = ReviewWhen()
@@ -817,7 +829,7 @@ def _oversight(r: _Reader, raw: Any, line: int) -> Oversight:
             node["review_when"],
             path,
             node.value_lines["review_when"],
-            allowed=("confidence_below", "outside_training_range", "segments", "sample_rate"),
+            allowed=("confidence_below", "outside_training_range", "segments", "sample_rate", "missing_values"),
         )
         lines = w.value_lines
         segments: list[Segment] = []
@@ -842,6 +854,9 @@ def _oversight(r: _Reader, raw: Any, line: int) -> Oversight:
             segments=tuple(segments),
             sample_rate=r.number(w["sample_rate"], f"{path}.sample_rate", lines["sample_rate"], lo=0, hi=1)
             if "sample_rate" in w
+            else None,
+            missing_values=_count(r, w["missing_values"], f"{path}.missing_values", lines["missing_values"])
+            if "missing_values" in w
             else None,
         )
     fallback = "human_review"

@@ -27,7 +27,7 @@ from ..projections import Db, Projection, dumps, register
 from .refs import ModelRef, parse_subject
 
 NAME = "registry"
-VERSION = 2  # 2: governance events take effect only when the replay admits them
+VERSION = 3  # 2: governance events take effect only when the replay admits them; 3: deployment modes
 
 TABLES = (
     "registry_versions",
@@ -71,7 +71,7 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS registry_deployments (
         deployed_seq BIGINT PRIMARY KEY, model TEXT NOT NULL, version BIGINT NOT NULL, env TEXT NOT NULL,
         traffic DOUBLE PRECISION NOT NULL, stage TEXT, state TEXT NOT NULL, deployed_ts TEXT NOT NULL,
-        break_glass INTEGER NOT NULL, ended_seq BIGINT, ended_ts TEXT)""",
+        break_glass INTEGER NOT NULL, ended_seq BIGINT, ended_ts TEXT, mode TEXT NOT NULL DEFAULT 'live')""",
     "CREATE INDEX IF NOT EXISTS registry_deployments_env ON registry_deployments (env, deployed_ts)",
     "CREATE INDEX IF NOT EXISTS registry_deployments_mv ON registry_deployments (model, version)",
     """CREATE TABLE IF NOT EXISTS registry_suspensions (
@@ -352,6 +352,12 @@ def _rejected(db: Db, ev: Event) -> None:
     _refresh(db, ref.name, ref.version, ev.seq)
 
 
+def deploy_mode(payload: dict[str, Any]) -> str:
+    """The mode a ``model.deployed`` payload records: ``shadow``, ``canary``, else ``live``."""
+    mode = payload.get("mode")
+    return mode if mode in ("shadow", "canary") else "live"
+
+
 def _deployed(db: Db, ev: Event) -> None:
     ref = _version_ref(ev)
     env = _str(ev.payload.get("env"))
@@ -360,15 +366,17 @@ def _deployed(db: Db, ev: Event) -> None:
         return
     if isinstance(traffic, bool) or not isinstance(traffic, int | float):
         return
+    mode = deploy_mode(ev.payload)
     touched = _end(db, "model = ? AND version = ? AND env = ?", (ref.name, ref.version, env), ev)
-    if float(traffic) >= 1.0:
-        # A full-traffic deployment replaces every other version of the model in that environment.
+    if float(traffic) >= 1.0 and mode != "shadow":
+        # A full-traffic deployment replaces every other version of the model in that environment
+        # (a shadow runs beside the live version and replaces nothing).
         touched += _end(db, "model = ? AND env = ? AND version <> ?", (ref.name, env, ref.version), ev)
     break_glass = 1 if ev.payload.get("break_glass") is True else 0
     db.execute(
         "INSERT INTO registry_deployments (deployed_seq, model, version, env, traffic, stage, state, deployed_ts, "
-        "break_glass) VALUES (?, ?, ?, ?, ?, ?, 'live', ?, ?)",
-        (ev.seq, ref.name, ref.version, env, float(traffic), _str(ev.payload.get("stage")), ev.ts, break_glass),
+        "break_glass, mode) VALUES (?, ?, ?, ?, ?, ?, 'live', ?, ?, ?)",
+        (ev.seq, ref.name, ref.version, env, float(traffic), _str(ev.payload.get("stage")), ev.ts, break_glass, mode),
     )
     if break_glass:
         db.execute(
@@ -543,4 +551,4 @@ def fold(db: Db, ev: Event) -> None:
 
 PROJECTION = register(Projection(NAME, VERSION, TABLES, DDL, TYPES, fold))
 
-__all__ = ["ACTIVE_DEPLOYMENT", "DDL", "NAME", "PROJECTION", "TABLES", "TYPES", "fold", "latest_gates"]
+__all__ = ["ACTIVE_DEPLOYMENT", "DDL", "NAME", "PROJECTION", "TABLES", "TYPES", "deploy_mode", "fold", "latest_gates"]

@@ -14,13 +14,15 @@ Actions (``modeltrail.policy.DATA_ACTIONS``):
 - ``drop``: the value is not logged at all.
 
 Fields the policy does not list get ``data_policy.default`` (``keep`` unless the policy says otherwise).
+A missing value (None, NaN, ``pd.NA``) is kept as JSON null; it has nothing to pseudonymise or seal, so
+those actions leave it out (as ``drop`` does) and :attr:`AppliedInput.missing` names it either way.
 The field-to-action plan is compiled once per guard; applying it is one dictionary lookup per field.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +34,7 @@ from ..errors import NotFoundError, ValidationError
 from ..ledger import encoding
 from ..ledger.encoding import MAX_SAFE_INTEGER
 from ..policy import DATA_ACTIONS, DataPolicy
-from ._encoding.encode import normalise
+from ._encoding.encode import is_missing, normalise
 
 _INFINITIES = (math.inf, -math.inf)
 
@@ -98,6 +100,10 @@ class AppliedInput:
     sealed: dict[str, dict[str, str]]
     fast: bool
     """True when every kept value can take the fast exact JSON path (see :mod:`.encode`)."""
+    missing: tuple[str, ...] = ()
+    """The fields whose value is missing (None, NaN, ``pd.NA``), in input order."""
+    to_seal: dict[str, Any] | None = None
+    """Values still to seal (:meth:`DataPolicyPlan.seal`); None once sealed or when nothing is."""
 
 
 class DataPolicyPlan:
@@ -133,15 +139,52 @@ class DataPolicyPlan:
         return self._sealer
 
     def apply(self, features: Mapping[str, Any], *, decision_id: str, subject: str | None) -> AppliedInput:
-        """Split ``features`` into kept values, pseudonyms and sealed references.
+        """Split ``features`` into kept values, pseudonyms and sealed references (:meth:`check`, :meth:`seal`)."""
+        return self.seal(self.check(features, subject=subject), decision_id=decision_id, subject=subject)
+
+    def seal(self, applied: AppliedInput, *, decision_id: str, subject: str | None) -> AppliedInput:
+        """``applied`` with its values to seal encrypted under ``subject``'s key, bound to ``decision_id``."""
+        if not applied.to_seal:
+            return applied
+        # Through the batch path even for one decision: its fields' envelopes go to the blob store in one
+        # write (one transaction), not one each.
+        return self.seal_many([applied], [decision_id], [subject])[0]
+
+    def seal_many(
+        self, applied: Sequence[AppliedInput], decision_ids: Sequence[str], subjects: Sequence[str | None]
+    ) -> list[AppliedInput]:
+        """:meth:`seal` for a batch: the subjects' keys and the envelopes are read and written in batches."""
+        items: list[tuple[str, Any, str]] = []
+        owners: list[tuple[int, str]] = []
+        for i, (a, did, subject) in enumerate(zip(applied, decision_ids, subjects, strict=True)):
+            if a.to_seal:
+                assert subject
+                for name, v in a.to_seal.items():
+                    items.append((subject, v, seal_context(did, name)))
+                    owners.append((i, name))
+        if not items:
+            return list(applied)
+        refs = self.sealer.seal_many_to(self.trail.blobs, items)
+        sealed: dict[int, dict[str, dict[str, str]]] = {}
+        for (i, name), ref in zip(owners, refs, strict=True):
+            sealed.setdefault(i, {})[name] = ref
+        return [
+            AppliedInput(a.kept, a.pseudonyms, sealed[i], a.fast, a.missing) if i in sealed else a
+            for i, a in enumerate(applied)
+        ]
+
+    def check(self, features: Mapping[str, Any], *, subject: str | None) -> AppliedInput:
+        """Everything of :meth:`apply` but the sealing: no key store or blob is touched.
 
         Raises :class:`ValidationError` naming the field for a value that is not JSON-safe, and when a
         field must be sealed but no data ``subject`` was given (a sealed value belongs to one person).
+        So a batch can be checked row by row before any model call or any write.
         """
         kept: dict[str, Any] = {}
         pseudonyms: dict[str, str] = {}
         sealed: dict[str, dict[str, str]] = {}
         to_seal: dict[str, Any] | None = None
+        missing: list[str] | None = None
         fast = True
         actions = self._actions
         default = self._default
@@ -152,10 +195,19 @@ class DataPolicyPlan:
                 # Keys outside the BMP sort differently in JCS; the validating encoder handles them.
                 fast = encoding.validate({name: None}, "input") and fast
             action = actions.get(name, default) if actions else default
+            t = type(value)
+            # The common kinds first: a call per value was a visible share of a batch's cost.
+            if not (t is str or t is int or (t is float and value == value)) and is_missing(value):
+                # Recorded as missing: null where the value would be kept, absent otherwise.
+                if missing is None:
+                    missing = []
+                missing.append(name)
+                if action == KEEP:
+                    kept[name] = None
+                continue
             if action == KEEP:
                 # The common scalars inline, by the same rules as normalise(): a call per feature value
                 # was half of a batch decision's cost on the calling thread (bench/runtime.py).
-                t = type(value)
                 if t is float and value == value and value not in _INFINITIES:
                     if not value.is_integer():
                         kept[name] = value
@@ -187,17 +239,13 @@ class DataPolicyPlan:
                 if to_seal is None:
                     to_seal = {}
                 to_seal[name] = v
-        if to_seal:
-            if not subject:
-                raise ValidationError(
-                    f"the data policy seals {', '.join(sorted(to_seal))}; pass subject=<data subject id> so the "
-                    "values are encrypted under that person's key",
-                    field="subject",
-                )
-            sealer = self.sealer
-            for name, v in to_seal.items():
-                sealed[name] = sealer.seal_to(self.trail.blobs, subject, v, seal_context(decision_id, name))
-        return AppliedInput(kept, pseudonyms, sealed, fast)
+        if to_seal and not subject:
+            raise ValidationError(
+                f"the data policy seals {', '.join(sorted(to_seal))}; pass subject=<data subject id> so the "
+                "values are encrypted under that person's key",
+                field="subject",
+            )
+        return AppliedInput(kept, pseudonyms, sealed, fast, tuple(missing) if missing else (), to_seal)
 
 
 __all__ = [

@@ -24,11 +24,17 @@ if TYPE_CHECKING:
 FallbackFn = Callable[[Mapping[str, Any]], Any]
 
 
-def deployed_versions(trail: Trail, name: str, env: str) -> list[int]:
-    """Versions of ``name`` deployed to ``env`` (in any state since), in deployment order."""
+def deployed_versions(trail: Trail, name: str, env: str, *, active: bool = False) -> list[int]:
+    """Versions of ``name`` deployed to ``env`` (in any state since), in deployment order.
+
+    ``active``: only those deployed there now (live or suspended) and serving for real (not shadows).
+    """
     from ..registry.lifecycle import deployments
 
-    return [d.version for d in deployments(trail, model=name, env=env)]
+    found = deployments(trail, model=name, env=env)
+    if active:
+        found = [d for d in found if d.state != "ended" and d.mode != "shadow"]
+    return [d.version for d in found]
 
 
 class Fallbacks:

@@ -21,6 +21,7 @@ raises there, synchronously.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from ..errors import NotFoundError, SuspendedError, ValidationError
+from ..errors import LifecycleError, NotFoundError, SuspendedError, ValidationError
 from ..events import Actor, PreparedEvent, Receipt, checked_index
 from ..ids import new_id, new_ids
 from ..ledger import encoding
@@ -40,7 +41,7 @@ from ..policy import Policy, load_policy
 from ..speed import gc_paused
 from ._encoding.columnar import ColumnarEncoder
 from ._encoding.encode import DecisionEncoder, normalise
-from .datapolicy import DataPolicyPlan
+from .datapolicy import AppliedInput, DataPolicyPlan
 from .fallback import FallbackFn, Fallbacks, deployed_versions
 from .killswitch import KillSwitch, Suspension, kill_switch_for
 from .logger import DecisionLogger, Entry, PendingDecision
@@ -49,9 +50,11 @@ from .record import DecisionRecord
 from .scoring import ModelAdapter, Scores, score_probabilities
 
 if TYPE_CHECKING:
+    from ..registry.lifecycle import Deployment
     from ..trail import Trail
 
 GUARD_ACTOR = Actor(id="modeltrail-guard", role="inference", kind="service")
+SKIPPED_EVENT = "inference.skipped"
 Route = Literal["auto", "review", "fallback"]
 
 
@@ -112,6 +115,7 @@ class Decisions(Sequence[Decision]):
         "decision_ids",
         "explanations",
         "fallbacks",
+        "indices",
         "latency_us",
         "model",
         "outputs",
@@ -119,6 +123,7 @@ class Decisions(Sequence[Decision]):
         "review_reasons",
         "routes",
         "scores",
+        "skipped",
     )
 
     def __init__(
@@ -139,6 +144,10 @@ class Decisions(Sequence[Decision]):
         self.decision_ids, self.outputs, self.scores, self.confidences = decision_ids, outputs, scores, confidences
         self.routes, self.model, self.latency_us, self.pending = routes, model, latency_us, pending
         self.fallbacks, self.explanations, self.review_reasons = fallbacks, explanations, review_reasons
+        self.skipped: list[SkippedRow] = []
+        """The rows ``on_error="skip"`` left out (each recorded as an ``inference.skipped`` event)."""
+        self.indices: list[int] | None = None
+        """Each decision's position in the input when rows were skipped (None: the same positions)."""
 
     def __len__(self) -> int:
         return len(self.decision_ids)
@@ -182,6 +191,26 @@ class Decisions(Sequence[Decision]):
         return [p.durable(timeout) for p in self.pending]
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedRow:
+    """A row of a batch that failed validation and was skipped (``on_error="skip"``)."""
+
+    index: int
+    """The row's position in the input."""
+    decision_id: str
+    """The id its ``inference.skipped`` event was recorded under."""
+    error: ValidationError
+    """Why (the field is relative to the row, e.g. ``input.age``)."""
+    pending: PendingDecision = field(repr=False)
+
+    def durable(self, timeout: float | None = None) -> Receipt:
+        """Wait until the row's ``inference.skipped`` event is durable."""
+        return self.pending.durable(timeout)
+
+
+OnError = Literal["raise", "skip"]
+
+
 @dataclass(slots=True)
 class _Batch:
     """The rows of one call as the guard decided them, column by column, before they are logged."""
@@ -196,6 +225,11 @@ class _Batch:
     fallback: str | None = None
     """The fallback that answered every row (None: the model did)."""
     explanations: list[list[list[Any]] | None] | None = None
+    applied: Sequence[AppliedInput] | None = None
+    """Each row's input as the data policy checked it before the model call (sealing still to do)."""
+    batch_id: str | None = None
+    batch_size: int | None = None
+    """The call's id and row count (with any skipped rows), for the decisions of ``decide_many``."""
 
 
 class _Draft:
@@ -216,6 +250,35 @@ class _Draft:
         return self.enc.encode(self.subject, self.payload, self.sealed, None, self.fast)
 
 
+def _explanation(pairs: Sequence[tuple[Any, Any]]) -> list[list[Any]]:
+    """Top contributions as logged: ``[[feature, value], ...]``; a value that is not finite becomes null."""
+    out: list[list[Any]] = []
+    for f, c in pairs:
+        v = float(c)
+        out.append([str(f), v if math.isfinite(v) else None])
+    return out
+
+
+def _explanation_fast(explanation: list[list[Any]]) -> tuple[list[list[Any]], bool]:
+    """The explanation normalised as the ledger writes it, and whether the fast encoder is exact for it."""
+    ok = True
+    out: list[list[Any]] = []
+    for f, c in explanation:
+        if c is None or (1e-4 <= abs(c) < 1e16 and not c.is_integer()):
+            out.append([f, c])
+        else:
+            v, fine = normalise(c, "explanation")
+            out.append([f, v])
+            ok = ok and fine
+        ok = ok and f.isascii()
+    return out, ok
+
+
+def _share_us(t0: int, n: int) -> int:
+    """Each of ``n`` decisions' share of the time since ``t0`` (ns), in µs, rounded up."""
+    return -(-(time.perf_counter_ns() - t0) // (1000 * max(n, 1)))
+
+
 _default_loggers: weakref.WeakKeyDictionary[Trail, DecisionLogger] = weakref.WeakKeyDictionary()
 _loggers_lock = threading.Lock()
 
@@ -228,6 +291,25 @@ def default_logger(trail: Trail) -> DecisionLogger:
             lg = DecisionLogger(trail)
             _default_loggers[trail] = lg
         return lg
+
+
+def serving_deployment(trail: Trail, name: str, version: int, env: str) -> Deployment:
+    """The deployment of ``name@version`` to ``env`` that a guard may serve (live or suspended).
+
+    Raises :class:`LifecycleError` (HTTP 409) naming the reason when there is none: a registered
+    version that is not deployed to ``env`` is not served, whatever the caller asks for.
+    """
+    from ..registry.lifecycle import deployments
+
+    found = deployments(trail, model=name, version=version, env=env)
+    active = [d for d in found if d.state in ("live", "suspended")]
+    if active:
+        return active[-1]
+    ended = f" (its deployment there ended at event {found[-1].ended_seq})" if found else ""
+    raise LifecycleError(
+        f"{name}@{version} is not deployed to {env}{ended}: a guard serves only a deployed version. "
+        f"Deploy it first (modeltrail deploy {name}@{version} --env {env}; --mode shadow or canary for a trial)"
+    )
 
 
 def _resolve_policy(trail: Trail, policy: Policy | str | os.PathLike[str] | None, system: str | None) -> Policy | None:
@@ -265,8 +347,14 @@ class Guard:
         logger: DecisionLogger | None = None,
         kill_switch: KillSwitch | None = None,
         trusted: bool = False,
+        mode: str | None = None,
     ) -> None:
-        """Prefer :func:`guard`, which resolves registered models, policies and defaults."""
+        """Prefer :func:`guard`, which resolves registered models, policies and defaults.
+
+        ``mode`` is the deployment mode of a registered version (``live``, ``shadow``, ``canary``); a
+        guard with a mode serves only while that version is deployed to ``env`` (checked again whenever
+        a deployment, suspension or retirement is recorded). None: a model that is not registered.
+        """
         self.trail = trail
         self.name = name
         self.version = version
@@ -277,6 +365,9 @@ class Guard:
         self.explainer = explainer
         self.top_k = top_k
         self.trusted = trusted
+        self.mode = mode
+        self._undeployed: str | None = None
+        self._skip_encoder: DecisionEncoder | None = None
         self.model_ref = f"model:{name}@{version}" if version is not None else f"model:{name}"
         self._model = ModelAdapter(model, self.model_ref, feature_names)
         oversight = policy.oversight if policy is not None else None
@@ -310,8 +401,16 @@ class Guard:
             self.fallback = "reject"
         self._seen_generation = -1
         self._suspension: Suspension | None = None
-        self._columnar = ColumnarEncoder(
-            self.data, self._encoder, env=env, model_ref=self.model_ref, classes=self._model.classes
+        self._columnar = self._columnar_encoder()
+
+    def _columnar_encoder(self) -> ColumnarEncoder:
+        return ColumnarEncoder(
+            self.data,
+            self._encoder,
+            env=self.env,
+            model_ref=self.model_ref,
+            classes=self._model.classes,
+            mode=self.mode,
         )
 
     def __repr__(self) -> str:
@@ -327,14 +426,35 @@ class Guard:
 
     @property
     def suspension(self) -> Suspension | None:
-        """The suspension in force for this guard's model and environment, if any."""
+        """The suspension in force for this guard's model and environment, if any.
+
+        Raises :class:`LifecycleError` when the guarded registered version is no longer deployed to the
+        guard's environment (retired, rejected or replaced): a guard serves only what is deployed.
+        """
         sw = self.switch
         if sw.generation != self._seen_generation:
             # Read the generation first: a change racing with this lookup is picked up next call.
             gen = sw.generation
             self._suspension = sw.status(self.name, self.version, self.env)
+            if self.mode is not None and self.version is not None:
+                self._recheck_deployment()
             self._seen_generation = gen
+        if self._undeployed is not None:
+            raise LifecycleError(self._undeployed)
         return self._suspension
+
+    def _recheck_deployment(self) -> None:
+        assert self.version is not None
+        try:
+            dep = serving_deployment(self.trail, self.name, self.version, self.env)
+        except LifecycleError as exc:
+            self._undeployed = str(exc)
+            return
+        self._undeployed = None
+        if dep.mode != self.mode:
+            # Redeployed in another mode: the decisions from now on say so.
+            self.mode = dep.mode
+            self._columnar = self._columnar_encoder()
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -352,30 +472,47 @@ class Guard:
         if susp is not None:
             return self._decide_fallback([features], [subject], susp, t0)[0]
         m = self._model
-        scores = m.score(m.matrix([features]))
+        # Checked before the model runs: an input the ledger cannot take is refused without side effects.
+        applied = self.data.check(features, subject=subject)
+        scores = m.score(m.matrix([features], missing=bool(applied.missing)))
         did = new_id()
         route: Route = "review" if self.rules.needs_review(features, scores.confidences[0], did) else "auto"
         explanations = [self._explain(features)] if self.explainer is not None else None
-        return self._log(_Batch([did], [features], [subject], scores, [route], self.model_ref, None, explanations), t0)
+        batch = _Batch([did], [features], [subject], scores, [route], self.model_ref, None, explanations, [applied])
+        return self._log(batch, t0)
 
     def decide_many(
-        self, rows: Sequence[Mapping[str, Any]] | Any, subjects: Sequence[str | None] | None = None
+        self,
+        rows: Sequence[Mapping[str, Any]] | Any,
+        subjects: Sequence[str | None] | None = None,
+        *,
+        on_error: OnError = "raise",
     ) -> Decisions:
         """Decide on many inputs with one model call and one buffer operation; one event per row.
 
         ``rows`` is a sequence of mappings, a 2-D array (columns in the model's feature order) or a
-        DataFrame. ``subjects`` gives each row's data subject (needed only for sealed fields).
+        DataFrame. ``subjects`` gives each row's data subject (needed only for sealed fields). Missing
+        values (None, NaN, ``pd.NA``) are recorded as null and given to the model as NaN.
+
+        Every row is checked before the model is called. ``on_error="raise"`` (the default) refuses the
+        batch with a :class:`ValidationError` naming the first bad row (``rows[7].input.age``) and how
+        many are bad; nothing is scored or logged. ``on_error="skip"`` decides on the other rows and
+        records each bad one as an ``inference.skipped`` event (index and reason, no values); the
+        result's ``skipped`` lists them and ``indices`` maps its decisions back to the input.
         """
+        if on_error not in ("raise", "skip"):
+            raise ValidationError(f"expected 'raise' or 'skip', got {on_error!r}", field="on_error")
         # Batches allocate a few containers per row, none in a cycle: pausing the cycle collector
         # for the batch saves a quarter of the per-decision cost in a large process (bench/runtime.py).
         with gc_paused():
-            return self._decide_many(rows, subjects)
+            return self._decide_many(rows, subjects, on_error)
 
-    def _decide_many(self, rows: Any, subjects: Sequence[str | None] | None) -> Decisions:
+    def _decide_many(self, rows: Any, subjects: Sequence[str | None] | None, on_error: OnError = "raise") -> Decisions:
         t0 = time.perf_counter_ns()
         if self._encode_on_caller and self.explainer is None and self.suspension is None:
             numeric = self._model.numeric_batch(rows)
-            if numeric is not None:
+            # A float batch with a NaN or an infinity is checked row by row on the general path.
+            if numeric is not None and (numeric[0].dtype.kind != "f" or bool(np.isfinite(numeric[0]).all())):
                 n = numeric[0].shape[0]
                 if subjects is not None and len(subjects) != n:
                     raise ValidationError(f"expected {n} subjects, got {len(subjects)}", field="subjects")
@@ -391,7 +528,21 @@ class Guard:
         if susp is not None:
             return self._decide_fallback(dicts, subs, susp, t0)
         m = self._model
-        X = rows if isinstance(rows, np.ndarray) and not m.use_frame and rows.ndim == 2 else m.matrix(dicts)
+        size = n
+        bid = new_id()
+        applied, skipped, any_missing = self._check_rows(dicts, subs, on_error, bid)
+        if skipped:
+            keep = sorted(set(range(n)) - {r.index for r in skipped})
+            dicts, subs, applied = [dicts[i] for i in keep], [subs[i] for i in keep], [applied[i] for i in keep]
+            n = len(dicts)
+            if n == 0:
+                empty = Decisions([], [], [], [], [], self.model_ref, 0, [])
+                empty.skipped, empty.indices = skipped, []
+                return empty
+        if isinstance(rows, np.ndarray) and not m.use_frame and rows.ndim == 2 and not skipped and not any_missing:
+            X = rows
+        else:
+            X = m.matrix(dicts, missing=any_missing)
         ids = new_ids(n)
         scores = m.score(X)
         rules = self.rules
@@ -403,8 +554,92 @@ class Guard:
             if rules.active
             else ["auto"] * n
         )
-        explanations = [self._explain(d) for d in dicts] if self.explainer is not None else None
-        return self._log_many(_Batch(ids, dicts, subs, scores, routes, self.model_ref, None, explanations), t0)
+        explanations = self._explain_many(dicts, X) if self.explainer is not None else None
+        batch = _Batch(ids, dicts, subs, scores, routes, self.model_ref, None, explanations, applied, bid, size)
+        decisions = self._log_many(batch, t0)
+        if skipped:
+            decisions.skipped = skipped
+            decisions.indices = keep
+        return decisions
+
+    def _check_rows(
+        self, dicts: Sequence[Mapping[str, Any]], subs: Sequence[str | None], on_error: OnError, batch_id: str
+    ) -> tuple[list[AppliedInput], list[SkippedRow], bool]:
+        """Each row checked by the data policy before any model call: (checked inputs, skipped rows, any missing).
+
+        With ``on_error="raise"`` the first bad row raises (naming it and the count of bad rows); with
+        ``"skip"`` each bad row is recorded as an ``inference.skipped`` event and left out.
+        """
+        check = self.data.check
+        names = self._model.names
+        applied: list[AppliedInput] = []
+        bad: list[tuple[int, ValidationError]] = []
+        any_missing = False
+        placeholder = AppliedInput({}, {}, {}, False)
+        for i, (row, sub) in enumerate(zip(dicts, subs, strict=True)):
+            try:
+                a = check(row, subject=sub)
+                if names is not None and len(a.kept) + len(a.pseudonyms) < len(names):
+                    absent = next((k for k in names if k not in row), None)
+                    if absent is not None:
+                        raise ValidationError(f"missing model input {absent!r}", field=f"input.{absent}")
+            except ValidationError as exc:
+                bad.append((i, exc))
+                applied.append(placeholder)
+                continue
+            any_missing = any_missing or bool(a.missing)
+            applied.append(a)
+        if not bad:
+            return applied, [], any_missing
+        if on_error == "raise":
+            first, err = bad[0]
+            more = f" ({len(bad)} of {len(dicts)} rows are invalid; on_error='skip' decides on the others)"
+            where = f"rows[{first}].{err.field}" if err.field else f"rows[{first}]"
+            raise ValidationError(err.reason + more, field=where)
+        return applied, self._record_skipped(bad, batch_id, len(dicts)), any_missing
+
+    def _record_skipped(
+        self, bad: Sequence[tuple[int, ValidationError]], batch_id: str, size: int
+    ) -> list[SkippedRow]:
+        """One ``inference.skipped`` event per bad row: where it was and why (values only of kept fields)."""
+        enc = self._skip_encoder
+        if enc is None:
+            enc = self._skip_encoder = DecisionEncoder(
+                self.system, self.actor, SKIPPED_EVENT, max_payload_bytes=self.trail.config.max_payload_bytes
+            )
+        ids = new_ids(len(bad))
+
+        def reason(exc: ValidationError) -> str:
+            # A reason may quote the value: only for a field whose value the policy keeps in clear anyway.
+            field = exc.field or ""
+            if field.startswith("input.") and self.data.action_for(field[len("input.") :]) == "keep":
+                return exc.reason
+            return "invalid value (not recorded: the data policy does not keep this field in clear)"
+
+        entries = [
+            enc.encode(
+                f"decision:{did}",
+                {
+                    "decision_id": did,
+                    "model": self.model_ref,
+                    "env": self.env,
+                    "mode": self.mode,
+                    "batch_id": batch_id,
+                    "batch_size": size,
+                    "index": i,
+                    "field": exc.field,
+                    "reason": reason(exc),
+                },
+                {},
+                None,
+                False,
+            )
+            for did, (i, exc) in zip(ids, bad, strict=True)
+        ]
+        pending = self.logger.submit_batch(entries, ids)
+        return [
+            SkippedRow(i, did, exc, p) for did, (i, exc), p in zip(ids, bad, pending, strict=True)
+        ]
 
     def _decide_columnar(
         self, X: np.ndarray, names: list[str], Xm: Any, subjects: Sequence[str | None] | None, t0: int
@@ -420,6 +655,8 @@ class Guard:
         ids = new_ids(n)
         scores = score_probabilities(np.asarray(m.proba(Xm)), m.classes)
         conf, score, idx_l = scores.confidence, scores.score, scores.class_index
+        if conf is None or score is None:  # a one-row batch: the scorer's scalar path keeps no arrays
+            conf, score = np.asarray(scores.confidences, dtype=np.float64), np.asarray(scores.scores, dtype=np.float64)
         assert conf is not None and score is not None and idx_l is not None
         rules = self.rules
         routes: list[Route] = ["auto"] * n
@@ -432,7 +669,8 @@ class Guard:
                     routes[i] = "review"
                     review_rows.append(i)
         subs: Sequence[str | None] = subjects if subjects is not None else [None] * n
-        latency = (time.perf_counter_ns() - t0) // 1000
+        latency = _share_us(t0, n)
+        bid = new_id()
         plan = self._columnar.plan(names)
         out_json = self._columnar.outputs(idx_l)
         prepared: Sequence[Entry] | None = None
@@ -440,7 +678,7 @@ class Guard:
         if plan is not None and out_json is not None:
             if review_rows:
                 auto = [i for i in range(n) if routes[i] == "auto"]
-                encoded = plan.encode(X, ids, out_json, conf, score, latency, auto)
+                encoded = plan.encode(X, ids, out_json, conf, score, latency, bid, n, auto)
                 if encoded is not None:
                     # Review rows get their events below, in their places among the auto rows.
                     mixed = [None] * n  # type: ignore[list-item]
@@ -448,7 +686,7 @@ class Guard:
                         mixed[i] = ev
                     prepared = mixed
             else:
-                prepared = plan.encode(X, ids, out_json, conf, score, latency)
+                prepared = plan.encode(X, ids, out_json, conf, score, latency, bid, n)
         if prepared is None:
             # The general encoder for every row (it raises the precise error, if there is one).
             all_rows = [dicts.get(i) or dict(zip(names, r, strict=True)) for i, r in enumerate(X.tolist())]
@@ -456,7 +694,7 @@ class Guard:
         batch = _Batch(ids, dicts, subs, scores, routes, self.model_ref)
         reasons: list[list[dict[str, Any]] | None] = [None] * n
         for i in review_rows:
-            payload, sealed, fast = self._event(batch, i, latency)
+            payload, sealed, fast = self._event(batch, i, latency, bid, n)
             mixed[i] = self._entry(ids[i], payload, sealed, fast)
             reasons[i] = payload["review_reasons"]
         pending = self.logger.submit_batch(prepared, ids)
@@ -509,17 +747,40 @@ class Guard:
         # The explainer gets the input mapping: DecisionExplainer's fast path takes exactly that, and a
         # one-row frame per decision would cost far more than the explanation itself.
         assert self.explainer is not None
-        pairs = self.explainer.explain(features, self.top_k)
-        return [[str(f), float(c)] for f, c in pairs]
+        return _explanation(self.explainer.explain(features, self.top_k))
+
+    def _explain_many(self, dicts: Sequence[Mapping[str, Any]], X: Any) -> list[list[list[Any]] | None]:
+        """Every row's explanation, in one batch call where the explainer has one (``explain_many``).
+
+        One transform and one vectorised pass (TreeSHAP, linear terms, native contributions) for the
+        batch instead of one per row. ``X`` is the model's input, reused when it is a frame already.
+        """
+        explainer = self.explainer
+        many = getattr(explainer, "explain_many", None)
+        if many is None:
+            return [self._explain(d) for d in dicts]
+        names = list(getattr(explainer, "feature_names", None) or self._model.names or [])
+        if hasattr(X, "columns") and set(names) <= set(X.columns):
+            frame = X
+        else:
+            import pandas as pd
+
+            frame = pd.DataFrame([{k: d.get(k) for k in names} for d in dicts], columns=names)
+        return [_explanation(pairs) for pairs in many(frame, self.top_k)]
 
     def _entry(self, did: str, payload: dict[str, Any], sealed: dict[str, Any], fast: bool) -> Entry:
         draft = _Draft(self._encoder, f"decision:{did}", payload, sealed, fast)
         return draft.to_prepared() if self._encode_on_caller else draft
 
-    def _event(self, batch: _Batch, i: int, latency_us: int) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    def _event(
+        self, batch: _Batch, i: int, latency_us: int, batch_id: str | None = None, batch_size: int | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any], bool]:
         """Row ``i``'s event payload and sealed fields, and whether the fast encoder is exact for it."""
         did, features, scores, route = batch.ids[i], batch.inputs[i], batch.scores, batch.routes[i]
-        applied = self.data.apply(features, decision_id=did, subject=batch.subjects[i])
+        if batch.applied is not None:
+            applied = self.data.seal(batch.applied[i], decision_id=did, subject=batch.subjects[i])
+        else:
+            applied = self.data.apply(features, decision_id=did, subject=batch.subjects[i])
         out, ok = normalise(scores.outputs[i], "output")
         score, conf = scores.scores[i], scores.confidences[i]
         # Probabilities of exactly 0 or 1 must be written as integers (JCS), tiny ones need the slow path.
@@ -533,6 +794,9 @@ class Guard:
             reasons = self.rules.fired(features, conf, did, clear=applied.kept)
             reasons_ok = encoding.validate(reasons, "review_reasons")
         explanation = None if batch.explanations is None else batch.explanations[i]
+        expl_ok = True
+        if explanation is not None:
+            explanation, expl_ok = _explanation_fast(explanation)
         payload = DecisionRecord(
             decision_id=did,
             model=batch.model_ref,
@@ -547,9 +811,11 @@ class Guard:
             review_reasons=reasons,
             explanation=explanation,
             fallback=batch.fallback,
+            mode=self.mode,
+            batch_id=batch_id,
+            batch_size=batch_size,
         ).payload()
-        # An explanation holds arbitrary magnitudes: the validating encoder decides.
-        fast = applied.fast and ok and score_ok and conf_ok and reasons_ok and explanation is None
+        fast = applied.fast and ok and score_ok and conf_ok and reasons_ok and expl_ok
         return payload, applied.sealed, fast
 
     def _log(self, batch: _Batch, t0: int) -> Decision:
@@ -575,9 +841,14 @@ class Guard:
 
     def _log_many(self, batch: _Batch, t0: int) -> Decisions:
         """Log every decision of ``batch`` in one buffer operation; their :class:`Decisions`."""
-        latency = (time.perf_counter_ns() - t0) // 1000
         ids, n = batch.ids, len(batch.ids)
-        events = [self._event(batch, i, latency) for i in range(n)]
+        if batch.applied is not None and n > 1:
+            # Sealed in one go: the subjects' keys and the envelopes in batches, not one query each.
+            batch.applied = self.data.seal_many(batch.applied, ids, batch.subjects)
+        size = batch.batch_size or n
+        latency = _share_us(t0, size)
+        bid = batch.batch_id or new_id()
+        events = [self._event(batch, i, latency, bid, size) for i in range(n)]
         entry = self._entry
         pending = self.logger.submit_batch([entry(ids[i], *ev) for i, ev in enumerate(events)], ids)
         scores = batch.scores
@@ -640,8 +911,13 @@ def guard(
     so the kill switch and the logs can refer to it). ``policy`` defaults to the policy in force for the
     system; ``fallback`` (``reject``, ``human_review``, ``previous_version``, a registered name or a
     callable) defaults to the policy's ``oversight.fallback``, else ``reject``.
+
+    A registered version is served only while it is deployed to ``env`` (live or suspended, in any
+    mode; see :func:`modeltrail.registry.deploy`): otherwise :class:`LifecycleError`. An estimator or
+    callable that is not registered is not subject to this rule; its decisions record no ``mode``.
     """
     version: int | None = None
+    mode: str | None = None
     sig_names: list[str] | None = None
     rng = training_range
     if isinstance(model_ref_or_callable, str):
@@ -651,11 +927,13 @@ def guard(
         ref = model_ref_or_callable.strip()
         ref = ref[len("model:") :] if ref.startswith("model:") else ref
         if "@" not in ref:
-            deployed = deployed_versions(trail, ref, env)
+            deployed = deployed_versions(trail, ref, env, active=True)
             if not deployed:
                 raise NotFoundError(f"no version of model {ref!r} is deployed to {env!r}; give NAME@VERSION")
             ref = f"{ref}@{deployed[-1]}"
         mv = get_model_version(trail, ref)
+        # Refused before the artifact is loaded: nothing of an undeployed version runs.
+        mode = serving_deployment(trail, mv.name, mv.version, env).mode
         obj = load_model(trail, mv, trusted=trusted)
         name, version = mv.name, mv.version
         system = system or mv.system
@@ -688,7 +966,20 @@ def guard(
         logger=logger,
         kill_switch=kill_switch,
         trusted=trusted,
+        mode=mode,
     )
 
 
-__all__ = ["GUARD_ACTOR", "Decision", "Decisions", "FallbackFn", "Guard", "default_logger", "guard"]
+__all__ = [
+    "GUARD_ACTOR",
+    "SKIPPED_EVENT",
+    "Decision",
+    "Decisions",
+    "FallbackFn",
+    "Guard",
+    "OnError",
+    "SkippedRow",
+    "default_logger",
+    "guard",
+    "serving_deployment",
+]

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 SUSPENDED = "model.suspended"
 RESUMED = "model.resumed"
+# Events that change what is deployed: they switch nothing here, but bump the generation so every
+# guard re-reads its deployment (a guard serves only what is deployed; see ``guard.serving_deployment``).
+DEPLOYMENT_CHANGES = ("model.deployed", "model.retired", "model.rejected")
 DEFAULT_POLL_INTERVAL = 0.2
 
 Key = tuple[str, int | None, str | None]
@@ -105,8 +108,8 @@ class KillSwitch:
         store = self.trail.store
         size = store.size()  # read first: everything up to size-1 is committed and seen by the query
         rows: list[tuple[Any, ...]] = store.execute(
-            "SELECT seq, leaf, leaf_hash FROM events WHERE type IN (?, ?) AND seq > ? ORDER BY seq",
-            (SUSPENDED, RESUMED, self._last_seq),
+            "SELECT seq, type, leaf, leaf_hash FROM events WHERE type IN (?, ?, ?, ?, ?) AND seq > ? ORDER BY seq",
+            (SUSPENDED, RESUMED, *DEPLOYMENT_CHANGES, self._last_seq),
         )
         changed = False
         last = max(self._last_seq, size - 1)
@@ -114,7 +117,11 @@ class KillSwitch:
         # person without the role does not lift, or impose, a kill switch).
         replay = replay_for(self.trail) if rows else None
         with self._lock:
-            for seq, leaf, leaf_hash in rows:
+            for seq, type_, leaf, leaf_hash in rows:
+                if type_ in DEPLOYMENT_CHANGES:
+                    changed = True
+                    last = max(last, int(seq))
+                    continue
                 if not leaf:
                     continue  # purged: nothing left to switch on
                 ev = Event.from_leaf(bytes(leaf), bytes(leaf_hash))

@@ -7,6 +7,7 @@ human reviewer:
 - ``outside_training_range``: a numeric input lies outside ``[min, max]`` seen in training (the
   ``training_range`` of the ``model.registered`` event);
 - ``segments``: an input equals a named value (``age_band=<25``);
+- ``missing_values``: at least this many inputs are missing (None, NaN, ``pd.NA``);
 - ``sample_rate``: a deterministic spot check. Whether a decision is sampled depends only on its id
   (``SHA-256(decision id)`` read as a fraction), so an auditor can recompute which were due.
 
@@ -38,6 +39,7 @@ from ..governance.namespace import record_governed
 from ..policy import Policy, ReviewWhen
 from ..projections import catch_up, loads
 from . import projection as _projection
+from ._encoding.encode import is_missing
 from .datapolicy import open_sealer, seal_context
 
 if TYPE_CHECKING:
@@ -89,13 +91,17 @@ def describe_reason(reason: Mapping[str, Any]) -> str:
         return f"segment on {field} (value not logged)"
     if rule == "sample_rate":
         return f"spot check (sample rate {reason.get('rate')})"
+    if rule == "missing_values":
+        fields = reason.get("fields")
+        names = ", ".join(map(str, fields)) if isinstance(fields, list) else "?"
+        return f"{reason.get('count')} missing input(s): {names}"
     return ", ".join(f"{k}={v}" for k, v in reason.items())
 
 
 class ReviewRules:
     """Compiled ``review_when`` rules for one model (its training ranges bound in)."""
 
-    __slots__ = ("active", "confidence_below", "ranges", "sample_rate", "segments")
+    __slots__ = ("active", "confidence_below", "missing_values", "ranges", "sample_rate", "segments")
 
     def __init__(self, when: ReviewWhen | None, training_range: Mapping[str, Any] | None = None) -> None:
         """Compile ``when``; ``training_range`` maps feature -> ``[min, max]``."""
@@ -113,7 +119,14 @@ class ReviewRules:
         self.ranges = tuple(ranges)
         self.segments = tuple((s.column, s.value) for s in when.segments)
         self.sample_rate = when.sample_rate or 0.0
-        self.active = bool(self.confidence_below is not None or self.ranges or self.segments or self.sample_rate)
+        self.missing_values = when.missing_values
+        self.active = bool(
+            self.confidence_below is not None
+            or self.ranges
+            or self.segments
+            or self.sample_rate
+            or self.missing_values
+        )
 
     def fired(
         self,
@@ -129,7 +142,8 @@ class ReviewRules:
         - ``{"rule": "confidence_below", "confidence": c, "threshold": t}``;
         - ``{"rule": "outside_training_range", "field": f, "range": [min, max], "value": v}``;
         - ``{"rule": "segment", "field": f, "value": v}`` (the policy's segment ``f=v``);
-        - ``{"rule": "sample_rate", "rate": r}`` (the deterministic spot check).
+        - ``{"rule": "sample_rate", "rate": r}`` (the deterministic spot check);
+        - ``{"rule": "missing_values", "fields": [...], "count": k, "threshold": t}`` (names, no values).
 
         ``clear`` names the fields whose values the event holds in clear (the data policy's ``keep``); for
         any other field the ``value`` is left out, so a reason never carries a sealed, pseudonymised or
@@ -143,7 +157,8 @@ class ReviewRules:
             out.append({"rule": "confidence_below", "confidence": _json_num(confidence), "threshold": _json_num(c)})
         for name, lo, hi in self.ranges:
             v = features.get(name)
-            if isinstance(v, int | float) and not isinstance(v, bool) and not (lo <= v <= hi):
+            # A missing value (NaN) is counted by its own rule, not as out of range.
+            if isinstance(v, int | float) and not isinstance(v, bool) and v == v and not (lo <= v <= hi):
                 r: dict[str, Any] = {
                     "rule": "outside_training_range",
                     "field": name,
@@ -159,6 +174,12 @@ class ReviewRules:
                 if clear is None or column in clear:
                     seg["value"] = value
                 out.append(seg)
+        if self.missing_values is not None:
+            gaps = [k for k, v in features.items() if is_missing(v)]
+            if len(gaps) >= self.missing_values:
+                out.append(
+                    {"rule": "missing_values", "fields": gaps, "count": len(gaps), "threshold": self.missing_values}
+                )
         if self.sample_rate and sampled(decision_id, self.sample_rate):
             out.append({"rule": "sample_rate", "rate": _json_num(self.sample_rate)})
         return out
@@ -199,6 +220,9 @@ class ReviewRules:
             except ValueError:
                 continue  # str() of a number never equals this text
             mask |= col == target
+        if self.missing_values is not None:
+            # NaN is the numeric batch's missing value.
+            mask |= np.isnan(X).sum(axis=1) >= self.missing_values if X.dtype.kind == "f" else False
         if self.sample_rate:
             rate = self.sample_rate
             mask |= np.fromiter((sampled(d, rate) for d in decision_ids), dtype=bool, count=n)
@@ -213,12 +237,21 @@ class ReviewRules:
             return True
         for name, lo, hi in self.ranges:
             v = features.get(name)
-            if v is not None and type(v) is not bool and isinstance(v, int | float) and not (lo <= v <= hi):
+            if (
+                v is not None
+                and type(v) is not bool
+                and isinstance(v, int | float)
+                and v == v  # NaN: missing, counted by its own rule
+                and not (lo <= v <= hi)
+            ):
                 return True
         for column, value in self.segments:
             v = features.get(column)
             if v is not None and str(v) == value:
                 return True
+        m = self.missing_values
+        if m is not None and sum(1 for v in features.values() if is_missing(v)) >= m:
+            return True
         return bool(self.sample_rate) and sampled(decision_id, self.sample_rate)
 
 

@@ -25,10 +25,18 @@ class DecisionRecord:
     score: float | None
     confidence: float | None
     latency_us: int
+    """The guard's time for this decision; in a batch, its share of the batch's time (see ``batch_size``)."""
     route: str
     review_reasons: list[dict[str, Any]] | None
     explanation: list[list[Any]] | None
     fallback: str | None
+    mode: str | None
+    """How the served version is deployed (``live``, ``shadow``, ``canary``); None for a model that is not
+    registered (a plain estimator or callable)."""
+    batch_id: str | None
+    """The id shared by the decisions of one ``decide_many`` call (None for a single ``decide``)."""
+    batch_size: int | None
+    """How many decisions that call made (None for a single ``decide``)."""
 
     def payload(self) -> dict[str, Any]:
         """The event payload (a plain dictionary, one key per field)."""
@@ -46,6 +54,9 @@ class DecisionRecord:
             "review_reasons": self.review_reasons,
             "explanation": self.explanation,
             "fallback": self.fallback,
+            "mode": self.mode,
+            "batch_id": self.batch_id,
+            "batch_size": self.batch_size,
         }
 
 

@@ -8,13 +8,14 @@ numeric output is its own score.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import ValidationError
-from ._encoding.encode import normalise
+from ._encoding.encode import is_missing, normalise
 
 
 class Scores(NamedTuple):
@@ -26,9 +27,9 @@ class Scores(NamedTuple):
     class_index: list[int] | None = None
     """The chosen class of each row (models with ``predict_proba``)."""
     confidence: np.ndarray | None = None
-    """The confidences as an array (models with ``predict_proba``), for the column-wise encoder."""
+    """The confidences as an array (models with ``predict_proba``, batches of 2 rows or more)."""
     score: np.ndarray | None = None
-    """The scores as an array (models with ``predict_proba``)."""
+    """The scores as an array (as ``confidence``)."""
 
 
 def score_probabilities(P: np.ndarray, classes: Sequence[Any] | None) -> Scores:
@@ -36,14 +37,12 @@ def score_probabilities(P: np.ndarray, classes: Sequence[Any] | None) -> Scores:
     n = len(P)
     if n == 1:
         # One row (every ``decide``): scalar steps, several µs cheaper than the vectorised ones below.
+        # No array columns: only the column-wise encoder reads them, and it builds them when absent.
         row = P[0]
         i = int(row.argmax())
         c = float(row[i])
         s = float(row[1]) if len(row) == 2 else c
-        conf1 = P[:, i]
-        return Scores(
-            [classes[i] if classes is not None else i], [s], [c], [i], conf1, P[:, 1] if len(row) == 2 else conf1
-        )
+        return Scores([classes[i] if classes is not None else i], [s], [c], [i])
     idx = P.argmax(axis=1)
     conf = P[np.arange(n), idx]
     two = P.shape[1] == 2
@@ -161,11 +160,19 @@ class ModelAdapter:
             self.names = list(features)
         return self.names
 
-    def matrix(self, rows: Sequence[Mapping[str, Any]]) -> Any:
-        """The model input for ``rows`` (each a mapping with every input feature)."""
+    def matrix(self, rows: Sequence[Mapping[str, Any]], *, missing: bool = False) -> Any:
+        """The model input for ``rows`` (each a mapping with every input feature).
+
+        ``missing``: some values are missing (None, NaN, ``pd.NA``); each becomes NaN, the missing value
+        of NumPy, pandas and scikit-learn's imputers and tree models alike.
+        """
         names = self.bind_names(rows[0])
         try:
-            values = [[r[n] for n in names] for r in rows]
+            if missing:
+                nan = math.nan
+                values = [[nan if is_missing(v := r[n]) else v for n in names] for r in rows]
+            else:
+                values = [[r[n] for n in names] for r in rows]
         except KeyError as exc:
             raise ValidationError(f"missing model input {exc.args[0]!r}", field=f"input.{exc.args[0]}") from None
         if self.use_frame:

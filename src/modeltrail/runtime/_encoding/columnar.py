@@ -129,6 +129,7 @@ class ColumnarPlan:
         *,
         env: str,
         model_ref: str,
+        mode: str | None,
     ) -> None:
         """Compile the template; raises ValueError when these columns cannot take the fast path."""
         kept: dict[str, int] = {}
@@ -142,8 +143,8 @@ class ColumnarPlan:
                 kept[name] = j
             elif action != DROP:
                 raise ValueError(f"column {name!r} is {action}: per-value work")
-        # The holes of one row: confidence, decision id, the kept inputs, output, score; the latency is
-        # one per batch. Every other field of the record is a constant of the ``auto`` route.
+        # The holes of one row: confidence, decision id, the kept inputs, output, score; the latency share
+        # and the batch's id and size are one per batch. Every other field is a constant of the guard.
         spec: dict[str, Any] = {
             "decision_id": Slot("decision_id", string=True),
             "model": model_ref,
@@ -158,6 +159,9 @@ class ColumnarPlan:
             "review_reasons": None,
             "explanation": None,
             "fallback": None,
+            "mode": mode,
+            "batch_id": Slot("batch_id", string=True),
+            "batch_size": Slot("batch_size"),
         }
         payload = {f.name: spec.pop(f.name) for f in fields(DecisionRecord)}
         if spec:
@@ -192,12 +196,15 @@ class ColumnarPlan:
         confidence: np.ndarray,
         score: np.ndarray,
         latency_us: int,
+        batch_id: str,
+        batch_size: int,
         rows: Sequence[int] | None = None,
     ) -> PreparedBatch | None:
         """The events of ``rows`` (default: all) of the batch ``X`` (its columns in the guard's order).
 
-        ``outputs`` holds each row's output already as canonical JSON. Returns None when a value needs
-        the general path (see :func:`number_tokens`).
+        ``outputs`` holds each row's output already as canonical JSON; ``latency_us`` is each decision's
+        share of the batch's time. Returns None when a value needs the general path (see
+        :func:`number_tokens`).
         """
         if rows is not None:
             idx = np.asarray(rows, dtype=np.intp)
@@ -215,7 +222,9 @@ class ColumnarPlan:
         # Each row is the template's constant segments interleaved with its values. The values are laid
         # into one list by slice assignment, joined once and split at the NULs: no per-row formatting.
         # A NUL ends each row (canonical JSON never holds a raw one).
-        head = self._head.fill({"latency_us": b"%d" % latency_us})
+        head = self._head.fill(
+            {"latency_us": b"%d" % latency_us, "batch_id": batch_id.encode("ascii"), "batch_size": b"%d" % batch_size}
+        )
         column_of: dict[str, Sequence[bytes]] = {
             "confidence": tokens[:n],
             "decision_id": id_bytes,
@@ -250,12 +259,20 @@ class ColumnarEncoder:
     fast path is remembered as such (None).
     """
 
-    __slots__ = ("_class_json", "_classes", "_data", "_encoder", "_env", "_model_ref", "plans")
+    __slots__ = ("_class_json", "_classes", "_data", "_encoder", "_env", "_mode", "_model_ref", "plans")
 
     def __init__(
-        self, data: DataPolicyPlan, encoder: DecisionEncoder, *, env: str, model_ref: str, classes: list[Any] | None
+        self,
+        data: DataPolicyPlan,
+        encoder: DecisionEncoder,
+        *,
+        env: str,
+        model_ref: str,
+        classes: list[Any] | None,
+        mode: str | None = None,
     ) -> None:
         self._data, self._encoder, self._env, self._model_ref, self._classes = data, encoder, env, model_ref, classes
+        self._mode = mode
         self.plans: dict[tuple[str, ...], ColumnarPlan | None] = {}
         self._class_json: list[bytes] | None = None
 
@@ -265,7 +282,9 @@ class ColumnarEncoder:
         cache = self.plans
         if key not in cache:
             try:
-                cache[key] = ColumnarPlan(names, self._data, self._encoder, env=self._env, model_ref=self._model_ref)
+                cache[key] = ColumnarPlan(
+                    names, self._data, self._encoder, env=self._env, model_ref=self._model_ref, mode=self._mode
+                )
             except ValueError:
                 cache[key] = None
         return cache[key]

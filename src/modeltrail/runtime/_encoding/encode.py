@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 
 from ...errors import ValidationError
@@ -29,6 +30,17 @@ MAX_SAFE_INTEGER = encoding.MAX_SAFE_INTEGER
 
 _dumps = orjson.dumps
 _OPTS = orjson.OPT_SORT_KEYS
+
+
+def is_missing(value: Any) -> bool:
+    """Whether ``value`` stands for a missing input: None, a NaN (Python or NumPy), ``pd.NA`` or ``pd.NaT``."""
+    if value is None:
+        return True
+    t = type(value)
+    if t is float or t is np.float64 or t is np.float32:
+        return bool(value != value)
+    # pandas' missing markers, recognised without importing pandas.
+    return t.__name__ in ("NAType", "NaTType") and t.__module__.startswith("pandas")
 
 
 def normalise(value: Any, path: str) -> tuple[Any, bool]:
