@@ -351,7 +351,8 @@ def run_demo(
                 trail, passed_ref, env="production", system=SYSTEM, policy=policy, actor=SERVICE, explainer=explainer
             )
             served: list[Decision] = []
-            chunk = 2_000
+            # Batches of 2,000 (at least four batches: the retention chapter purges the first one).
+            chunk = min(2_000, max(1, -(-decisions // 4)))
             for i in range(0, decisions, chunk):
                 part = rows[i : i + chunk]
                 served += g.decide_many(part, subjects=[f"applicant:{r['applicant_id']}" for r in part])
@@ -361,7 +362,7 @@ def run_demo(
             for d in served[-1:]:
                 d.durable(timeout=30)
             result.decisions = len(served)
-            sample = served[0]
+            sample = served[-1]  # the retention chapter later purges the first batch, as six months on
             result.served_sample = {"decision_id": sample.decision_id, "output": sample.output, "route": sample.route}
             # One explained decision, to show the per-decision explainer the runtime can log.
             top = explainer.explain(batch.loc[[0], features], top_k=3)
@@ -373,8 +374,11 @@ def run_demo(
             say(f"  {len(routed):,} low-confidence decisions routed to human review")
 
         with _step(say, "Human oversight: accept some, override some"):
+            # The newest 40 pending decisions: the retention chapter later purges the first serving batch.
             queue = review_queue(trail, model=passed_ref)
-            for k, item in enumerate(queue[:40]):
+            reviewed_ids: set[str] = set()
+            for k, item in enumerate(queue[-40:]):
+                reviewed_ids.add(item.decision_id)
                 if k % 4 == 3:
                     flipped = 0 if item.output == 1 else 1
                     review(
@@ -442,7 +446,8 @@ def run_demo(
             say("  audit check: " + ("[green]no rule broken[/green]" if audit.ok else f"[red]{audit.kinds()}[/red]"))
 
         with _step(say, "Reconstruct one decision from the ledger"):
-            target = next((d for d in served if d.route == "review"), served[0])
+            # A reviewed one from a late batch: the retention chapter below purges the first batch.
+            target = next((d for d in reversed(served) if d.decision_id in reviewed_ids), served[-1])
             rec = reconstruct(trail, target.decision_id)
             result.reconstructed = rec.to_dict()
             say(f"  decision {target.decision_id} (seq {rec.decision.seq}) by {rec.decision.payload.get('model')}")

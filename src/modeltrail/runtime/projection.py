@@ -17,7 +17,7 @@ from ..governance.rules import admitted_in_fold
 from ..projections import Db, Projection, dumps, register
 
 NAME = "oversight"
-VERSION = 3  # 3: reviews take effect only when the governance replay admits them
+VERSION = 4  # 3: reviews take effect only when the governance replay admits them; 4: purges remove rows
 
 TABLES = ("oversight_queue", "oversight_labels")
 
@@ -36,7 +36,7 @@ DDL = (
         ts TEXT NOT NULL)""",
 )
 
-TYPES = ("inference.decision", "oversight.reviewed", "oversight.overridden", "inference.label")
+TYPES = ("inference.decision", "oversight.reviewed", "oversight.overridden", "inference.label", "retention.purged")
 
 _GOVERNED = frozenset({"oversight.reviewed", "oversight.overridden"})
 ROUTED = frozenset({"review", "fallback"})
@@ -137,8 +137,19 @@ def _label(db: Db, ev: Event) -> None:
     )
 
 
+def _purged(db: Db, ev: Event) -> None:
+    """A purge removes what the purged events put here, so the live tables equal a rebuild (which no
+    longer sees the purged events' payloads). Reviews are governance events and are never purged, but
+    without the decision's payload they have nothing left to stand on."""
+    for pair in ev.payload.get("purged_ranges") or []:
+        lo, hi = int(pair[0]), int(pair[1])
+        db.execute("DELETE FROM oversight_queue WHERE decision_seq BETWEEN ? AND ?", (lo, hi))
+        db.execute("DELETE FROM oversight_labels WHERE label_seq BETWEEN ? AND ?", (lo, hi))
+
+
 _FOLDS = {
     "inference.decision": _decision,
+    "retention.purged": _purged,
     "oversight.reviewed": _reviewed,
     "oversight.overridden": _reviewed,
     "inference.label": _label,
