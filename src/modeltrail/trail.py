@@ -352,6 +352,8 @@ class Trail:
 
     def get_event(self, seq: int) -> Event:
         """The event at ``seq``; raises NotFoundError."""
+        if not 0 <= seq < 2**63:  # beyond what the database can hold: no such event, not an overflow
+            raise NotFoundError(f"no event with seq {seq} (the ledger has {self.size()} events)")
         row = self.store.get_event(seq)
         if row is None:
             raise NotFoundError(f"no event with seq {seq} (the ledger has {self.size()} events)")
@@ -822,6 +824,42 @@ def init(
             folder, _ = _resolve_location(path)
     if (folder / CONFIG_FILE).exists():
         raise TrailExistsError(f"a trail already exists at {folder}")
+    # What was there before: a failed init removes what it created and nothing else.
+    existed = folder.exists()
+    before = set(folder.iterdir()) if existed and folder.is_dir() else set()
+    created = folder  # the outermost folder init will create (``mkdir -p`` may make parents too)
+    while not existed and not created.parent.exists():
+        created = created.parent
+    try:
+        return _init_in(folder, pg, origin, checkpoint_every_events, checkpoint_every_seconds, actor, blobs)
+    except BaseException:
+        _remove_created(created if not existed else folder, existed, before)
+        raise
+
+
+def _remove_created(folder: Path, existed: bool, before: set[Path]) -> None:
+    """Undo a failed :func:`init` in ``folder``: remove the entries it created (all of it if it made it)."""
+    import shutil
+
+    if not existed:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for entry in set(folder.iterdir()) - before if folder.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _init_in(
+    folder: Path,
+    pg: str | None,
+    origin: str | None,
+    checkpoint_every_events: int,
+    checkpoint_every_seconds: float,
+    actor: Actor | None,
+    blobs: str | None,
+) -> Trail:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "blobs").mkdir(exist_ok=True)
     keys_dir = folder / "keys"
@@ -842,14 +880,26 @@ def init(
         blobs=blobs,
     )
     store = _open_store(folder, pg)
-    if store.size() != 0:
+    try:
+        if store.size() != 0:
+            raise TrailExistsError(f"the ledger at {strip_password(store.url)} already holds events")
+        store.set_meta("origin", origin)
+        store.set_meta("format", "modeltrail-ledger/1")
+        # The config file is written last: its presence marks a complete trail.
+        _write_json_atomic(folder / CONFIG_FILE, cfg.to_dict())
+        trail = Trail(folder, store, cfg)
+    except BaseException:
         store.close()
-        raise TrailExistsError(f"the ledger at {store.url} already holds events")
-    store.set_meta("origin", origin)
-    store.set_meta("format", "modeltrail-ledger/1")
-    # The config file is written last: its presence marks a complete trail.
-    _write_json_atomic(folder / CONFIG_FILE, cfg.to_dict())
-    trail = Trail(folder, store, cfg)
+        raise
+    try:
+        _first_events(trail, actor, trail_id, origin, signer)
+    except BaseException:
+        trail.close()
+        raise
+    return trail
+
+
+def _first_events(trail: Trail, actor: Actor | None, trail_id: str, origin: str, signer: NoteSigner) -> None:
     record_governed(
         trail,
         "trail.initialized",
@@ -864,7 +914,6 @@ def init(
         },
     )
     trail.checkpoint()
-    return trail
 
 
 def open_trail(url: str | os.PathLike[str] | None = None) -> Trail:
@@ -884,7 +933,13 @@ def open_trail_folder(folder: Path, pg_url: str | None = None) -> Trail:
     cfg_path = folder / CONFIG_FILE
     if not cfg_path.is_file():
         raise TrailNotFoundError(f"no trail at {folder} (create one with `modeltrail init`)")
-    cfg = TrailConfig.from_dict(json.loads(cfg_path.read_text(encoding="utf-8")))
+    try:
+        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("expected a JSON object")
+        cfg = TrailConfig.from_dict(raw)
+    except (OSError, ValueError, TypeError) as exc:  # one line for a broken config, not a traceback
+        raise TrailNotFoundError(f"{cfg_path} is not a valid trail configuration: {exc}") from None
     store = _open_store(folder, pg_url or cfg.url)
     return Trail(folder, store, cfg)
 

@@ -366,11 +366,19 @@ def record_cmd(
     if actor_role is None:
         raise ValidationError("expected the actor's role", field="--actor-role")
 
-    text = Path(payload[1:]).read_text(encoding="utf-8") if payload.startswith("@") else payload
+    from ..ledger.encoding import loads_strict
+
+    text = payload
+    if payload.startswith("@"):
+        try:
+            text = Path(payload[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise ValidationError(f"cannot read {payload[1:]}: {why}", field="payload") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"expected a JSON object: {exc}", field="payload") from None
+        data = loads_strict(text, "")
+    except ValidationError as exc:
+        raise exc.within("payload") from None
     r = tc.trail().record(
         type_,
         system=system,

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from .. import registry as reg
 from ..errors import NotFoundError, ValidationError
-from ..identity import Identity, create_token, local_identity, resolve_identity, revoke_token
+from ..events import format_ts
+from ..identity import Identity, create_token, local_identity, resolve_identity, revoke_token, token_expiry
 from ..policy import Policy
 from ..registry.classify import NO, QUESTIONS, Question, interactive, load_answers
 from ..trail import Trail
@@ -499,15 +500,22 @@ def _creator(trail: Trail, as_user: str | None) -> Identity:
 @token_group.command("create")
 @click.argument("user")
 @click.option("--service", is_flag=True, help="The token is for a service (a CI job), not a person.")
+@click.option(
+    "--expires",
+    metavar="WHEN",
+    help="The token stops working after a duration (30d, 12h, P90D) or at an ISO 8601 time.",
+)
 @_AS
 @pass_ctx
 @handle_errors
-def token_create_cmd(tc: TrailContext, user: str, service: bool, as_user: str | None) -> None:
+def token_create_cmd(tc: TrailContext, user: str, service: bool, expires: str | None, as_user: str | None) -> None:
     """Create an API token for USER and print it once (only its hash is kept). Use it as MODELTRAIL_TOKEN."""
     trail = tc.trail()
-    token = create_token(trail, user, _creator(trail, as_user), kind="service" if service else "human")
+    until = token_expiry(expires) if expires is not None else None
+    token = create_token(trail, user, _creator(trail, as_user), kind="service" if service else "human", expires=until)
     click.echo(token)
-    click.echo(f"token for {user} created; it is shown only now: store it as MODELTRAIL_TOKEN", err=True)
+    when = f"; it expires at {format_ts(until)}" if until is not None else ""
+    click.echo(f"token for {user} created{when}; it is shown only now: store it as MODELTRAIL_TOKEN", err=True)
 
 
 @token_group.command("revoke")

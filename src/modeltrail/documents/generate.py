@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
 from ..events import Actor, format_ts
+from ..governance.namespace import record_governed
 from ..version import __version__
 from .evidence import Evidence, collect, resolve_target
 from .kinds import KINDS, Builder, KindSpec, kind_spec
@@ -149,7 +150,9 @@ def _record(
         files[fmt] = path
         signatures[fmt], signer = sig.note, sig.signer
     primary = next(iter(digests.values()))
-    receipt = trail.record(
+    # doc.generated is gate evidence, a governance event: it goes through the governed append path.
+    receipt = record_governed(
+        trail,
         DOC_EVENT,
         system=doc.system,
         actor=actor,

@@ -355,5 +355,13 @@ def load_profile(trail: Trail, model: str) -> tuple[ReferenceProfile, int]:
     digest = str(latest.payload["profile_sha256"])
     if not trail.blobs.verify(digest):  # streamed: the profile is read lazily afterwards
         raise ValidationError(f"the profile blob {digest} does not match its hash", field="profile")
-    profile = ReferenceProfile.from_file(trail.blobs.path(digest), digest)
+    # A large profile is a file read lazily; a small one (or any, in the database or S3 tiers) is bytes.
+    try:
+        path = trail.blobs.path(digest)
+    except TypeError:
+        path = None
+    if path is not None and path.is_file():
+        profile = ReferenceProfile.from_file(path, digest)
+    else:
+        profile = ReferenceProfile.from_bytes(trail.blobs.get_bytes(digest), digest)
     return profile, latest.seq
