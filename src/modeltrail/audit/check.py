@@ -11,8 +11,10 @@ The check replays the ledger from event 0 with the same rules the projections ap
 - ``ref_missing`` / ``ref_later``: an ``event:N`` reference to an event that does not exist or comes later;
 - ``decision_not_deployed``: a decision the model served (not a fallback) while that version was not
   deployed in that environment;
-- ``policy_change_role`` / ``policy_blob``: a policy change by an actor without the policy role, or one
-  naming a blob that is missing or invalid;
+- ``policy_change_role`` / ``policy_blob``: a policy change (or proposal) by an actor without the policy
+  role, or one naming a blob that is missing or invalid;
+- ``policy_change_unapproved``: a change to a high-risk system's policy that took no second approver (no
+  admitted proposal, the proposer approving it, or a stale proposal);
 - ``key_not_chained``: a checkpoint key, or a rotation, not chained from ``trail.initialized``;
 - ``approval_signature``: an approver signature that does not verify (or is missing where required);
 - any other inadmissible governance event, as ``inadmissible``.
@@ -40,6 +42,9 @@ _KINDS: dict[tuple[str, str], str] = {
     ("model.approved", "signature"): "approval_signature",
     ("policy.registered", "policy_role"): "policy_change_role",
     ("policy.registered", "policy_blob"): "policy_blob",
+    ("policy.registered", "second_approver"): "policy_change_unapproved",
+    ("policy.proposed", "policy_role"): "policy_change_role",
+    ("policy.proposed", "policy_blob"): "policy_blob",
     ("key.rotated", "key_chain"): "key_not_chained",
 }
 _RULE_KINDS = {"role": "role", "signature": "approval_signature"}

@@ -688,7 +688,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: Group name -> the other EXTENSIONS modules that add subcommands to it (merged by LazyGroup.add_command).
-GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {"audit": ("governance", "audit")}
+GROUP_CONTRIBUTORS: dict[str, tuple[str, ...]] = {"audit": ("governance", "audit"), "policy": ("registry",)}
 
 if __name__ == "__main__":
     main()

@@ -124,7 +124,11 @@ def classify_cmd(
 @pass_ctx
 @handle_errors
 def policy_set_cmd(tc: TrailContext, file: Path, as_user: str | None) -> None:
-    """Register FILE as the policy in force for its system (stored in the trail, policy.registered)."""
+    """Register FILE as the policy in force for its system (stored in the trail, policy.registered).
+
+    A change to a high-risk system's policy is proposed instead (policy.proposed): it takes effect when a
+    second person with the policy role runs `modeltrail policy approve SEQ`.
+    """
     trail = tc.trail()
     from ..policy import load_policy
 
@@ -132,6 +136,14 @@ def policy_set_cmd(tc: TrailContext, file: Path, as_user: str | None) -> None:
     new = load_policy(file)
     previous = _policy_or_none(trail, new.system)
     ident = resolve_identity(trail, previous or new, as_user=as_user)
+    if reg.needs_second_approver(trail, new, file.read_text(encoding="utf-8")):
+        policy, receipt = reg.propose_policy(trail, file, actor=ident)
+        _done(
+            f"change to the high-risk policy of [bold]{escape(policy.system)}[/bold] proposed in event "
+            f"{receipt.seq}; it takes effect when a second person with the policy role runs "
+            f"`modeltrail policy approve {receipt.seq}`"
+        )
+        return
     policy, receipt = reg.register_policy(trail, file, actor=ident)
     sha = trail.get_event(receipt.seq).payload["policy_sha256"]
     _done(
@@ -140,14 +152,33 @@ def policy_set_cmd(tc: TrailContext, file: Path, as_user: str | None) -> None:
     )
 
 
+@click.command("approve")
+@click.argument("proposal_seq", type=click.IntRange(0, 2**63 - 1), metavar="SEQ")
+@_AS
+@pass_ctx
+@handle_errors
+def policy_approve_cmd(tc: TrailContext, proposal_seq: int, as_user: str | None) -> None:
+    """Approve the policy change proposed in event SEQ: as the second person, it takes effect now."""
+    trail = tc.trail()
+    prop = trail.get_event(proposal_seq)
+    ident = resolve_identity(trail, _policy_or_none(trail, prop.system), as_user=as_user)
+    policy, receipt = reg.approve_policy(trail, proposal_seq, actor=ident)
+    _done(
+        f"policy for [bold]{escape(policy.system)}[/bold] (risk tier {policy.risk_tier}) in force from event "
+        f"{receipt.seq}, proposed in event {proposal_seq}"
+    )
+
+
 def _attach_policy_set() -> None:
     """Add ``set`` to the ``modeltrail policy`` group of the policy-file module (validate/show)."""
     try:
         from .policy import policy_group
     except ImportError:  # that module is not part of this build: expose our own group instead
-        COMMANDS.append(click.Group("policy", commands={"set": policy_set_cmd}, help="Policies in the trail."))
+        commands = {"set": policy_set_cmd, "approve": policy_approve_cmd}
+        COMMANDS.append(click.Group("policy", commands=commands, help="Policies in the trail."))
         return
     policy_group.add_command(policy_set_cmd)
+    policy_group.add_command(policy_approve_cmd)
 
 
 # ------------------------------------------------------------------------------------------ gates

@@ -34,7 +34,16 @@ from .lifecycle import (
     suspend,
     versions,
 )
-from .policy_store import StoredPolicy, current_policy, policy_or_none, register_policy, stored_policy
+from .policy_store import (
+    StoredPolicy,
+    approve_policy,
+    current_policy,
+    needs_second_approver,
+    policy_or_none,
+    propose_policy,
+    register_policy,
+    stored_policy,
+)
 from .refs import ModelRef, parse_model_ref
 
 __all__ = [
@@ -51,6 +60,7 @@ __all__ = [
     "VersionStatus",
     "approval_body_for",
     "approve",
+    "approve_policy",
     "collect_evidence",
     "current_policy",
     "deploy",
@@ -59,8 +69,10 @@ __all__ = [
     "get_version",
     "latest_classification",
     "live_at",
+    "needs_second_approver",
     "parse_model_ref",
     "policy_or_none",
+    "propose_policy",
     "record_classification",
     "record_document",
     "register_policy",
