@@ -114,3 +114,76 @@ def test_cli_print_body_and_signature(signed) -> None:  # type: ignore[no-untype
     r = runner.invoke(main, [*args, "--signature", str(sig_file)])
     assert r.exit_code == 0, r.output
     assert t.get_event(t.size() - 1).payload["signature"].startswith("-----BEGIN SSH SIGNATURE-----")
+
+
+# ---------------------------------------------------------------------- allowed-signers file (point 7)
+
+
+def test_allowed_signers_file_lists_the_approvers_keys(tmp_path: Path, backend_url: str | None) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    bob_key, bob_pub = keygen(keys, "bob")
+    carol_key, carol_pub = keygen(keys, "carol", "ecdsa")
+    _, git_pub = keygen(keys, "git-only")
+    # The file ssh-keygen -Y verify reads: principals, options, key. Only the modeltrail namespace counts.
+    allowed = (
+        "# approvers of credit-scoring\n"
+        f"bob {bob_pub}\n"
+        f'carol,c.* namespaces="modeltrail,git" {carol_pub}\n'
+        f'carol namespaces="git" {git_pub}\n'
+    )
+    (keys / "allowed_signers").write_text(allowed)
+    for principal in ("bob", "carol"):  # the file is the format ssh-keygen itself accepts
+        body = keys / f"{principal}.txt"
+        body.write_bytes(b"probe")
+        sig = sign(bob_key if principal == "bob" else carol_key, b"probe", keys)
+        (keys / "probe.sig").write_text(sig)
+        done = subprocess.run(
+            ["ssh-keygen", "-Y", "verify", "-f", str(keys / "allowed_signers"), "-I", principal, "-n", "modeltrail",
+             "-s", str(keys / "probe.sig")],
+            input=b"probe", capture_output=True, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    block = "".join(f"  {line}\n" for line in allowed.splitlines())
+    policy = POLICY.replace(
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true}",
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true, signed: required}",
+    ) + f"allowed_signers: |\n{block}"
+    t = make_trail(tmp_path, policy, url=backend_url)
+    try:
+        from modeltrail.registry import current_policy
+
+        pol = current_policy(t, "credit-scoring")
+        assert pol.signer_keys("carol") == [carol_pub.rsplit(" ", 1)[0]]
+        assert pol.signer_keys("bob") == [bob_pub.rsplit(" ", 1)[0]] and pol.signer_keys("erin") == []
+        ref = trained_model(t)
+        full_evidence(t, ref)
+        evaluate_gate_for(t, ref, "production", actor=BOB)
+        body = approval_body_for(t, ref, "production", actor=BOB, rationale="fine")
+        approve(t, ref, "production", actor=BOB, rationale="fine", signature=sign(bob_key, body, keys))
+        cbody = approval_body_for(t, ref, "production", actor=CAROL, rationale="ok")
+        with pytest.raises(SignatureError, match="does not verify"):
+            approve(t, ref, "production", actor=CAROL, rationale="ok", signature=sign(bob_key, cbody, keys))
+        approve(t, ref, "production", actor=CAROL, rationale="ok", signature=sign(carol_key, cbody, keys))
+        projections.catch_up(t)
+        assert status(t, ref).version.state == "approved"
+        assert check(t).ok, check(t).violations
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize(
+    "line,reason",
+    [
+        ("bob ssh-ed25519 AAAA", "not a valid SSH public key"),
+        ("bob cert-authority ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFoo", "not supported"),
+        ('bob valid-before="20300101" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFoo', "not supported"),
+        ("bob", "expected"),
+    ],
+)
+def test_bad_allowed_signers_lines_are_refused_with_the_line(line: str, reason: str) -> None:
+    from modeltrail.errors import PolicyError
+    from modeltrail.policy import parse_policy
+
+    with pytest.raises(PolicyError, match=reason):
+        parse_policy(f"system: s\nrisk_tier: minimal\nallowed_signers: |\n  # ok\n  {line}\n")

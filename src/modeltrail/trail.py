@@ -526,7 +526,8 @@ class Trail:
         the same way. Beyond the bytes: no projection folded past the end of the log, and (unless the
         auditor pinned keys) every checkpoint is signed by a key of the chain ``trail.initialized`` and
         ``key.rotated`` form. With ``witnesses`` (witness verifier keys), at least ``min_witnesses`` of
-        them (default: all) must have cosigned a checkpoint of this log.
+        them (default: all) must have cosigned a checkpoint of this log; without, each policy in force that
+        lists ``witnesses`` sets the keys and the number.
         """
         from .governance.trailchecks import check_key_chain, check_projection_cursors
         from .governance.witnessing import check_witnesses, cosigned_notes
@@ -552,6 +553,12 @@ class Trail:
             keys_w = [WitnessKey.parse(w) for w in witnesses]
             need = len(keys_w) if min_witnesses is None else min_witnesses
             res.problems += [Problem("witness", m) for m in check_witnesses(self, keys_w, need)]
+        else:  # the witnesses the policies in force require (witnesses: {keys, min})
+            from .governance.rules import fresh_replay
+            from .governance.witnessing import policy_witness_problems
+
+            in_force = list(fresh_replay(self).policies.values())
+            res.problems += [Problem("witness", m, seq=seq) for seq, m in policy_witness_problems(self, in_force)]
         return res
 
     # -- convenience: the feature modules, reachable from the trail ------------------------------

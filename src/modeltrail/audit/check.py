@@ -16,6 +16,8 @@ The check replays the ledger from event 0 with the same rules the projections ap
 - ``policy_change_unapproved``: a change to a high-risk system's policy that took no second approver (no
   admitted proposal, the proposer approving it, or a stale proposal);
 - ``key_not_chained``: a checkpoint key, or a rotation, not chained from ``trail.initialized``;
+- ``witness_cosignatures``: fewer witness cosignatures on a checkpoint of the log than a policy in force
+  requires (``witnesses: {keys, min}``);
 - ``approval_signature``: an approver signature that does not verify (or is missing where required);
 - any other inadmissible governance event, as ``inadmissible``.
 """
@@ -145,6 +147,7 @@ def check(trail: Trail) -> AuditResult:
     Reads the ledger only (never a projection table), so an edited projection cannot hide anything.
     """
     from ..governance.trailchecks import check_key_chain
+    from ..governance.witnessing import policy_witness_problems
 
     res = AuditResult()
     replay = Replay(policy_loader(trail))
@@ -194,6 +197,8 @@ def check(trail: Trail) -> AuditResult:
                 )
     for p in check_key_chain(trail):
         res.add(Violation(p.seq if p.seq is not None else -1, "key_not_chained", "checkpoint", p.message))
+    for seq, message in policy_witness_problems(trail, replay.policies.values()):
+        res.add(Violation(seq if seq is not None else -1, "witness_cosignatures", "checkpoint", message))
     if not registered_anywhere:
         res.notes.append(
             "no policy is registered in the ledger: rules were checked against the policy each event cites; "

@@ -57,22 +57,26 @@ def signature_problem(
 ) -> str | None:
     """Why an approval's signature makes it not count (None: it counts).
 
-    A signature that is present must verify against the approver's ``ssh_key`` in the policy; where the
-    stage says ``signed: required`` one must be present.
+    A signature that is present must verify against one of the approver's keys in the policy (their
+    ``ssh_key``, or an ``allowed_signers`` line naming them); where the stage says ``signed: required`` one
+    must be present.
     """
     required = spec is not None and spec.signed
     if signature is None:
         return f"the policy requires {actor_id}'s SSH signature on the approval" if required else None
     if not isinstance(signature, str):
         return "the approval's signature is not an armored SSH signature"
-    user = policy.users.get(actor_id) if policy is not None else None
-    if user is None or not user.ssh_key:
-        return f"the policy lists no ssh_key for {actor_id}, so the signature cannot be checked"
-    try:
-        sshsig.verify(signature, body, user.ssh_key)
-    except (SignatureError, ValueError) as exc:
-        return f"the approver signature does not verify: {exc}"
-    return None
+    keys = policy.signer_keys(actor_id) if policy is not None else []
+    if not keys:
+        return f"the policy lists no ssh_key or allowed signer for {actor_id}, so the signature cannot be checked"
+    last: Exception | None = None
+    for key in keys:  # users.*.ssh_key, then every allowed_signers line naming the approver
+        try:
+            sshsig.verify(signature, body, key)
+            return None
+        except (SignatureError, ValueError) as exc:
+            last = exc
+    return f"the approver signature does not verify: {last}"
 
 
 __all__ = ["SIGNATURE_FIELD", "approval_body", "body_of", "signature_problem"]
