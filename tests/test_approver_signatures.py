@@ -187,3 +187,91 @@ def test_bad_allowed_signers_lines_are_refused_with_the_line(line: str, reason: 
 
     with pytest.raises(PolicyError, match=reason):
         parse_policy(f"system: s\nrisk_tier: minimal\nallowed_signers: |\n  # ok\n  {line}\n")
+
+
+# ------------------------------------------------------- rejections and deployments by people (point 7)
+
+
+def test_signed_required_covers_deployments_and_rejections_by_people(
+    tmp_path: Path, backend_url: str | None
+) -> None:
+    from modeltrail.registry import deploy, deployment_body_for, reject, rejection_body_for
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    pairs = {name: keygen(keys, name) for name in ("bob", "carol", "erin")}
+    policy = POLICY.replace(
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true}",
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true, signed: required}",
+    )
+    for name, role in (("bob", "model_risk"), ("carol", "compliance"), ("erin", "ops")):
+        policy = policy.replace(
+            f"{name}: {{roles: [{role}]}}", f'{name}: {{roles: [{role}], ssh_key: "{pairs[name][1]}"}}'
+        )
+    erin = Actor("erin", "ops")
+    t = make_trail(tmp_path, policy, url=backend_url)
+    try:
+        ref = trained_model(t)
+        full_evidence(t, ref)
+        evaluate_gate_for(t, ref, "production", actor=BOB)
+        for who, key in ((BOB, pairs["bob"][0]), (CAROL, pairs["carol"][0])):
+            body = approval_body_for(t, ref, "production", actor=who, rationale="ok")
+            approve(t, ref, "production", actor=who, rationale="ok", signature=sign(key, body, keys))
+        with pytest.raises(SignatureError, match="requires erin's SSH signature on the deployment"):
+            deploy(t, ref, "production", actor=erin)
+        body = deployment_body_for(t, ref, "production", actor=erin)
+        with pytest.raises(SignatureError, match="does not verify"):
+            deploy(t, ref, "production", actor=erin, signature=sign(pairs["bob"][0], body, keys))
+        deploy(t, ref, "production", actor=erin, signature=sign(pairs["erin"][0], body, keys))
+        # A deployment made up around the library, unsigned: it changes nothing and is reported.
+        forged = prepare(
+            EventInput("model.deployed", "credit-scoring", erin, f"model:{ref}", {"env": "staging", "stage": "production"})
+        )
+        seq = t.log.append([PreparedEvents([forged])])[0][0].seq
+        # Rejections by people: the same rule.
+        bad = trained_model(t, version=2)
+        with pytest.raises(SignatureError, match="on the rejection"):
+            reject(t, bad, "production", actor=BOB, rationale="weak")
+        rbody = rejection_body_for(t, bad, "production", actor=BOB, rationale="weak")
+        reject(t, bad, "production", actor=BOB, rationale="weak", signature=sign(pairs["bob"][0], rbody, keys))
+        projections.rebuild(t)
+        assert {d.env for d in status(t, ref).deployments if d.state == "live"} == {"production"}
+        assert status(t, bad).version.state == "rejected"
+        found = {v.seq: (v.kind, v.message) for v in check(t).violations}
+        assert {s: k for s, (k, _) in found.items()} == {seq: "approval_signature"}, found
+    finally:
+        t.close()
+
+
+def test_cli_deploy_print_body_and_signature(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    pairs = {name: keygen(keys, name) for name in ("bob", "carol", "erin")}
+    policy = POLICY.replace(
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true}",
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true, signed: required}",
+    )
+    for name, role in (("bob", "model_risk"), ("carol", "compliance"), ("erin", "ops")):
+        policy = policy.replace(
+            f"{name}: {{roles: [{role}]}}", f'{name}: {{roles: [{role}], ssh_key: "{pairs[name][1]}"}}'
+        )
+    t = make_trail(tmp_path, policy)
+    try:
+        ref = trained_model(t)
+        full_evidence(t, ref)
+        evaluate_gate_for(t, ref, "production", actor=BOB)
+        for who, key in ((BOB, pairs["bob"][0]), (CAROL, pairs["carol"][0])):
+            body = approval_body_for(t, ref, "production", actor=who, rationale="ok")
+            approve(t, ref, "production", actor=who, rationale="ok", signature=sign(key, body, keys))
+        runner = CliRunner()
+        args = ["--trail", str(t.path), "deploy", ref, "--env", "production", "--as", "erin"]
+        unsigned = runner.invoke(main, args)
+        assert unsigned.exit_code == 1 and "signature" in unsigned.stderr
+        body = runner.invoke(main, [*args, "--print-body"])
+        assert body.exit_code == 0, body.output
+        sig_file = keys / "deploy.sig"
+        sig_file.write_text(sign(pairs["erin"][0], body.stdout.encode(), keys))
+        r = runner.invoke(main, [*args, "--signature", str(sig_file)])
+        assert r.exit_code == 0, r.output
+    finally:
+        t.close()

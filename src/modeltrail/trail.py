@@ -700,6 +700,7 @@ class Trail:
         stage: str | None = None,
         break_glass_reason: str | None = None,
         policy: Policy | None = None,
+        signature: str | None = None,
     ) -> Receipt:
         """Deploy a model version, refused without a passed gate and complete approvals.
 
@@ -716,6 +717,7 @@ class Trail:
             stage=stage,
             break_glass_reason=break_glass_reason,
             policy=policy,
+            signature=signature,
         )
 
     def guard(

@@ -639,7 +639,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "registry",
         "Approve MODEL@VERSION for STAGE (roles and four-eyes rule from the policy; signed where required).",
     ),
-    "reject": ("registry", "Reject MODEL@VERSION for good."),
+    "reject": ("registry", "Reject MODEL@VERSION for good (signed where the stage requires it)."),
     "revoke-approval": ("registry", "Withdraw your own approval of MODEL@VERSION for STAGE."),
     "deploy": ("registry", "Deploy MODEL@VERSION to ENV; refused without a passed gate and complete approvals."),
     "suspend": ("registry", "Suspend MODEL[@VERSION] in ENV (kill switch; roles.suspend)."),

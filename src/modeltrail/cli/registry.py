@@ -261,29 +261,55 @@ def approve_cmd(
     if print_body:
         click.echo(reg.approval_body_for(trail, model, stage, actor=who, rationale=rationale).decode(), nl=False)
         return
-    sig = None
-    if signature is not None:
-        try:
-            sig = signature.read_text(encoding="ascii")
-        except (UnicodeDecodeError, OSError):
-            raise ValidationError(f"{signature} is not an armored SSH signature", field="signature") from None
-    receipt = reg.approve(trail, model, stage, actor=who, rationale=rationale, signature=sig)
+    receipt = reg.approve(trail, model, stage, actor=who, rationale=rationale, signature=_read_signature(signature))
     ev = trail.get_event(receipt.seq)
     state = "approvals complete" if ev.payload.get("complete") else "more approvals needed"
     _done(f"approved {escape(model)} for {stage} as {ev.actor.id} ({ev.actor.role}): event {receipt.seq}; {state}")
+
+
+def _read_signature(signature: Path | None) -> str | None:
+    """The armored SSH signature in the file ``--signature`` names (None without one)."""
+    if signature is None:
+        return None
+    try:
+        return signature.read_text(encoding="ascii")
+    except (UnicodeDecodeError, OSError):
+        raise ValidationError(f"{signature} is not an armored SSH signature", field="signature") from None
+
+
+_SIGNATURE = click.option(
+    "--signature",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your SSH signature of the --print-body output (ssh-keygen -Y sign -n modeltrail -f KEY FILE).",
+)
+_PRINT_BODY = click.option("--print-body", is_flag=True, help="Print the bytes to sign and stop (nothing is recorded).")
 
 
 @click.command("reject")
 @click.argument("model")
 @click.option("--stage", required=True, help="Stage whose approvers reject the version.")
 @click.option("--rationale", required=True, help="Why the version is rejected.")
+@_SIGNATURE
+@_PRINT_BODY
 @_AS
 @pass_ctx
 @handle_errors
-def reject_cmd(tc: TrailContext, model: str, stage: str, rationale: str, as_user: str | None) -> None:
-    """Reject MODEL@VERSION for good."""
+def reject_cmd(
+    tc: TrailContext,
+    model: str,
+    stage: str,
+    rationale: str,
+    signature: Path | None,
+    print_body: bool,
+    as_user: str | None,
+) -> None:
+    """Reject MODEL@VERSION for good (signed where the stage requires it)."""
     trail = tc.trail()
-    receipt = reg.reject(trail, model, stage, actor=_model_identity(trail, model, as_user), rationale=rationale)
+    who = _model_identity(trail, model, as_user)
+    if print_body:
+        click.echo(reg.rejection_body_for(trail, model, stage, actor=who, rationale=rationale).decode(), nl=False)
+        return
+    receipt = reg.reject(trail, model, stage, actor=who, rationale=rationale, signature=_read_signature(signature))
     _done(f"rejected {escape(model)}: event {receipt.seq}")
 
 
@@ -310,6 +336,8 @@ def revoke_cmd(tc: TrailContext, model: str, stage: str, reason: str, as_user: s
 @click.option("--traffic", type=float, default=1.0, show_default=True, help="Traffic share in (0, 1].")
 @click.option("--stage", help="Gate stage whose approvals apply (default: the environment name).")
 @click.option("--break-glass", "break_glass", metavar="REASON", help="Force the deployment (break_glass role).")
+@_SIGNATURE
+@_PRINT_BODY
 @_AS
 @pass_ctx
 @handle_errors
@@ -320,18 +348,26 @@ def deploy_cmd(
     traffic: float,
     stage: str | None,
     break_glass: str | None,
+    signature: Path | None,
+    print_body: bool,
     as_user: str | None,
 ) -> None:
     """Deploy MODEL@VERSION to ENV; refused without a passed gate and complete approvals."""
     trail = tc.trail()
+    who = _model_identity(trail, model, as_user)
+    if print_body:
+        body = reg.deployment_body_for(trail, model, env, actor=who, traffic=traffic, stage=stage)
+        click.echo(body.decode(), nl=False)
+        return
     receipt = reg.deploy(
         trail,
         model,
         env,
-        actor=_model_identity(trail, model, as_user),
+        actor=who,
         traffic=traffic,
         stage=stage,
         break_glass_reason=break_glass,
+        signature=_read_signature(signature),
     )
     ev = trail.get_event(receipt.seq)
     if ev.payload.get("break_glass"):

@@ -519,6 +519,8 @@ def _rejected(r: Replay, ev: Event) -> Verdict:
     spec = pif.policy.gate(stage).approvals if pif is not None and stage else None
     if spec is not None and (why := _role_problem(pif.policy if pif else None, ev.actor, spec.roles, "rejecting")):
         return _no(ev, "role", why)
+    if (bad := _person_signature(pif, spec, ev, "rejection")) is not None:
+        return _no(ev, "signature", bad)
     v.rejected = True
     for d in r.active_deployments(v.model, v.version, None, "suspended"):
         d.state = "ended"
@@ -570,6 +572,9 @@ def _deployed(r: Replay, ev: Event) -> Verdict:
         ok = any((bv := r.verdicts.get(s)) is not None and bv.type == "model.break_glass" and bv.admitted for s in bg)
         if not ok:
             return _no(ev, "break_glass", f"a forced deployment of {ev.subject} cites no admitted model.break_glass")
+    spec = policy.gates[stage].approvals if policy is not None and stage in policy.gates else None
+    if (bad := _person_signature(pif, spec, ev, "deployment")) is not None:
+        return _no(ev, "signature", bad)
     for d in r.active_deployments(v.model, v.version, env, "live"):
         d.state = "ended"
     if float(traffic) >= 1.0:
@@ -581,6 +586,21 @@ def _deployed(r: Replay, ev: Event) -> Verdict:
                 d.state = "ended"
     r.deployments[ev.seq] = _Deployment(ev.seq, v.model, v.version, env, float(traffic), stage, "live", forced)
     return _yes(ev, break_glass=forced and bool(problems))
+
+
+def _person_signature(pif: PolicyInForce | None, spec: Any, ev: Event, what: str) -> str | None:
+    """Why a person's signature on ``ev`` makes it not count, where the stage says ``signed: required``
+    (or a signature is present). Services and the system sign nothing: the rule is about people."""
+    from .signing import SIGNATURE_FIELD, signature_problem, signed_body_of
+
+    signature = ev.payload.get(SIGNATURE_FIELD)
+    if ev.actor.kind != "human" and signature is None:
+        return None
+    body = signed_body_of(ev)
+    if body is None:
+        return None
+    policy = pif.policy if pif is not None else None
+    return signature_problem(policy, spec, ev.actor.id, body, signature, what)
 
 
 def _kill_switch(r: Replay, ev: Event) -> Verdict:
