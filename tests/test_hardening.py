@@ -270,3 +270,11 @@ def test_header_timeout_closes_a_slow_client(tmp_path: Path) -> None:
     finally:
         server.should_exit = True
         th.join(10)
+
+
+def test_http_ingest_refuses_governance_types(client: tuple[Any, dict[str, str]]) -> None:
+    c, auth = client
+    for type_ in ("model.resumed", "model.approved", "policy.registered", "policy.proposed", "oversight.reviewed"):
+        r = c.post("/v1/events", json={"events": [{"type": type_, "system": "s"}]}, headers=auth)
+        assert r.status_code == 422, (type_, r.text)
+        assert r.json()["field"] == "events[0].type" and "modeltrail" in r.json()["error"]

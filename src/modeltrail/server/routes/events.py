@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from ...errors import PermissionDeniedError, ValidationError
 from ...events import Actor, EventInput, PreparedEvent, prepare
+from ...governance.namespace import refuse_reserved
 from ...identity import Identity
 from ...ledger import encoding
 from ...ledger.gcpause import gc_paused
@@ -65,6 +66,8 @@ def ingest_batch(t: Trail, raw: bytes, who: Identity) -> bytes:
                     raise ValidationError(f"unknown keys {sorted(set(e) - _EVENT_KEYS)}", field="")
                 if "type" not in e or "system" not in e:
                     raise ValidationError("is required", field="type" if "type" not in e else "system")
+                # Governance types are written only by the operations that check their rules.
+                refuse_reserved(e["type"])
                 claimed = e.get("actor")
                 ev = EventInput(
                     e["type"],
