@@ -278,3 +278,49 @@ def test_http_ingest_refuses_governance_types(client: tuple[Any, dict[str, str]]
         r = c.post("/v1/events", json={"events": [{"type": type_, "system": "s"}]}, headers=auth)
         assert r.status_code == 422, (type_, r.text)
         assert r.json()["field"] == "events[0].type" and "modeltrail" in r.json()["error"]
+
+
+# ------------------------------------------------------------------------------------ disk full
+
+
+def test_a_full_disk_is_modeltrails_own_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from modeltrail.policy import parse_policy
+    from modeltrail.runtime import guard
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2))
+    model = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+    policy = parse_policy("system: s\nrisk_tier: minimal\ndata_policy: {fields: {secret: seal}, default: keep}\n")
+    t = modeltrail.init(tmp_path / "t")
+    # Closed at the end, where the logger reports the failed batch once more.
+    g = guard(t, model, name="m", policy=policy, feature_names=["a", "b"])
+    g.decide({"a": 0.1, "b": 0.2, "secret": "x"}, subject="applicant:1").durable(10)
+    # SQLite's own "database or disk is full": every connection may grow no more.
+    for conn in t.store._all:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(StoreError, match="full"):
+        for i in range(5000):
+            g.decide({"a": 0.1, "b": 0.2, "secret": f"s{i}" * 50}, subject=f"applicant:{i}").durable(10)
+    for conn in t.store._all:
+        conn.execute("PRAGMA max_page_count = 1073741823")
+
+    # Files: blobs in the folder, the known-head copy of each checkpoint.
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StoreError, match="No space left"):
+        t.blobs.put_bytes(os.urandom((1 << 20) + 1))  # large: a file in blobs/
+    with pytest.raises(StoreError, match="known-head"):
+        t.checkpoint()
+    assert not [p for p in (tmp_path / "t").rglob("*.tmp")]
+    assert not [p for p in (tmp_path / "t").rglob("blobs/**/*") if p.is_file() and p.name.startswith(".")]
+    monkeypatch.undo()
+    with pytest.raises(StoreError, match="not recorded"):
+        t.close()  # the decisions that failed are reported once more, not dropped silently

@@ -67,6 +67,14 @@ def handle_errors(fn: F) -> F:
 
             _err().print("[red]error:[/red] " + escape(str(exc)), highlight=False)
             sys.exit(1)
+        except OSError as exc:
+            # A file the command was pointed at cannot be read or written (missing, a directory, a full
+            # disk): one line naming it, as for the library's own errors, not a traceback.
+            from rich.markup import escape
+
+            where = f"{exc.filename}: " if exc.filename else ""
+            _err().print("[red]error:[/red] " + escape(f"{where}{exc.strerror or exc}"), highlight=False)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
