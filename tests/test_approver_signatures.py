@@ -275,3 +275,42 @@ def test_cli_deploy_print_body_and_signature(tmp_path: Path) -> None:
         assert r.exit_code == 0, r.output
     finally:
         t.close()
+
+
+def test_signed_overrides_where_oversight_requires_them(tmp_path: Path, backend_url: str | None) -> None:
+    import modeltrail
+    from modeltrail.registry import register_policy
+    from modeltrail.runtime import review
+    from modeltrail.runtime.oversight import override_body_for
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    rita_key, rita_pub = keygen(keys, "rita")
+    policy = (
+        "system: s\nrisk_tier: high\noversight: {fallback: human_review, signed: required}\n"
+        f'users:\n  rita: {{roles: [reviewer], ssh_key: "{rita_pub}"}}\n  carol: {{roles: [compliance]}}\n'
+    )
+    rita = Actor("rita", "reviewer")
+    with modeltrail.init(tmp_path / "t", url=backend_url) as t:
+        register_policy(t, policy, actor=CAROL)
+        svc = Actor("svc", "service", "service")
+        for did in ("d1", "d2", "d3"):
+            t.record(
+                "inference.decision",
+                system="s",
+                actor=svc,
+                subject=f"decision:{did}",
+                payload={"decision_id": did, "output": 1, "route": "review"},
+            )
+        with pytest.raises(SignatureError, match="on the override"):
+            review(t, "d1", actor=rita, override=0, reason="income verified")
+        body = override_body_for(t, "d1", actor=rita, value=0, reason="income verified")
+        review(t, "d1", actor=rita, override=0, reason="income verified", signature=sign(rita_key, body, keys))
+        review(t, "d2", actor=rita, accept=True, reason="fine")  # accepting changes no output: unsigned
+        forged = prepare(
+            EventInput(
+                "oversight.overridden", "s", rita, "decision:d3", {"decision_id": "d3", "value": 0, "reason": "x"}
+            )
+        )
+        seq = t.log.append([PreparedEvents([forged])])[0][0].seq
+        assert {v.seq: v.kind for v in check(t).violations} == {seq: "approval_signature"}

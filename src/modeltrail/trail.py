@@ -767,6 +767,7 @@ class Trail:
         accept: bool | None = None,
         override: object = _NO_OVERRIDE,
         reason: str,
+        signature: str | None = None,
     ) -> Receipt:
         """Record a human review (``accept=True`` or ``override=value``) of a routed decision.
 
@@ -776,8 +777,10 @@ class Trail:
 
         # ``override=None`` is a real override (to a null output), so "not given" needs its own marker.
         if override is _NO_OVERRIDE:
-            return review(self, decision_id, actor=actor, accept=accept, reason=reason)
-        return review(self, decision_id, actor=actor, accept=accept, override=override, reason=reason)
+            return review(self, decision_id, actor=actor, accept=accept, reason=reason, signature=signature)
+        return review(
+            self, decision_id, actor=actor, accept=accept, override=override, reason=reason, signature=signature
+        )
 
     def label(self, decision_id: str, actual: object, *, actor: Actor | Mapping[str, str] | Identity) -> Receipt:
         """Record the ground truth of a decision (:func:`modeltrail.runtime.oversight.label`)."""

@@ -18,8 +18,8 @@ The check replays the ledger from event 0 with the same rules the projections ap
 - ``key_not_chained``: a checkpoint key, or a rotation, not chained from ``trail.initialized``;
 - ``witness_cosignatures``: fewer witness cosignatures on a checkpoint of the log than a policy in force
   requires (``witnesses: {keys, min}``);
-- ``approval_signature``: a person's signature on an approval, rejection or deployment that does not verify
-  (or is missing where the stage says ``signed: required``);
+- ``approval_signature``: a person's signature on an approval, rejection, deployment or override that does
+  not verify (or is missing where the stage, or ``oversight``, says ``signed: required``);
 - any other inadmissible governance event, as ``inadmissible``.
 """
 
@@ -45,6 +45,7 @@ _KINDS: dict[tuple[str, str], str] = {
     ("model.approved", "signature"): "approval_signature",
     ("model.rejected", "signature"): "approval_signature",
     ("model.deployed", "signature"): "approval_signature",
+    ("oversight.overridden", "signature"): "approval_signature",
     ("policy.registered", "policy_role"): "policy_change_role",
     ("policy.registered", "policy_blob"): "policy_blob",
     ("policy.registered", "second_approver"): "policy_change_unapproved",

@@ -660,6 +660,11 @@ def _reviewed(r: Replay, ev: Event) -> Verdict:
         return _no(ev, "human", f"{ev.actor.id} is a {ev.actor.kind} actor; only a human may review")
     if did in r.reviewed:
         return _no(ev, "duplicate", f"decision {did} was already reviewed in event {r.reviewed[did]}")
+    if ev.type == "oversight.overridden":
+        pif = r.policy_at(ev)
+        spec = pif.policy.oversight if pif is not None else None
+        if (bad := _person_signature(pif, spec, ev, "override")) is not None:
+            return _no(ev, "signature", bad)
     if r._execute is not None:
         row = r._execute(
             "SELECT seq FROM events WHERE subject = ? AND type = 'inference.decision' AND seq < ? ORDER BY seq LIMIT 1",

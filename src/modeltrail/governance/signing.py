@@ -16,7 +16,7 @@ from ..ledger import encoding
 
 if TYPE_CHECKING:
     from ..events import Event
-    from ..policy import Approvals, Policy
+    from ..policy import Approvals, Oversight, Policy
 
 SIGNATURE_FIELD = "signature"
 
@@ -73,6 +73,21 @@ def deployment_body(
     return encoding.canonical_bytes(statement, "deployment")
 
 
+def override_body(*, system: str, decision_id: str, actor_id: str, role: str, value: Any, reason: str) -> bytes:
+    """The canonical bytes a reviewer signs for ``oversight.overridden`` (the value replacing the output)."""
+    statement: dict[str, Any] = {
+        "type": "oversight.overridden",
+        "system": system,
+        "subject": f"decision:{decision_id}",
+        "actor": actor_id,
+        "role": role,
+        "decision_id": decision_id,
+        "value": value,
+        "reason": reason,
+    }
+    return encoding.canonical_bytes(statement, "override")
+
+
 def signed_body_of(ev: Event) -> bytes | None:
     """The signed body of a recorded approval, rejection or deployment (None for other types)."""
     if ev.type == "model.approved":
@@ -85,6 +100,15 @@ def signed_body_of(ev: Event) -> bytes | None:
             role=ev.actor.role,
             stage=str(ev.payload.get("stage") or ""),
             rationale=str(ev.payload.get("rationale") or ""),
+        )
+    if ev.type == "oversight.overridden":
+        return override_body(
+            system=ev.system,
+            decision_id=str(ev.payload.get("decision_id")),
+            actor_id=ev.actor.id,
+            role=ev.actor.role,
+            value=ev.payload.get("value"),
+            reason=str(ev.payload.get("reason") or ""),
         )
     if ev.type == "model.deployed":
         gate_seq = ev.payload.get("gate_seq")
@@ -117,7 +141,7 @@ def body_of(ev: Event) -> bytes:
 
 def signature_problem(
     policy: Policy | None,
-    spec: Approvals | None,
+    spec: Approvals | Oversight | None,
     actor_id: str,
     body: bytes,
     signature: Any,
@@ -152,6 +176,7 @@ __all__ = [
     "approval_body",
     "body_of",
     "deployment_body",
+    "override_body",
     "rejection_body",
     "signature_problem",
     "signed_body_of",

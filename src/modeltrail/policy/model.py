@@ -224,6 +224,8 @@ class Oversight:
 
     review_when: ReviewWhen = field(default_factory=ReviewWhen)
     fallback: str = "human_review"
+    signed: bool = False
+    """``signed: required``: a reviewer's override counts only with their valid SSH signature."""
 
     @property
     def fallback_kind(self) -> str:
@@ -232,7 +234,10 @@ class Oversight:
 
     def to_dict(self) -> dict[str, Any]:
         """Dictionary form as written in a policy file."""
-        return {"review_when": self.review_when.to_dict(), "fallback": self.fallback}
+        out: dict[str, Any] = {"review_when": self.review_when.to_dict(), "fallback": self.fallback}
+        if self.signed:
+            out["signed"] = "required"
+        return out
 
 
 @dataclass(frozen=True)
@@ -816,7 +821,12 @@ def _gate(r: _Reader, raw: Any, stage: str, path: str, line: int, protected: tup
 
 
 def _oversight(r: _Reader, raw: Any, line: int) -> Oversight:
-    node = r.mapping(raw, "oversight", line, allowed=("review_when", "fallback"))
+    node = r.mapping(raw, "oversight", line, allowed=("review_when", "fallback", "signed"))
+    signed = False
+    if "signed" in node:
+        if node["signed"] not in ("required", "optional"):
+            r.fail(node.value_lines["signed"], "oversight.signed", "expected 'required' or 'optional'")
+        signed = node["signed"] == "required"
     review = ReviewWhen()
     if "review_when" in node:
         path = "oversight.review_when"
@@ -870,7 +880,7 @@ def _oversight(r: _Reader, raw: Any, line: int) -> Oversight:
                 f"expected {expected}, got {value!r}{_suggest(value, FALLBACKS)}",
             )
         fallback = value
-    return Oversight(review, fallback)
+    return Oversight(review, fallback, signed)
 
 
 def _rule_window(r: _Reader, node: MarkedDict, path: str, default: str) -> str:
