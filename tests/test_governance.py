@@ -88,6 +88,15 @@ def test_generic_ingest_refuses_governance_types_and_names_the_command(gov: mode
     assert gov.size() == before
 
 
+def test_append_prepared_refuses_governance_types(gov: modeltrail.Trail) -> None:
+    forged = prepare(EventInput("model.approved", SYSTEM, BOB, "model:credit@2", {"stage": "production"}))
+    for batch in ([forged], PreparedEvents([forged])):
+        with pytest.raises(ValidationError, match="modeltrail approve"):
+            gov.append_prepared(batch)
+    with pytest.raises(ValidationError, match="incident"):
+        gov.append_prepared([prepare(EventInput("incident.closed", SYSTEM, BOB, None))])
+
+
 def test_cli_record_refuses_a_forged_approval(gov: modeltrail.Trail) -> None:
     args = ["--trail", str(gov.path), "record", "model.approved", "--system", SYSTEM, "--actor", "bob"]
     r = CliRunner().invoke(main, [*args, "--role", "model_risk", "--subject", "model:credit@2"])

@@ -54,7 +54,7 @@ from .events import (
     prepare,
 )
 from .governance import knownhead
-from .governance.namespace import record_governed, refuse_reserved
+from .governance.namespace import record_governed, refuse_reserved, refuse_reserved_prepared
 from .ledger import merkle
 from .ledger.leaf import LeafGroup
 from .ledger.log import Log
@@ -330,7 +330,14 @@ class Trail:
         return receipt
 
     def append_prepared_each(self, groups: Sequence[Sequence[PreparedEvent] | LeafGroup]) -> list[Sequence[Receipt]]:
-        """Several :meth:`append_prepared` calls in one transaction: the receipts of each group, in order."""
+        """Several :meth:`append_prepared` calls in one transaction: the receipts of each group, in order.
+
+        Generic ingest like :meth:`record`: plain lists of prepared events of a governance type are refused
+        (the columnar groups the decision logger builds hold decisions only).
+        """
+        for g in groups:
+            if isinstance(g, list | tuple | PreparedEvents):
+                refuse_reserved_prepared(g)
         out = self.log.append([as_group(g) for g in groups])
         self._after_append(sum(len(r) for r in out))
         return out

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
-from ..events import Actor, EventInput, Receipt, prepare
+from ..events import Actor, EventInput, PreparedEvent, Receipt, prepare
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -84,6 +84,17 @@ def refuse_reserved(type_: Any, field: str = "type") -> None:
             )
 
 
+_PREFIXES = tuple(RESERVED_PREFIXES)
+
+
+def refuse_reserved_prepared(events: Sequence[PreparedEvent]) -> None:
+    """:func:`refuse_reserved` for events already prepared (``Trail.append_prepared``), one cheap test each."""
+    for i, ev in enumerate(events):
+        t = ev.type
+        if t in RESERVED or t.startswith(_PREFIXES):
+            refuse_reserved(t, f"events[{i}].type")
+
+
 def record_governed(
     trail: Trail,
     type_: str,
@@ -106,4 +117,12 @@ def record_governed(
     return trail.append_governed(prepared)
 
 
-__all__ = ["RESERVED", "RESERVED_PREFIXES", "is_reserved", "record_governed", "refuse_reserved", "reserved_command"]
+__all__ = [
+    "RESERVED",
+    "RESERVED_PREFIXES",
+    "is_reserved",
+    "record_governed",
+    "refuse_reserved",
+    "refuse_reserved_prepared",
+    "reserved_command",
+]
