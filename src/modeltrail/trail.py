@@ -325,9 +325,13 @@ class Trail:
 
     def append_governed(self, prepared: PreparedEvent) -> Receipt:
         """Append one governance event whose rules its operation checked (:func:`record_governed` only)."""
-        receipt = self.log.append([PreparedEvents([prepared])])[0][0]
-        self._after_append(1)
-        return receipt
+        return self.append_governed_many([prepared])[0]
+
+    def append_governed_many(self, prepared: Sequence[PreparedEvent]) -> list[Receipt]:
+        """Append governance events atomically (all or none) whose rules their operation checked."""
+        receipts = list(self.log.append([PreparedEvents(list(prepared))])[0])
+        self._after_append(len(receipts))
+        return receipts
 
     def append_prepared_each(self, groups: Sequence[Sequence[PreparedEvent] | LeafGroup]) -> list[Sequence[Receipt]]:
         """Several :meth:`append_prepared` calls in one transaction: the receipts of each group, in order.

@@ -22,6 +22,7 @@ import yaml
 
 from ..errors import ValidationError
 from ..events import Actor, Receipt, format_ts, parse_ts
+from ..governance.namespace import record_governed, record_governed_many
 
 if TYPE_CHECKING:
     from ..identity import Identity
@@ -261,7 +262,9 @@ def record_statement(
     if not isinstance(text, str) or not text.strip():
         raise ValidationError("expected a non-empty statement text", field="text")
     who = _human(actor)
-    return trail.record(
+    # doc.* is in the governance namespace (documents are gate evidence): the governed append path.
+    return record_governed(
+        trail,
         STATEMENT_EVENT,
         system=system,
         actor=who,
@@ -307,7 +310,7 @@ def record_answers(
                 "payload": {"key": key, "title": s.title, "text": text.strip(), "expected_role": s.role},
             }
         )
-    return trail.record_many(events)
+    return record_governed_many(trail, events)
 
 
 def statements(trail: Trail, system: str) -> dict[str, Statement]:

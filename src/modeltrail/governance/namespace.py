@@ -117,11 +117,23 @@ def record_governed(
     return trail.append_governed(prepared)
 
 
+def record_governed_many(trail: Trail, events: Sequence[Mapping[str, Any]]) -> list[Receipt]:
+    """Append several governance events atomically (all or none), each a mapping of :func:`record_governed`'s
+    arguments (``type``, ``system``, ``actor``, ``subject``, ``payload``, ``refs``). Library code only."""
+    limit = trail.config.max_payload_bytes
+    prepared = []
+    for i, e in enumerate(events):
+        ev = EventInput(e["type"], e["system"], e["actor"], e.get("subject"), e.get("payload"), e.get("refs"), None)
+        prepared.append(prepare(ev, max_payload_bytes=limit, where=f"events[{i}]."))
+    return trail.append_governed_many(prepared)
+
+
 __all__ = [
     "RESERVED",
     "RESERVED_PREFIXES",
     "is_reserved",
     "record_governed",
+    "record_governed_many",
     "refuse_reserved",
     "refuse_reserved_prepared",
     "reserved_command",
