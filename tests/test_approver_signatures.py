@@ -114,3 +114,203 @@ def test_cli_print_body_and_signature(signed) -> None:  # type: ignore[no-untype
     r = runner.invoke(main, [*args, "--signature", str(sig_file)])
     assert r.exit_code == 0, r.output
     assert t.get_event(t.size() - 1).payload["signature"].startswith("-----BEGIN SSH SIGNATURE-----")
+
+
+# ---------------------------------------------------------------------- allowed-signers file (point 7)
+
+
+def test_allowed_signers_file_lists_the_approvers_keys(tmp_path: Path, backend_url: str | None) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    bob_key, bob_pub = keygen(keys, "bob")
+    carol_key, carol_pub = keygen(keys, "carol", "ecdsa")
+    _, git_pub = keygen(keys, "git-only")
+    # The file ssh-keygen -Y verify reads: principals, options, key. Only the modeltrail namespace counts.
+    allowed = (
+        "# approvers of credit-scoring\n"
+        f"bob {bob_pub}\n"
+        f'carol,c.* namespaces="modeltrail,git" {carol_pub}\n'
+        f'carol namespaces="git" {git_pub}\n'
+    )
+    (keys / "allowed_signers").write_text(allowed)
+    for principal in ("bob", "carol"):  # the file is the format ssh-keygen itself accepts
+        body = keys / f"{principal}.txt"
+        body.write_bytes(b"probe")
+        sig = sign(bob_key if principal == "bob" else carol_key, b"probe", keys)
+        (keys / "probe.sig").write_text(sig)
+        done = subprocess.run(
+            ["ssh-keygen", "-Y", "verify", "-f", str(keys / "allowed_signers"), "-I", principal, "-n", "modeltrail",
+             "-s", str(keys / "probe.sig")],
+            input=b"probe", capture_output=True, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    block = "".join(f"  {line}\n" for line in allowed.splitlines())
+    policy = POLICY.replace(
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true}",
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true, signed: required}",
+    ) + f"allowed_signers: |\n{block}"
+    t = make_trail(tmp_path, policy, url=backend_url)
+    try:
+        from modeltrail.registry import current_policy
+
+        pol = current_policy(t, "credit-scoring")
+        assert pol.signer_keys("carol") == [carol_pub.rsplit(" ", 1)[0]]
+        assert pol.signer_keys("bob") == [bob_pub.rsplit(" ", 1)[0]] and pol.signer_keys("erin") == []
+        ref = trained_model(t)
+        full_evidence(t, ref)
+        evaluate_gate_for(t, ref, "production", actor=BOB)
+        body = approval_body_for(t, ref, "production", actor=BOB, rationale="fine")
+        approve(t, ref, "production", actor=BOB, rationale="fine", signature=sign(bob_key, body, keys))
+        cbody = approval_body_for(t, ref, "production", actor=CAROL, rationale="ok")
+        with pytest.raises(SignatureError, match="does not verify"):
+            approve(t, ref, "production", actor=CAROL, rationale="ok", signature=sign(bob_key, cbody, keys))
+        approve(t, ref, "production", actor=CAROL, rationale="ok", signature=sign(carol_key, cbody, keys))
+        projections.catch_up(t)
+        assert status(t, ref).version.state == "approved"
+        assert check(t).ok, check(t).violations
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize(
+    "line,reason",
+    [
+        ("bob ssh-ed25519 AAAA", "not a valid SSH public key"),
+        ("bob cert-authority ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFoo", "not supported"),
+        ('bob valid-before="20300101" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFoo', "not supported"),
+        ("bob", "expected"),
+    ],
+)
+def test_bad_allowed_signers_lines_are_refused_with_the_line(line: str, reason: str) -> None:
+    from modeltrail.errors import PolicyError
+    from modeltrail.policy import parse_policy
+
+    with pytest.raises(PolicyError, match=reason):
+        parse_policy(f"system: s\nrisk_tier: minimal\nallowed_signers: |\n  # ok\n  {line}\n")
+
+
+# ------------------------------------------------------- rejections and deployments by people (point 7)
+
+
+def test_signed_required_covers_deployments_and_rejections_by_people(
+    tmp_path: Path, backend_url: str | None
+) -> None:
+    from modeltrail.registry import deploy, deployment_body_for, reject, rejection_body_for
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    pairs = {name: keygen(keys, name) for name in ("bob", "carol", "erin")}
+    policy = POLICY.replace(
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true}",
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true, signed: required}",
+    )
+    for name, role in (("bob", "model_risk"), ("carol", "compliance"), ("erin", "ops")):
+        policy = policy.replace(
+            f"{name}: {{roles: [{role}]}}", f'{name}: {{roles: [{role}], ssh_key: "{pairs[name][1]}"}}'
+        )
+    erin = Actor("erin", "ops")
+    t = make_trail(tmp_path, policy, url=backend_url)
+    try:
+        ref = trained_model(t)
+        full_evidence(t, ref)
+        evaluate_gate_for(t, ref, "production", actor=BOB)
+        for who, key in ((BOB, pairs["bob"][0]), (CAROL, pairs["carol"][0])):
+            body = approval_body_for(t, ref, "production", actor=who, rationale="ok")
+            approve(t, ref, "production", actor=who, rationale="ok", signature=sign(key, body, keys))
+        with pytest.raises(SignatureError, match="requires erin's SSH signature on the deployment"):
+            deploy(t, ref, "production", actor=erin)
+        body = deployment_body_for(t, ref, "production", actor=erin)
+        with pytest.raises(SignatureError, match="does not verify"):
+            deploy(t, ref, "production", actor=erin, signature=sign(pairs["bob"][0], body, keys))
+        deploy(t, ref, "production", actor=erin, signature=sign(pairs["erin"][0], body, keys))
+        # A deployment made up around the library, unsigned: it changes nothing and is reported.
+        forged = prepare(
+            EventInput("model.deployed", "credit-scoring", erin, f"model:{ref}", {"env": "staging", "stage": "production"})
+        )
+        seq = t.log.append([PreparedEvents([forged])])[0][0].seq
+        # Rejections by people: the same rule.
+        bad = trained_model(t, version=2)
+        with pytest.raises(SignatureError, match="on the rejection"):
+            reject(t, bad, "production", actor=BOB, rationale="weak")
+        rbody = rejection_body_for(t, bad, "production", actor=BOB, rationale="weak")
+        reject(t, bad, "production", actor=BOB, rationale="weak", signature=sign(pairs["bob"][0], rbody, keys))
+        projections.rebuild(t)
+        assert {d.env for d in status(t, ref).deployments if d.state == "live"} == {"production"}
+        assert status(t, bad).version.state == "rejected"
+        found = {v.seq: (v.kind, v.message) for v in check(t).violations}
+        assert {s: k for s, (k, _) in found.items()} == {seq: "approval_signature"}, found
+    finally:
+        t.close()
+
+
+def test_cli_deploy_print_body_and_signature(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    pairs = {name: keygen(keys, name) for name in ("bob", "carol", "erin")}
+    policy = POLICY.replace(
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true}",
+        "approvals: {roles: [model_risk, compliance], min: 2, four_eyes: true, signed: required}",
+    )
+    for name, role in (("bob", "model_risk"), ("carol", "compliance"), ("erin", "ops")):
+        policy = policy.replace(
+            f"{name}: {{roles: [{role}]}}", f'{name}: {{roles: [{role}], ssh_key: "{pairs[name][1]}"}}'
+        )
+    t = make_trail(tmp_path, policy)
+    try:
+        ref = trained_model(t)
+        full_evidence(t, ref)
+        evaluate_gate_for(t, ref, "production", actor=BOB)
+        for who, key in ((BOB, pairs["bob"][0]), (CAROL, pairs["carol"][0])):
+            body = approval_body_for(t, ref, "production", actor=who, rationale="ok")
+            approve(t, ref, "production", actor=who, rationale="ok", signature=sign(key, body, keys))
+        runner = CliRunner()
+        args = ["--trail", str(t.path), "deploy", ref, "--env", "production", "--as", "erin"]
+        unsigned = runner.invoke(main, args)
+        assert unsigned.exit_code == 1 and "signature" in unsigned.stderr
+        body = runner.invoke(main, [*args, "--print-body"])
+        assert body.exit_code == 0, body.output
+        sig_file = keys / "deploy.sig"
+        sig_file.write_text(sign(pairs["erin"][0], body.stdout.encode(), keys))
+        r = runner.invoke(main, [*args, "--signature", str(sig_file)])
+        assert r.exit_code == 0, r.output
+    finally:
+        t.close()
+
+
+def test_signed_overrides_where_oversight_requires_them(tmp_path: Path, backend_url: str | None) -> None:
+    import modeltrail
+    from modeltrail.registry import register_policy
+    from modeltrail.runtime import review
+    from modeltrail.runtime.oversight import override_body_for
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    rita_key, rita_pub = keygen(keys, "rita")
+    policy = (
+        "system: s\nrisk_tier: high\noversight: {fallback: human_review, signed: required}\n"
+        f'users:\n  rita: {{roles: [reviewer], ssh_key: "{rita_pub}"}}\n  carol: {{roles: [compliance]}}\n'
+    )
+    rita = Actor("rita", "reviewer")
+    with modeltrail.init(tmp_path / "t", url=backend_url) as t:
+        register_policy(t, policy, actor=CAROL)
+        svc = Actor("svc", "service", "service")
+        for did in ("d1", "d2", "d3"):
+            t.record(
+                "inference.decision",
+                system="s",
+                actor=svc,
+                subject=f"decision:{did}",
+                payload={"decision_id": did, "output": 1, "route": "review"},
+            )
+        with pytest.raises(SignatureError, match="on the override"):
+            review(t, "d1", actor=rita, override=0, reason="income verified")
+        body = override_body_for(t, "d1", actor=rita, value=0, reason="income verified")
+        review(t, "d1", actor=rita, override=0, reason="income verified", signature=sign(rita_key, body, keys))
+        review(t, "d2", actor=rita, accept=True, reason="fine")  # accepting changes no output: unsigned
+        forged = prepare(
+            EventInput(
+                "oversight.overridden", "s", rita, "decision:d3", {"decision_id": "d3", "value": 0, "reason": "x"}
+            )
+        )
+        seq = t.log.append([PreparedEvents([forged])])[0][0].seq
+        assert {v.seq: v.kind for v in check(t).violations} == {seq: "approval_signature"}

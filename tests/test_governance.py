@@ -21,7 +21,16 @@ from modeltrail.audit.check import check
 from modeltrail.cli.main import main
 from modeltrail.errors import ApprovalError, PermissionDeniedError, ValidationError
 from modeltrail.events import Actor, EventInput, PreparedEvents, Receipt, prepare
-from modeltrail.registry import approve, deploy, evaluate_gate_for, register_policy, status, suspend
+from modeltrail.registry import (
+    approve,
+    approve_policy,
+    deploy,
+    evaluate_gate_for,
+    propose_policy,
+    register_policy,
+    status,
+    suspend,
+)
 from modeltrail.runtime.killswitch import KillSwitch
 from modeltrail.runtime.oversight import review_queue
 
@@ -77,6 +86,15 @@ def test_generic_ingest_refuses_governance_types_and_names_the_command(gov: mode
     with pytest.raises(ValidationError, match=r"events\[1\]\.type"):
         gov.record_many([EventInput("run.started", SYSTEM, BOB), EventInput(type_, SYSTEM, BOB)])
     assert gov.size() == before
+
+
+def test_append_prepared_refuses_governance_types(gov: modeltrail.Trail) -> None:
+    forged = prepare(EventInput("model.approved", SYSTEM, BOB, "model:credit@2", {"stage": "production"}))
+    for batch in ([forged], PreparedEvents([forged])):
+        with pytest.raises(ValidationError, match="modeltrail approve"):
+            gov.append_prepared(batch)
+    with pytest.raises(ValidationError, match="incident"):
+        gov.append_prepared([prepare(EventInput("incident.closed", SYSTEM, BOB, None))])
 
 
 def test_cli_record_refuses_a_forged_approval(gov: modeltrail.Trail) -> None:
@@ -184,7 +202,89 @@ def test_policy_set_by_a_data_scientist_is_refused(gov: modeltrail.Trail, tmp_pa
         main, ["--trail", str(gov.path), "policy", "set", str(loose)], env={"MODELTRAIL_USER": "alice"}
     )
     assert r.exit_code == 1 and "compliance" in " ".join(r.stderr.split())
-    register_policy(gov, loose, actor=CAROL)  # the compliance officer may
+    with pytest.raises(PermissionDeniedError, match="compliance"):
+        propose_policy(gov, loose, actor=Actor("alice", "data_scientist"))
+
+
+# --------------------------------------------------------------------------- 6. two people change a high-risk policy
+
+
+DAVE = Actor("dave", "compliance")
+
+
+def test_a_high_risk_policy_change_needs_a_second_approver(gov: modeltrail.Trail, tmp_path: Path) -> None:
+    from modeltrail.registry import stored_policy
+
+    before = stored_policy(gov, SYSTEM).sha256
+    loose = tmp_path / "loose.yaml"
+    loose.write_text(POLICY.replace("min: 0.75", "min: 0.70"))
+    with pytest.raises(ApprovalError, match="second person"):
+        register_policy(gov, loose, actor=CAROL)  # one compliance officer alone may not
+    _, proposal = propose_policy(gov, loose, actor=CAROL)
+    assert stored_policy(gov, SYSTEM).sha256 == before  # a proposal changes nothing yet
+    with pytest.raises(ApprovalError, match="second person"):
+        approve_policy(gov, proposal.seq, actor=CAROL)  # not by the proposer
+    with pytest.raises(PermissionDeniedError):
+        approve_policy(gov, proposal.seq, actor=BOB)  # not without the policy role
+    _, registered = approve_policy(gov, proposal.seq, actor=DAVE)
+    now = stored_policy(gov, SYSTEM)
+    assert now.seq == registered.seq and now.sha256 != before
+    assert gov.get_event(registered.seq).payload["proposal_seq"] == proposal.seq
+    with pytest.raises(ApprovalError, match="already took effect"):
+        approve_policy(gov, proposal.seq, actor=DAVE)
+    assert check(gov).ok, check(gov).violations
+
+
+def test_a_stale_proposal_cannot_be_approved(gov: modeltrail.Trail) -> None:
+    _, first = propose_policy(gov, POLICY.replace("min: 0.75", "min: 0.72"), actor=CAROL)
+    _, second = propose_policy(gov, POLICY.replace("min: 0.75", "min: 0.80"), actor=CAROL)
+    approve_policy(gov, second.seq, actor=DAVE)
+    with pytest.raises(ApprovalError, match="stale"):
+        approve_policy(gov, first.seq, actor=DAVE)
+
+
+def test_a_one_person_change_around_the_library_takes_no_effect(gov: modeltrail.Trail) -> None:
+    from modeltrail.registry import stored_policy
+
+    in_force = stored_policy(gov, SYSTEM).sha256
+    loose = POLICY.replace("min: 0.75", "min: 0.10").replace("risk_tier: high", "risk_tier: minimal")
+    digest = gov.blobs.put_bytes(loose.encode())
+    alone = direct(gov, "policy.registered", CAROL, f"system:{SYSTEM}", payload={"policy_sha256": digest})
+    prop = direct(gov, "policy.proposed", CAROL, f"system:{SYSTEM}", payload={"policy_sha256": digest})
+    own = direct(
+        gov, "policy.registered", CAROL, f"system:{SYSTEM}", payload={"policy_sha256": digest, "proposal_seq": prop}
+    )
+    other = gov.blobs.put_bytes(POLICY.replace("min: 0.75", "min: 0.11").encode())
+    swapped = direct(
+        gov, "policy.registered", DAVE, f"system:{SYSTEM}", payload={"policy_sha256": other, "proposal_seq": prop}
+    )
+    missing = direct(gov, "policy.proposed", CAROL, f"system:{SYSTEM}", payload={"policy_sha256": "cd" * 32})
+    projections.rebuild(gov)
+    assert stored_policy(gov, SYSTEM).sha256 == in_force
+    found = {v.seq: v.kind for v in check(gov).violations}
+    assert found == {
+        alone: "policy_change_unapproved",
+        own: "policy_change_unapproved",
+        swapped: "policy_change_unapproved",
+        missing: "policy_blob",
+    }
+
+
+def test_cli_policy_set_proposes_and_approve_puts_it_in_force(gov: modeltrail.Trail, tmp_path: Path) -> None:
+    loose = tmp_path / "loose.yaml"
+    loose.write_text(POLICY.replace("min: 0.75", "min: 0.70"))
+    runner = CliRunner()
+    base = ["--trail", str(gov.path)]
+    r = runner.invoke(main, [*base, "policy", "set", str(loose)], env={"MODELTRAIL_USER": "carol"})
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "proposed in event" in out and "modeltrail policy approve" in out
+    seq = int(out.split("modeltrail policy approve ")[1].split("`")[0])
+    same = runner.invoke(main, [*base, "policy", "approve", str(seq)], env={"MODELTRAIL_USER": "carol"})
+    assert same.exit_code == 1 and "second person" in " ".join(same.stderr.split())
+    ok = runner.invoke(main, [*base, "policy", "approve", str(seq)], env={"MODELTRAIL_USER": "dave"})
+    assert ok.exit_code == 0, ok.output
+    assert "in force from event" in " ".join(ok.output.split())
 
 
 def test_edited_projection_rows_do_not_make_deploy_succeed(gov: modeltrail.Trail) -> None:

@@ -15,7 +15,7 @@ from modeltrail.errors import NotFoundError, PermissionDeniedError, PolicyError
 from modeltrail.events import Actor
 from modeltrail.identity import create_token, identity_for_user, resolve_actor, resolve_identity, revoke_token
 from modeltrail.policy import parse_policy
-from modeltrail.registry import current_policy, register_policy, stored_policy
+from modeltrail.registry import approve_policy, current_policy, propose_policy, register_policy, stored_policy
 
 STRICT = POLICY.replace("allow_impersonation: true", "allow_impersonation: false")
 
@@ -117,7 +117,9 @@ def test_policy_store_latest_wins_and_config_fallback(tmp_path: Path) -> None:
         assert t.blobs.get_bytes(ev.payload["policy_sha256"]).decode() == POLICY
         with pytest.raises(PermissionDeniedError, match="needs one of the roles compliance"):
             register_policy(t, STRICT, actor=ADMIN)  # changing the policy in force takes roles.policy
-        _, r2 = register_policy(t, STRICT, actor=Actor("carol", "compliance"))
+        # A high-risk policy changes with two people: one proposes, a second approves.
+        _, proposal = propose_policy(t, STRICT, actor=Actor("carol", "compliance"))
+        _, r2 = approve_policy(t, proposal.seq, actor=Actor("dave", "compliance"))
         latest = stored_policy(t, SYSTEM)
         assert latest.seq == r2.seq and latest.policy.allow_impersonation is False
         with pytest.raises(PolicyError, match="risk_tier"):

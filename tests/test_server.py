@@ -4,6 +4,9 @@ batches, verifiable proofs, review and kill switch through the library's rules, 
 from __future__ import annotations
 
 import base64
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -185,5 +188,21 @@ def test_predictions_can_be_logged_through_the_process_writer(tmp_path: Path) ->
     with modeltrail.open(folder) as t:
         logged = {e.payload["decision_id"] for e in t.events("inference.decision", since=None)}
     assert set(ids) <= logged
+    # The writer process dies: health says so (503) and predictions answer 503, not 400.
+    assert client.get("/v1/health").status_code == 200
+    logger = fastapi_app(app).state.modeltrail._logger
+    os.kill(logger._process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while client.get("/v1/health").status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    health = client.get("/v1/health")
+    assert health.status_code == 503 and health.json()["status"] == "degraded"
+    assert "writer" in health.json()["decision_writer"]
+    r = client.post(
+        f"/v1/models/{name}/{version}/predict",
+        json={"rows": rows[:1], "subjects": ["applicant:APP-000000"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 503, r.text
     with pytest.raises(modeltrail.errors.ValidationError):
         create_app(str(folder), decision_writer="fork")  # type: ignore[arg-type]

@@ -228,7 +228,10 @@ def test_predict_names_the_feature_the_model_cannot_take(target: dict[str, Any])
 
 def test_claimed_actor_role_must_be_held_and_policy_changes_apply(tmp_path: Path) -> None:
     policy = (Path(modeltrail.__file__).parent / "data" / "demo" / "policy.yaml").read_text()
-    from modeltrail.registry import register_policy
+    # A second compliance officer: the demo policy is high-risk, so a change takes two people.
+    policy = policy.replace("  carol: {roles: [compliance]}\n", "  carol: {roles: [compliance]}\n  frank: {roles: [compliance]}\n")
+    assert "frank" in policy
+    from modeltrail.registry import approve_policy, propose_policy, register_policy
 
     with modeltrail.init(tmp_path / "t") as t:
         register_policy(t, policy, actor=CAROL)
@@ -251,11 +254,12 @@ def test_claimed_actor_role_must_be_held_and_policy_changes_apply(tmp_path: Path
     assert r.status_code == 422 and r.json()["field"] == "events[0].actor"
     # A new policy takes model_risk away from alice: the server's parsed-policy cache follows it.
     with modeltrail.open(tmp_path / "t") as t:
-        register_policy(
+        _, proposal = propose_policy(
             t,
             policy.replace("alice: {roles: [data_scientist, model_risk]}", "alice: {roles: [data_scientist]}"),
             actor=CAROL,
         )
+        approve_policy(t, proposal.seq, actor=Actor("frank", "compliance"))
     assert post({"id": "alice", "role": "model_risk"}).status_code == 403
 
 

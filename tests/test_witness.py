@@ -159,3 +159,87 @@ def test_cli_witness_flow(tmp_path: Path) -> None:
     other = WitnessKey("w.example/2", bytes(32)).vkey()
     bad = runner.invoke(main, [*trail, "verify", "--witness", other])
     assert bad.exit_code == 1 and "witness" in bad.stderr
+
+
+# ------------------------------------------------------------------ a policy requires N witnesses (point 8)
+
+
+def test_a_policy_can_require_n_witness_cosignatures(
+    tmp_path: Path, backend_url: str | None, witness: Witness
+) -> None:
+    from modeltrail.audit.check import check
+    from modeltrail.registry import register_policy
+
+    second = Witness.create(tmp_path / "w2", "witness.example.org/w2")
+    third = Witness.create(tmp_path / "w3", "witness.example.org/w3")
+    keys = [w.key.vkey() for w in (witness, second, third)]
+    policy = "system: s\nrisk_tier: limited\nwitnesses:\n  min: 2\n  keys:\n" + "".join(f"    - {k}\n" for k in keys)
+    with modeltrail.init(tmp_path / "t", url=backend_url) as t:
+        register_policy(t, policy, actor=ALICE)
+        for w in (witness, second, third):
+            w.follow(t.origin, t.signer().verifier_key())
+        _grow(t, 3)
+        res = t.verify()
+        assert [p.kind for p in res.problems] == ["witness"] and "0 of the required 2" in res.problems[0].message
+        assert check(t).kinds() == {"witness_cosignatures": 1}
+        cosign_with(t, witness)
+        assert not t.verify().ok and not check(t).ok  # one of two
+        cosign_with(t, third)
+        assert t.verify().ok and check(t).ok
+        r = CliRunner().invoke(main, ["--trail", str(t.path), "audit", "check", "--json"])
+        assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize(
+    "witnesses,field",
+    [
+        ("{keys: [not-a-key]}", "witnesses.keys[0]"),
+        ("{keys: []}", "witnesses.keys"),
+        ("{min: 1}", "witnesses.keys"),
+    ],
+)
+def test_bad_witness_requirements_are_refused(witnesses: str, field: str) -> None:
+    from modeltrail.errors import PolicyError
+    from modeltrail.policy import parse_policy
+
+    with pytest.raises(PolicyError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        parse_policy(f"system: s\nrisk_tier: minimal\nwitnesses: {witnesses}\n")
+
+
+def test_more_required_than_listed_is_refused(witness: Witness) -> None:
+    from modeltrail.errors import PolicyError
+    from modeltrail.policy import parse_policy
+
+    with pytest.raises(PolicyError, match=r"witnesses\.min"):
+        parse_policy(f"system: s\nrisk_tier: minimal\nwitnesses: {{keys: ['{witness.key.vkey()}'], min: 2}}\n")
+
+
+def test_a_rolled_back_ledger_file_fails_verify_and_is_refused_by_the_witness(
+    tmp_path: Path, witness: Witness
+) -> None:
+    # The whole SQLite file is replaced by an older copy (as from a backup): the trail itself cannot tell
+    # from its database, but the known head and the witness (outside it) can.
+    import shutil
+
+    with modeltrail.init(tmp_path / "t") as t:
+        witness.follow(t.origin, t.signer().verifier_key())
+        _grow(t, 4)
+        cosign_with(t, witness)
+        db = next((tmp_path / "t").rglob("ledger.db"))
+    backup = tmp_path / "old.db"
+    shutil.copy(db, backup)
+    with modeltrail.open(tmp_path / "t") as t:
+        t.record("model.note", system="s", actor=ALICE, subject="run:after")  # what the rollback undoes
+        _grow(t, 4, tag="later")
+        cosign_with(t, witness)
+        cosigned = witness.last(t.origin)[0]
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    shutil.copy(backup, db)
+    with modeltrail.open(tmp_path / "t") as t:
+        assert t.size() < cosigned
+        res = t.verify()
+        assert not res.ok and res.first_problem is not None and res.first_problem.kind == "truncated"
+        with pytest.raises(ProofError, match="rollback"):
+            cosign_with(t, witness)
+    assert witness.last(t.origin)[0] == cosigned  # the witness still holds the larger head

@@ -222,8 +222,11 @@ class BlobStore:
         target = self.root / digest[:2] / digest[2:]
         if target.is_file():
             return digest
-        folder = self._ensure_folder(digest)
-        fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
+        try:
+            folder = self._ensure_folder(digest)
+            fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
+        except OSError as exc:
+            raise StoreError(f"could not store blob {digest}: {exc}") from exc
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -231,6 +234,9 @@ class BlobStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             self._install(tmp, target)
+        except OSError as exc:  # a full disk (ENOSPC) or a failing one: modeltrail's error, nothing kept
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"could not store blob {digest}: {exc}") from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -278,6 +284,9 @@ class BlobStore:
                 return digest
             self._ensure_folder(digest)
             self._install(tmp, target)
+        except OSError as exc:  # a full disk (ENOSPC) or a failing one: modeltrail's error, nothing kept
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"could not store a blob: {exc}") from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -59,6 +59,12 @@ class StoreError(ModeltrailError):
     """The storage backend failed (disk full, database gone, ...). Nothing was acknowledged."""
 
 
+class UnavailableError(StoreError):
+    """A part the request needs is down (the decision writer process died): retry later, the input is fine."""
+
+    http_status: ClassVar[int] = 503
+
+
 class NotFoundError(ModeltrailError, LookupError):
     """A referenced entity (event, blob, model version, checkpoint, ...) does not exist."""
 

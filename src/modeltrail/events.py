@@ -340,6 +340,9 @@ def _new_prepared(*fields: Any) -> PreparedEvent:
 
 
 _HEAD, _MID = leaf_format.HEAD_FORMAT, leaf_format.MID_FORMAT
+# Caches of values already validated: names repeat a lot. Each has a bound (a client sending 200,000
+# distinct types must not grow the server without limit); past it, values are validated every time.
+_CACHE_BOUND = 10_000
 _actor_cache: dict[tuple[str, str, str], tuple[str, bytes]] = {}
 _ok_types: set[str] = set()
 _ok_systems: dict[str, bytes] = {}
@@ -359,6 +362,9 @@ def _check_actor(value: Actor | Mapping[str, str], field_name: str) -> tuple[str
         key = (value["id"], value["role"], value.get("kind", "human"))
     else:
         raise ValidationError(f"expected an Actor or a mapping, got {type(value).__name__}", field=field_name)
+    for part, name in zip(key, ("id", "role", "kind"), strict=True):
+        if not isinstance(part, str):  # a list or object here is bad input, not an unhashable cache key
+            raise ValidationError(f"expected a string, got {type(part).__name__}", field=f"{field_name}.{name}")
     hit = _actor_cache.get(key)
     if hit is not None:
         return hit
@@ -373,7 +379,7 @@ def _check_actor(value: Actor | Mapping[str, str], field_name: str) -> tuple[str
     if kind not in ACTOR_KINDS:
         raise ValidationError(f"expected one of {', '.join(ACTOR_KINDS)}, got {kind!r}", field=f"{field_name}.kind")
     out = (aid, encoding.canonical_bytes({"id": aid, "kind": kind, "role": role}))
-    if len(_actor_cache) < 10_000:
+    if len(_actor_cache) < _CACHE_BOUND:
         _actor_cache[key] = out
     return out
 
@@ -394,12 +400,13 @@ def prepare(event: EventInput, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_B
 def _prepare(event: EventInput, max_payload_bytes: int) -> PreparedEvent:
     # Field paths here are relative to the event; prepare() prefixes them only when one fails.
     etype = event.type
-    if etype not in _ok_types:
+    if not isinstance(etype, str) or etype not in _ok_types:
         if not isinstance(etype, str) or len(etype) > 128 or not _TYPE_RE.fullmatch(etype):
             raise ValidationError(
                 f"expected a dotted lower-case name like 'model.registered', got {etype!r}", field="type"
             )
-        _ok_types.add(etype)
+        if len(_ok_types) < _CACHE_BOUND:
+            _ok_types.add(etype)
     system = event.system
     system_json = _ok_systems.get(system) if isinstance(system, str) else None
     if system_json is None:
@@ -409,7 +416,8 @@ def _prepare(event: EventInput, max_payload_bytes: int) -> PreparedEvent:
                 field="system",
             )
         system_json = encoding.json_string(system)
-        _ok_systems[system] = system_json
+        if len(_ok_systems) < _CACHE_BOUND:
+            _ok_systems[system] = system_json
     actor_id, actor_json = _check_actor(event.actor, "actor")
     subject = event.subject
     if subject is None:
@@ -444,7 +452,7 @@ def _prepare(event: EventInput, max_payload_bytes: int) -> PreparedEvent:
         if len(refs) > 10_000:
             raise ValidationError("at most 10000 references", field="refs")
         for i, r in enumerate(refs):
-            if r in _ok_refs:
+            if isinstance(r, str) and r in _ok_refs:
                 continue
             if not isinstance(r, str) or not _REF_RE.fullmatch(r):
                 raise ValidationError(

@@ -27,12 +27,12 @@ import re
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotFoundError, PermissionDeniedError, ValidationError
-from .events import Actor, format_ts
+from .events import Actor, format_ts, parse_ts
 from .governance.namespace import record_governed
 
 if TYPE_CHECKING:
@@ -323,15 +323,45 @@ def local_identity(trail: Trail, *, as_user: str | None = None) -> Identity:
     return Identity(getpass.getuser(), (), "human", "os", DEFAULT_ROLE)
 
 
-def create_token(trail: Trail, user: str, actor: Actor | Identity, *, kind: str = "human") -> str:
+def token_expiry(text: str, now: datetime | None = None) -> datetime:
+    """When a token given ``--expires TEXT`` stops working: a duration (``30d``, ``12h``, ``2w``, ``P90D``,
+    ``P1Y``) from ``now``, or an ISO 8601 time (``2027-01-31T00:00:00Z``). :class:`ValidationError` otherwise."""
+    from .policy.duration import parse_duration
+    from .policy.model import window_seconds
+
+    now = now or datetime.now(UTC)
+    text = text.strip()
+    try:
+        if text[:1].isdigit() and text[-1:] in "mhdw" and text[:-1].isdigit():
+            when = now + timedelta(seconds=window_seconds(text))
+        elif text[:1] in ("P", "p"):
+            when = parse_duration(text.upper()).add_to(now)
+        else:
+            when = parse_ts(text, "expires")
+    except (ValueError, ValidationError) as exc:
+        raise ValidationError(
+            f"expected a duration such as 30d, 12h or P90D, or an ISO 8601 time: {exc}", field="expires"
+        ) from None
+    if when <= now:
+        raise ValidationError("the expiry must be in the future", field="expires")
+    return when
+
+
+def create_token(
+    trail: Trail, user: str, actor: Actor | Identity, *, kind: str = "human", expires: datetime | None = None
+) -> str:
     """Create an API token for ``user`` and return it; it is shown only this once.
 
     Only the token's SHA-256 is kept (``keys/tokens.json``, mode 0600). The ledger records
-    ``token.created`` with the token id and user, never the token or its hash.
+    ``token.created`` with the token id, user and expiry, never the token or its hash. With ``expires``
+    (see :func:`token_expiry`) the token is refused from that moment on.
     """
     if kind not in ("human", "service"):
         raise ValidationError(f"expected human or service, got {kind!r}", field="kind")
+    if expires is not None and expires.tzinfo is None:
+        raise ValidationError("expected a time with a time zone", field="expires")
     identity_for_user(user, None)  # validates the id
+    until = format_ts(expires.astimezone(UTC)) if expires is not None else None
     creator = _token_admin(trail, actor, "create", user)
     token_id = secrets.token_hex(8)
     token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
@@ -347,6 +377,7 @@ def create_token(trail: Trail, user: str, actor: Actor | Identity, *, kind: str 
                 "created": format_ts(datetime.now(UTC)),
                 "created_by": creator.id,
                 "revoked": False,
+                **({"expires": until} if until else {}),
             }
         )
         _write_tokens(path, tokens)
@@ -356,7 +387,7 @@ def create_token(trail: Trail, user: str, actor: Actor | Identity, *, kind: str 
         system="modeltrail",
         actor=creator,
         subject=f"token:{token_id}",
-        payload={"token_id": token_id, "user": user, "kind": kind},
+        payload={"token_id": token_id, "user": user, "kind": kind, **({"expires": until} if until else {})},
     )
     return token
 
@@ -393,6 +424,9 @@ def _token_user(trail: Trail, token: str) -> tuple[str, str]:
         if hmac.compare_digest(str(t.get("sha256", "")), digest):
             if t.get("revoked"):
                 raise PermissionDeniedError(f"the API token {t.get('id')} has been revoked")
+            until = t.get("expires")
+            if isinstance(until, str) and parse_ts(until, "expires") <= datetime.now(UTC):
+                raise PermissionDeniedError(f"the API token {t.get('id')} expired at {until}")
             return str(t["user"]), str(t.get("kind", "human"))
     raise PermissionDeniedError("the API token is not known to this trail")
 
@@ -453,4 +487,5 @@ __all__ = [
     "resolve_actor",
     "resolve_identity",
     "revoke_token",
+    "token_expiry",
 ]

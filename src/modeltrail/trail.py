@@ -54,7 +54,7 @@ from .events import (
     prepare,
 )
 from .governance import knownhead
-from .governance.namespace import record_governed, refuse_reserved
+from .governance.namespace import record_governed, refuse_reserved, refuse_reserved_prepared
 from .ledger import merkle
 from .ledger.leaf import LeafGroup
 from .ledger.log import Log
@@ -337,7 +337,14 @@ class Trail:
         return receipts
 
     def append_prepared_each(self, groups: Sequence[Sequence[PreparedEvent] | LeafGroup]) -> list[Sequence[Receipt]]:
-        """Several :meth:`append_prepared` calls in one transaction: the receipts of each group, in order."""
+        """Several :meth:`append_prepared` calls in one transaction: the receipts of each group, in order.
+
+        Generic ingest like :meth:`record`: plain lists of prepared events of a governance type are refused
+        (the columnar groups the decision logger builds hold decisions only).
+        """
+        for g in groups:
+            if isinstance(g, list | tuple | PreparedEvents):
+                refuse_reserved_prepared(g)
         out = self.log.append([as_group(g) for g in groups])
         self._after_append(sum(len(r) for r in out))
         return out
@@ -359,6 +366,8 @@ class Trail:
 
     def get_event(self, seq: int) -> Event:
         """The event at ``seq``; raises NotFoundError."""
+        if not 0 <= seq < 2**63:  # beyond what the database can hold: no such event, not an overflow
+            raise NotFoundError(f"no event with seq {seq} (the ledger has {self.size()} events)")
         row = self.store.get_event(seq)
         if row is None:
             raise NotFoundError(f"no event with seq {seq} (the ledger has {self.size()} events)")
@@ -539,7 +548,8 @@ class Trail:
         the same way. Beyond the bytes: no projection folded past the end of the log, and (unless the
         auditor pinned keys) every checkpoint is signed by a key of the chain ``trail.initialized`` and
         ``key.rotated`` form. With ``witnesses`` (witness verifier keys), at least ``min_witnesses`` of
-        them (default: all) must have cosigned a checkpoint of this log.
+        them (default: all) must have cosigned a checkpoint of this log; without, each policy in force that
+        lists ``witnesses`` sets the keys and the number.
         """
         from .governance.trailchecks import check_key_chain, check_projection_cursors, check_purges
         from .governance.witnessing import check_witnesses, cosigned_notes
@@ -566,6 +576,12 @@ class Trail:
             keys_w = [WitnessKey.parse(w) for w in witnesses]
             need = len(keys_w) if min_witnesses is None else min_witnesses
             res.problems += [Problem("witness", m) for m in check_witnesses(self, keys_w, need)]
+        else:  # the witnesses the policies in force require (witnesses: {keys, min})
+            from .governance.rules import fresh_replay
+            from .governance.witnessing import policy_witness_problems
+
+            in_force = list(fresh_replay(self).policies.values())
+            res.problems += [Problem("witness", m, seq=seq) for seq, m in policy_witness_problems(self, in_force)]
         return res
 
     # -- convenience: the feature modules, reachable from the trail ------------------------------
@@ -710,6 +726,7 @@ class Trail:
         break_glass_reason: str | None = None,
         policy: Policy | None = None,
         mode: str = "live",
+        signature: str | None = None,
     ) -> Receipt:
         """Deploy a model version, refused without a passed gate and complete approvals.
 
@@ -727,6 +744,7 @@ class Trail:
             break_glass_reason=break_glass_reason,
             policy=policy,
             mode=mode,
+            signature=signature,
         )
 
     def guard(
@@ -776,6 +794,7 @@ class Trail:
         accept: bool | None = None,
         override: object = _NO_OVERRIDE,
         reason: str,
+        signature: str | None = None,
     ) -> Receipt:
         """Record a human review (``accept=True`` or ``override=value``) of a routed decision.
 
@@ -785,8 +804,10 @@ class Trail:
 
         # ``override=None`` is a real override (to a null output), so "not given" needs its own marker.
         if override is _NO_OVERRIDE:
-            return review(self, decision_id, actor=actor, accept=accept, reason=reason)
-        return review(self, decision_id, actor=actor, accept=accept, override=override, reason=reason)
+            return review(self, decision_id, actor=actor, accept=accept, reason=reason, signature=signature)
+        return review(
+            self, decision_id, actor=actor, accept=accept, override=override, reason=reason, signature=signature
+        )
 
     def label(self, decision_id: str, actual: object, *, actor: Actor | Mapping[str, str] | Identity) -> Receipt:
         """Record the ground truth of a decision (:func:`modeltrail.runtime.oversight.label`)."""
@@ -842,6 +863,42 @@ def init(
             folder, _ = _resolve_location(path)
     if (folder / CONFIG_FILE).exists():
         raise TrailExistsError(f"a trail already exists at {folder}")
+    # What was there before: a failed init removes what it created and nothing else.
+    existed = folder.exists()
+    before = set(folder.iterdir()) if existed and folder.is_dir() else set()
+    created = folder  # the outermost folder init will create (``mkdir -p`` may make parents too)
+    while not existed and not created.parent.exists():
+        created = created.parent
+    try:
+        return _init_in(folder, pg, origin, checkpoint_every_events, checkpoint_every_seconds, actor, blobs)
+    except BaseException:
+        _remove_created(created if not existed else folder, existed, before)
+        raise
+
+
+def _remove_created(folder: Path, existed: bool, before: set[Path]) -> None:
+    """Undo a failed :func:`init` in ``folder``: remove the entries it created (all of it if it made it)."""
+    import shutil
+
+    if not existed:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for entry in set(folder.iterdir()) - before if folder.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _init_in(
+    folder: Path,
+    pg: str | None,
+    origin: str | None,
+    checkpoint_every_events: int,
+    checkpoint_every_seconds: float,
+    actor: Actor | None,
+    blobs: str | None,
+) -> Trail:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "blobs").mkdir(exist_ok=True)
     keys_dir = folder / "keys"
@@ -863,14 +920,26 @@ def init(
         pseudonyms="vault",
     )
     store = _open_store(folder, pg)
-    if store.size() != 0:
+    try:
+        if store.size() != 0:
+            raise TrailExistsError(f"the ledger at {strip_password(store.url)} already holds events")
+        store.set_meta("origin", origin)
+        store.set_meta("format", "modeltrail-ledger/1")
+        # The config file is written last: its presence marks a complete trail.
+        _write_json_atomic(folder / CONFIG_FILE, cfg.to_dict())
+        trail = Trail(folder, store, cfg)
+    except BaseException:
         store.close()
-        raise TrailExistsError(f"the ledger at {store.url} already holds events")
-    store.set_meta("origin", origin)
-    store.set_meta("format", "modeltrail-ledger/1")
-    # The config file is written last: its presence marks a complete trail.
-    _write_json_atomic(folder / CONFIG_FILE, cfg.to_dict())
-    trail = Trail(folder, store, cfg)
+        raise
+    try:
+        _first_events(trail, actor, trail_id, origin, signer)
+    except BaseException:
+        trail.close()
+        raise
+    return trail
+
+
+def _first_events(trail: Trail, actor: Actor | None, trail_id: str, origin: str, signer: NoteSigner) -> None:
     record_governed(
         trail,
         "trail.initialized",
@@ -885,7 +954,6 @@ def init(
         },
     )
     trail.checkpoint()
-    return trail
 
 
 def open_trail(url: str | os.PathLike[str] | None = None) -> Trail:
@@ -905,7 +973,13 @@ def open_trail_folder(folder: Path, pg_url: str | None = None) -> Trail:
     cfg_path = folder / CONFIG_FILE
     if not cfg_path.is_file():
         raise TrailNotFoundError(f"no trail at {folder} (create one with `modeltrail init`)")
-    cfg = TrailConfig.from_dict(json.loads(cfg_path.read_text(encoding="utf-8")))
+    try:
+        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("expected a JSON object")
+        cfg = TrailConfig.from_dict(raw)
+    except (OSError, ValueError, TypeError) as exc:  # one line for a broken config, not a traceback
+        raise TrailNotFoundError(f"{cfg_path} is not a valid trail configuration: {exc}") from None
     store = _open_store(folder, pg_url or cfg.url)
     return Trail(folder, store, cfg)
 

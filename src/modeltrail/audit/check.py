@@ -11,10 +11,15 @@ The check replays the ledger from event 0 with the same rules the projections ap
 - ``ref_missing`` / ``ref_later``: an ``event:N`` reference to an event that does not exist or comes later;
 - ``decision_not_deployed``: a decision the model served (not a fallback) while that version was not
   deployed in that environment;
-- ``policy_change_role`` / ``policy_blob``: a policy change by an actor without the policy role, or one
-  naming a blob that is missing or invalid;
+- ``policy_change_role`` / ``policy_blob``: a policy change (or proposal) by an actor without the policy
+  role, or one naming a blob that is missing or invalid;
+- ``policy_change_unapproved``: a change to a high-risk system's policy that took no second approver (no
+  admitted proposal, the proposer approving it, or a stale proposal);
 - ``key_not_chained``: a checkpoint key, or a rotation, not chained from ``trail.initialized``;
-- ``approval_signature``: an approver signature that does not verify (or is missing where required);
+- ``witness_cosignatures``: fewer witness cosignatures on a checkpoint of the log than a policy in force
+  requires (``witnesses: {keys, min}``);
+- ``approval_signature``: a person's signature on an approval, rejection, deployment or override that does
+  not verify (or is missing where the stage, or ``oversight``, says ``signed: required``);
 - any other inadmissible governance event, as ``inadmissible``.
 """
 
@@ -38,8 +43,14 @@ _KINDS: dict[tuple[str, str], str] = {
     ("model.approved", "four_eyes"): "approval_by_registrant",
     ("model.approved", "role"): "approval_role",
     ("model.approved", "signature"): "approval_signature",
+    ("model.rejected", "signature"): "approval_signature",
+    ("model.deployed", "signature"): "approval_signature",
+    ("oversight.overridden", "signature"): "approval_signature",
     ("policy.registered", "policy_role"): "policy_change_role",
     ("policy.registered", "policy_blob"): "policy_blob",
+    ("policy.registered", "second_approver"): "policy_change_unapproved",
+    ("policy.proposed", "policy_role"): "policy_change_role",
+    ("policy.proposed", "policy_blob"): "policy_blob",
     ("key.rotated", "key_chain"): "key_not_chained",
 }
 _RULE_KINDS = {"role": "role", "signature": "approval_signature"}
@@ -140,6 +151,7 @@ def check(trail: Trail) -> AuditResult:
     Reads the ledger only (never a projection table), so an edited projection cannot hide anything.
     """
     from ..governance.trailchecks import check_key_chain
+    from ..governance.witnessing import policy_witness_problems
 
     res = AuditResult()
     replay = Replay(policy_loader(trail))
@@ -189,6 +201,8 @@ def check(trail: Trail) -> AuditResult:
                 )
     for p in check_key_chain(trail):
         res.add(Violation(p.seq if p.seq is not None else -1, "key_not_chained", "checkpoint", p.message))
+    for seq, message in policy_witness_problems(trail, replay.policies.values()):
+        res.add(Violation(seq if seq is not None else -1, "witness_cosignatures", "checkpoint", message))
     if not registered_anywhere:
         res.notes.append(
             "no policy is registered in the ledger: rules were checked against the policy each event cites; "

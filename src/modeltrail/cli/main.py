@@ -67,6 +67,14 @@ def handle_errors(fn: F) -> F:
 
             _err().print("[red]error:[/red] " + escape(str(exc)), highlight=False)
             sys.exit(1)
+        except OSError as exc:
+            # A file the command was pointed at cannot be read or written (missing, a directory, a full
+            # disk): one line naming it, as for the library's own errors, not a traceback.
+            from rich.markup import escape
+
+            where = f"{exc.filename}: " if exc.filename else ""
+            _err().print("[red]error:[/red] " + escape(f"{where}{exc.strerror or exc}"), highlight=False)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -383,11 +391,19 @@ def record_cmd(
     if actor_role is None:
         raise ValidationError("expected the actor's role", field="--actor-role")
 
-    text = Path(payload[1:]).read_text(encoding="utf-8") if payload.startswith("@") else payload
+    from ..ledger.encoding import loads_strict
+
+    text = payload
+    if payload.startswith("@"):
+        try:
+            text = Path(payload[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise ValidationError(f"cannot read {payload[1:]}: {why}", field="payload") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"expected a JSON object: {exc}", field="payload") from None
+        data = loads_strict(text, "")
+    except ValidationError as exc:
+        raise exc.within("payload") from None
     r = tc.trail().record(
         type_,
         system=system,
@@ -658,7 +674,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "registry",
         "Approve MODEL@VERSION for STAGE (roles and four-eyes rule from the policy; signed where required).",
     ),
-    "reject": ("registry", "Reject MODEL@VERSION for good."),
+    "reject": ("registry", "Reject MODEL@VERSION for good (signed where the stage requires it)."),
     "revoke-approval": ("registry", "Withdraw your own approval of MODEL@VERSION for STAGE."),
     "deploy": ("registry", "Deploy MODEL@VERSION to ENV; refused without a passed gate and complete approvals."),
     "suspend": ("registry", "Suspend MODEL[@VERSION] in ENV (kill switch; roles.suspend)."),

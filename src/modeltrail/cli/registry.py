@@ -18,7 +18,8 @@ from rich.table import Table
 
 from .. import registry as reg
 from ..errors import NotFoundError, ValidationError
-from ..identity import Identity, create_token, local_identity, resolve_identity, revoke_token
+from ..events import format_ts
+from ..identity import Identity, create_token, local_identity, resolve_identity, revoke_token, token_expiry
 from ..policy import Policy
 from ..registry.classify import NO, QUESTIONS, Question, interactive, load_answers
 from ..trail import Trail
@@ -123,7 +124,11 @@ def classify_cmd(
 @pass_ctx
 @handle_errors
 def policy_set_cmd(tc: TrailContext, file: Path, as_user: str | None) -> None:
-    """Register FILE as the policy in force for its system (stored in the trail, policy.registered)."""
+    """Register FILE as the policy in force for its system (stored in the trail, policy.registered).
+
+    A change to a high-risk system's policy is proposed instead (policy.proposed): it takes effect when a
+    second person with the policy role runs `modeltrail policy approve SEQ`.
+    """
     trail = tc.trail()
     from ..policy import load_policy
 
@@ -131,6 +136,14 @@ def policy_set_cmd(tc: TrailContext, file: Path, as_user: str | None) -> None:
     new = load_policy(file)
     previous = _policy_or_none(trail, new.system)
     ident = resolve_identity(trail, previous or new, as_user=as_user)
+    if reg.needs_second_approver(trail, new, file.read_text(encoding="utf-8")):
+        policy, receipt = reg.propose_policy(trail, file, actor=ident)
+        _done(
+            f"change to the high-risk policy of [bold]{escape(policy.system)}[/bold] proposed in event "
+            f"{receipt.seq}; it takes effect when a second person with the policy role runs "
+            f"`modeltrail policy approve {receipt.seq}`"
+        )
+        return
     policy, receipt = reg.register_policy(trail, file, actor=ident)
     sha = trail.get_event(receipt.seq).payload["policy_sha256"]
     _done(
@@ -139,14 +152,33 @@ def policy_set_cmd(tc: TrailContext, file: Path, as_user: str | None) -> None:
     )
 
 
+@click.command("approve")
+@click.argument("proposal_seq", type=click.IntRange(0, 2**63 - 1), metavar="SEQ")
+@_AS
+@pass_ctx
+@handle_errors
+def policy_approve_cmd(tc: TrailContext, proposal_seq: int, as_user: str | None) -> None:
+    """Approve the policy change proposed in event SEQ: as the second person, it takes effect now."""
+    trail = tc.trail()
+    prop = trail.get_event(proposal_seq)
+    ident = resolve_identity(trail, _policy_or_none(trail, prop.system), as_user=as_user)
+    policy, receipt = reg.approve_policy(trail, proposal_seq, actor=ident)
+    _done(
+        f"policy for [bold]{escape(policy.system)}[/bold] (risk tier {policy.risk_tier}) in force from event "
+        f"{receipt.seq}, proposed in event {proposal_seq}"
+    )
+
+
 def _attach_policy_set() -> None:
     """Add ``set`` to the ``modeltrail policy`` group of the policy-file module (validate/show)."""
     try:
         from .policy import policy_group
     except ImportError:  # that module is not part of this build: expose our own group instead
-        COMMANDS.append(click.Group("policy", commands={"set": policy_set_cmd}, help="Policies in the trail."))
+        commands = {"set": policy_set_cmd, "approve": policy_approve_cmd}
+        COMMANDS.append(click.Group("policy", commands=commands, help="Policies in the trail."))
         return
     policy_group.add_command(policy_set_cmd)
+    policy_group.add_command(policy_approve_cmd)
 
 
 # ------------------------------------------------------------------------------------------ gates
@@ -229,29 +261,55 @@ def approve_cmd(
     if print_body:
         click.echo(reg.approval_body_for(trail, model, stage, actor=who, rationale=rationale).decode(), nl=False)
         return
-    sig = None
-    if signature is not None:
-        try:
-            sig = signature.read_text(encoding="ascii")
-        except (UnicodeDecodeError, OSError):
-            raise ValidationError(f"{signature} is not an armored SSH signature", field="signature") from None
-    receipt = reg.approve(trail, model, stage, actor=who, rationale=rationale, signature=sig)
+    receipt = reg.approve(trail, model, stage, actor=who, rationale=rationale, signature=_read_signature(signature))
     ev = trail.get_event(receipt.seq)
     state = "approvals complete" if ev.payload.get("complete") else "more approvals needed"
     _done(f"approved {escape(model)} for {stage} as {ev.actor.id} ({ev.actor.role}): event {receipt.seq}; {state}")
+
+
+def _read_signature(signature: Path | None) -> str | None:
+    """The armored SSH signature in the file ``--signature`` names (None without one)."""
+    if signature is None:
+        return None
+    try:
+        return signature.read_text(encoding="ascii")
+    except (UnicodeDecodeError, OSError):
+        raise ValidationError(f"{signature} is not an armored SSH signature", field="signature") from None
+
+
+_SIGNATURE = click.option(
+    "--signature",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your SSH signature of the --print-body output (ssh-keygen -Y sign -n modeltrail -f KEY FILE).",
+)
+_PRINT_BODY = click.option("--print-body", is_flag=True, help="Print the bytes to sign and stop (nothing is recorded).")
 
 
 @click.command("reject")
 @click.argument("model")
 @click.option("--stage", required=True, help="Stage whose approvers reject the version.")
 @click.option("--rationale", required=True, help="Why the version is rejected.")
+@_SIGNATURE
+@_PRINT_BODY
 @_AS
 @pass_ctx
 @handle_errors
-def reject_cmd(tc: TrailContext, model: str, stage: str, rationale: str, as_user: str | None) -> None:
-    """Reject MODEL@VERSION for good."""
+def reject_cmd(
+    tc: TrailContext,
+    model: str,
+    stage: str,
+    rationale: str,
+    signature: Path | None,
+    print_body: bool,
+    as_user: str | None,
+) -> None:
+    """Reject MODEL@VERSION for good (signed where the stage requires it)."""
     trail = tc.trail()
-    receipt = reg.reject(trail, model, stage, actor=_model_identity(trail, model, as_user), rationale=rationale)
+    who = _model_identity(trail, model, as_user)
+    if print_body:
+        click.echo(reg.rejection_body_for(trail, model, stage, actor=who, rationale=rationale).decode(), nl=False)
+        return
+    receipt = reg.reject(trail, model, stage, actor=who, rationale=rationale, signature=_read_signature(signature))
     _done(f"rejected {escape(model)}: event {receipt.seq}")
 
 
@@ -285,6 +343,8 @@ def revoke_cmd(tc: TrailContext, model: str, stage: str, reason: str, as_user: s
     show_default=True,
     help="shadow: runs beside the live version, outputs not acted on; canary: a live trial (traffic < 1).",
 )
+@_SIGNATURE
+@_PRINT_BODY
 @_AS
 @pass_ctx
 @handle_errors
@@ -296,19 +356,27 @@ def deploy_cmd(
     stage: str | None,
     break_glass: str | None,
     mode: str,
+    signature: Path | None,
+    print_body: bool,
     as_user: str | None,
 ) -> None:
     """Deploy MODEL@VERSION to ENV; refused without a passed gate and complete approvals."""
     trail = tc.trail()
+    who = _model_identity(trail, model, as_user)
+    if print_body:
+        body = reg.deployment_body_for(trail, model, env, actor=who, traffic=traffic, stage=stage)
+        click.echo(body.decode(), nl=False)
+        return
     receipt = reg.deploy(
         trail,
         model,
         env,
-        actor=_model_identity(trail, model, as_user),
+        actor=who,
         traffic=traffic,
         stage=stage,
         break_glass_reason=break_glass,
         mode=mode,
+        signature=_read_signature(signature),
     )
     ev = trail.get_event(receipt.seq)
     if ev.payload.get("break_glass"):
@@ -509,15 +577,22 @@ def _creator(trail: Trail, as_user: str | None) -> Identity:
 @token_group.command("create")
 @click.argument("user")
 @click.option("--service", is_flag=True, help="The token is for a service (a CI job), not a person.")
+@click.option(
+    "--expires",
+    metavar="WHEN",
+    help="The token stops working after a duration (30d, 12h, P90D) or at an ISO 8601 time.",
+)
 @_AS
 @pass_ctx
 @handle_errors
-def token_create_cmd(tc: TrailContext, user: str, service: bool, as_user: str | None) -> None:
+def token_create_cmd(tc: TrailContext, user: str, service: bool, expires: str | None, as_user: str | None) -> None:
     """Create an API token for USER and print it once (only its hash is kept). Use it as MODELTRAIL_TOKEN."""
     trail = tc.trail()
-    token = create_token(trail, user, _creator(trail, as_user), kind="service" if service else "human")
+    until = token_expiry(expires) if expires is not None else None
+    token = create_token(trail, user, _creator(trail, as_user), kind="service" if service else "human", expires=until)
     click.echo(token)
-    click.echo(f"token for {user} created; it is shown only now: store it as MODELTRAIL_TOKEN", err=True)
+    when = f"; it expires at {format_ts(until)}" if until is not None else ""
+    click.echo(f"token for {user} created{when}; it is shown only now: store it as MODELTRAIL_TOKEN", err=True)
 
 
 @token_group.command("revoke")

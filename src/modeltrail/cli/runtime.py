@@ -123,11 +123,24 @@ def review_list(
 @click.option("--accept", is_flag=True, help="Accept the model's output.")
 @click.option("--override", "override", metavar="VALUE", help="Replace the output with VALUE (JSON or text).")
 @click.option("--reason", required=True, help="Why (recorded with the review).")
+@click.option(
+    "--signature",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your SSH signature of the --print-body output, for an override (ssh-keygen -Y sign -n modeltrail).",
+)
+@click.option("--print-body", is_flag=True, help="Print the override's bytes to sign and stop (nothing recorded).")
 @_AS
 @pass_ctx
 @handle_errors
 def review_decide(
-    tc: TrailContext, decision: str, accept: bool, override: str | None, reason: str, as_user: str | None
+    tc: TrailContext,
+    decision: str,
+    accept: bool,
+    override: str | None,
+    reason: str,
+    signature: Path | None,
+    print_body: bool,
+    as_user: str | None,
 ) -> None:
     """Accept or override DECISION (a decision id); recorded as oversight.reviewed / oversight.overridden."""
     if accept == (override is not None):
@@ -135,8 +148,21 @@ def review_decide(
     trail = tc.trail()
     ev = oversight.decision_event(trail, decision)
     ident, _ = _identity(trail, ev.system, as_user)
+    if print_body:
+        if override is None:
+            raise ValidationError("only an override is signed", field="--print-body")
+        body = oversight.override_body_for(trail, decision, actor=ident, value=_parse_value(override), reason=reason)
+        click.echo(body.decode(), nl=False)
+        return
+    sig = None
+    if signature is not None:
+        try:
+            sig = signature.read_text(encoding="ascii")
+        except (UnicodeDecodeError, OSError):
+            raise ValidationError(f"{signature} is not an armored SSH signature", field="signature") from None
     if override is not None:
-        r = oversight.review(trail, decision, actor=ident, override=_parse_value(override), reason=reason)
+        value = _parse_value(override)
+        r = oversight.review(trail, decision, actor=ident, override=value, reason=reason, signature=sig)
     else:
         r = oversight.review(trail, decision, actor=ident, accept=True, reason=reason)
     verb = "overridden" if override is not None else "accepted"

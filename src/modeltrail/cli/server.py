@@ -34,13 +34,14 @@ def serve_cmd(tc: TrailContext, host: str, port: int, max_body: int, decision_wr
         import uvicorn
 
         from ..server import create_app
+        from ..server.http11 import uvicorn_options
     except ImportError as exc:
         raise ModeltrailError(
             f"the HTTP API needs the server extra: pip install 'modeltrail[server]' ({exc})"
         ) from None
     app = create_app(tc.location, max_body_bytes=max_body, decision_writer=decision_writer)  # type: ignore[arg-type]
     with fast_switching():  # this process is ours: let the decision writer keep up (see modeltrail.speed)
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options())
 
 
 COMMANDS = [serve_cmd]

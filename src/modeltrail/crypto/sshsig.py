@@ -14,10 +14,13 @@ signature checks themselves are ``cryptography``'s.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
+import re
 import struct
+from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -75,6 +78,83 @@ def public_key_blob(key_line: str) -> bytes:
         raise ValidationError("the SSH public key is not base64", field="ssh_key") from None
 
 
+@dataclass(frozen=True)
+class AllowedSigner:
+    """One line of an allowed-signers file: who (principal patterns) may sign with which key, for what."""
+
+    principals: tuple[str, ...]
+    key_line: str
+    namespaces: tuple[str, ...] | None = None
+    """``namespaces="…"``: the namespaces the key may sign in (None: any)."""
+
+    def allows(self, principal: str, namespace: str = NAMESPACE) -> bool:
+        """Whether this line lets ``principal`` sign in ``namespace`` (patterns use ``*`` and ``?``)."""
+        if self.namespaces is not None and not any(fnmatch.fnmatchcase(namespace, n) for n in self.namespaces):
+            return False
+        return any(fnmatch.fnmatchcase(principal, p) for p in self.principals)
+
+
+_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+
+
+def _option_split(text: str) -> tuple[str, str]:
+    """The options field (with quoted values) and the rest of the line."""
+    quoted = False
+    for i, ch in enumerate(text):
+        if ch == '"':
+            quoted = not quoted
+        elif ch.isspace() and not quoted:
+            return text[:i], text[i:].strip()
+    return text, ""
+
+
+def _options(field: str, line: int) -> tuple[str, ...] | None:
+    namespaces = None
+    for opt in [o for o in re.split(r',(?=(?:[^"]*"[^"]*")*[^"]*$)', field) if o]:
+        name, _, value = opt.partition("=")
+        name = name.lower()
+        if name == "namespaces":
+            namespaces = tuple(n for n in value.strip('"').split(",") if n)
+        else:
+            # cert-authority, valid-after/-before: not supported here; refusing beats ignoring a limit.
+            raise ValidationError(f"line {line}: option {name!r} is not supported", field="allowed_signers")
+    return namespaces
+
+
+def parse_allowed_signers(text: str) -> list[AllowedSigner]:
+    """Parse the ``ssh-keygen -Y verify -f allowed_signers`` format (see ssh-keygen(1), ALLOWED SIGNERS).
+
+    Each line: ``principals [options] keytype base64-key [comment]``; ``#`` comments and blank lines are
+    skipped. Principals are comma-separated patterns; of the options, ``namespaces="…"`` is supported and
+    any other raises :class:`ValidationError` naming the line (a key limited by ``valid-before`` or a
+    certificate authority must not count as a plain key).
+    """
+    out: list[AllowedSigner] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        principals_field, _, rest = line.partition(" ")
+        rest = rest.strip()
+        namespaces = None
+        if rest and rest.split()[0] not in _KEY_TYPES:
+            opts, rest = _option_split(rest)
+            namespaces = _options(opts, n)
+        parts = rest.split()
+        if len(parts) < 2 or parts[0] not in _KEY_TYPES:
+            raise ValidationError(f"line {n}: expected 'principals [options] keytype key'", field="allowed_signers")
+        principals = tuple(p for p in principals_field.split(",") if p)
+        if not principals or any(p.startswith("!") for p in principals):
+            raise ValidationError(f"line {n}: expected principal names or patterns", field="allowed_signers")
+        key_line = f"{parts[0]} {parts[1]}"
+        try:
+            serialization.load_ssh_public_key(key_line.encode())
+        except (ValueError, UnsupportedAlgorithm):
+            raise ValidationError(f"line {n}: not a valid SSH public key", field="allowed_signers") from None
+        out.append(AllowedSigner(principals, key_line, namespaces))
+    return out
+
+
 def verify(signature: str, message: bytes, key_line: str, namespace: str = NAMESPACE) -> None:
     """Check that ``signature`` (armored SSHSIG) by ``key_line`` covers ``message`` in ``namespace``.
 
@@ -118,4 +198,4 @@ def verify(signature: str, message: bytes, key_line: str, namespace: str = NAMES
         raise SignatureError("the SSH signature does not verify") from exc
 
 
-__all__ = ["NAMESPACE", "public_key_blob", "unarmor", "verify"]
+__all__ = ["NAMESPACE", "AllowedSigner", "parse_allowed_signers", "public_key_blob", "unarmor", "verify"]

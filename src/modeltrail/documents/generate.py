@@ -150,7 +150,7 @@ def _record(
         files[fmt] = path
         signatures[fmt], signer = sig.note, sig.signer
     primary = next(iter(digests.values()))
-    # doc.generated is a governance event (generic ingest refuses it): recorded on the library's own path.
+    # doc.generated is gate evidence, a governance event: it goes through the governed append path.
     receipt = record_governed(
         trail,
         DOC_EVENT,

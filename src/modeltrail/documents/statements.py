@@ -262,7 +262,7 @@ def record_statement(
     if not isinstance(text, str) or not text.strip():
         raise ValidationError("expected a non-empty statement text", field="text")
     who = _human(actor)
-    # doc.* is governance namespace (generic ingest refuses it), so statements go on the library's path.
+    # doc.* is in the governance namespace (documents are gate evidence): the governed append path.
     return record_governed(
         trail,
         STATEMENT_EVENT,

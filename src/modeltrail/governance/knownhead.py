@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ModeltrailError
+from ..errors import ModeltrailError, StoreError
 from ..ledger.note import Checkpoint
 
 if TYPE_CHECKING:
@@ -74,14 +74,18 @@ def remember(trail: Trail, note: str, size: int) -> None:
         old_size = _size_of(old)
         if old_size is not None and old_size > size:
             return
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(note)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(note)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk: the checkpoint is stored, the copy outside the database is not
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write the known-head file {path}: {exc}") from exc
 
 
 __all__ = ["ENV_VAR", "head_path", "read_known_head", "remember"]

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
-from ..events import Actor, EventInput, Receipt, prepare
+from ..events import Actor, EventInput, PreparedEvent, Receipt, prepare
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -24,7 +24,8 @@ RESERVED: Mapping[str, str] = {
     "trail.initialized": "modeltrail init",
     "key.rotated": "modeltrail key rotate",
     "key.rotation_refused": "modeltrail key rotate",
-    "policy.registered": "modeltrail policy set",
+    "policy.registered": "modeltrail policy set (a high-risk change: modeltrail policy approve)",
+    "policy.proposed": "modeltrail policy set",
     "gate.evaluated": "modeltrail gate check",
     "model.approved": "modeltrail approve",
     "model.approval_refused": "modeltrail approve",
@@ -36,10 +37,10 @@ RESERVED: Mapping[str, str] = {
     "model.retired": "modeltrail retire",
     "model.break_glass": "modeltrail deploy --break-glass",
     "model.action_refused": "modeltrail suspend / resume",
-    "oversight.reviewed": "modeltrail review accept",
-    "oversight.overridden": "modeltrail review override",
-    "oversight.revealed": "modeltrail review reveal",
-    "oversight.reveal_refused": "modeltrail review reveal",
+    "oversight.reviewed": "modeltrail review decide",
+    "oversight.overridden": "modeltrail review decide",
+    "oversight.revealed": "modeltrail reveal",
+    "oversight.reveal_refused": "modeltrail reveal",
     "token.created": "modeltrail token create",
     "token.revoked": "modeltrail token revoke",
     "token.refused": "modeltrail token create / revoke",
@@ -83,6 +84,17 @@ def refuse_reserved(type_: Any, field: str = "type") -> None:
                 f"{type_!r} is a governance event: only the operation that checks its rules may write it; use `{cmd}`",
                 field=field,
             )
+
+
+_PREFIXES = tuple(RESERVED_PREFIXES)
+
+
+def refuse_reserved_prepared(events: Sequence[PreparedEvent]) -> None:
+    """:func:`refuse_reserved` for events already prepared (``Trail.append_prepared``), one cheap test each."""
+    for i, ev in enumerate(events):
+        t = ev.type
+        if t in RESERVED or t.startswith(_PREFIXES):
+            refuse_reserved(t, f"events[{i}].type")
 
 
 def record_governed(
@@ -129,5 +141,6 @@ __all__ = [
     "record_governed",
     "record_governed_many",
     "refuse_reserved",
+    "refuse_reserved_prepared",
     "reserved_command",
 ]

@@ -103,6 +103,46 @@ class PolicyInForce:
     policy: Policy
 
 
+@dataclass
+class PolicyProposal:
+    """An admitted ``policy.proposed``: the text (by hash) one person proposed, waiting for a second."""
+
+    seq: int
+    system: str
+    sha256: str
+    proposer: str
+    policy: Policy
+    path: str | None
+    approved_in: int | None = None
+
+
+HIGH_RISK = "high"
+
+
+def second_approver_needed(old: Policy, new: Policy) -> bool:
+    """A change from ``old`` to ``new`` needs a second person when either of them is high-risk.
+
+    Both sides count: a high-risk policy must not be loosened by one person, and a one-person change must
+    not downgrade a high-risk system to ``minimal`` (and so escape the rule) or quietly make one high-risk.
+    """
+    return HIGH_RISK in (old.risk_tier, new.risk_tier)
+
+
+def proposal_problem(r: Replay, prop: PolicyProposal, approver: str) -> str | None:
+    """Why ``approver`` may not put the proposal ``prop`` in force now (None: they may)."""
+    if prop.approved_in is not None:
+        return f"the proposal in event {prop.seq} already took effect in event {prop.approved_in}"
+    current = r.policies.get(prop.system)
+    if current is not None and current.seq is not None and current.seq > prop.seq:
+        return (
+            f"the proposal in event {prop.seq} is stale: the policy of {prop.system} changed in event "
+            f"{current.seq} after it was proposed"
+        )
+    if approver == prop.proposer:
+        return f"{approver} proposed this change (event {prop.seq}); a second person must approve it"
+    return None
+
+
 def policy_roles(policy: Policy | None) -> tuple[str, ...]:
     """The roles that may replace ``policy`` (its ``roles.policy``, else ``compliance``)."""
     roles: tuple[str, ...] = getattr(policy.roles, "policy", ()) if policy is not None else ()
@@ -158,6 +198,8 @@ class Replay:
         self.key_chain: list[tuple[str, int]] = []
         """The checkpoint key chain: (verifier key, seq) of ``trail.initialized``, then of each admitted rotation."""
         self.reviewed: dict[str, int] = {}
+        self.proposals: dict[int, PolicyProposal] = {}
+        """Admitted ``policy.proposed`` events by seq (high-risk changes waiting for a second approver)."""
         self.lock = threading.RLock()
         self._execute: Execute | None = None
 
@@ -310,24 +352,68 @@ def _token(r: Replay, ev: Event) -> Verdict:
     return _yes(ev)
 
 
-def _policy_registered(r: Replay, ev: Event) -> Verdict:
+def _policy_text(r: Replay, ev: Event) -> tuple[str, Policy] | Verdict:
+    """The cited policy blob of a registration or proposal, or the verdict refusing the event."""
     sha = _str(ev.payload.get("policy_sha256"))
     if sha is None:
-        return _no(ev, "malformed", "policy.registered needs policy_sha256")
+        return _no(ev, "malformed", f"{ev.type} needs policy_sha256")
     new = r.policy_blob(sha)
     if new is None:
         return _no(ev, "policy_blob", f"the policy blob {sha} is missing or not a valid policy")
     if new.system != ev.system:
         return _no(ev, "policy_blob", f"the policy governs {new.system!r}, the event names {ev.system!r}")
+    return sha, new
+
+
+def _policy_proposed(r: Replay, ev: Event) -> Verdict:
+    cited = _policy_text(r, ev)
+    if isinstance(cited, Verdict):
+        return cited
+    sha, new = cited
     old = r.policies.get(ev.system)
+    if old is None:
+        return _no(ev, "state", f"{ev.system} has no policy in force to change; the first one is registered directly")
+    why = _role_problem(old.policy, ev.actor, policy_roles(old.policy), "proposing a policy change")
+    if why is not None:
+        return _no(ev, "policy_role", why)
+    path = ev.payload.get("path")
+    where = path if isinstance(path, str) else None
+    r.proposals[ev.seq] = PolicyProposal(ev.seq, ev.system, sha, ev.actor.id, new, where)
+    return _yes(ev)
+
+
+def _policy_registered(r: Replay, ev: Event) -> Verdict:
+    cited = _policy_text(r, ev)
+    if isinstance(cited, Verdict):
+        return cited
+    sha, new = cited
+    old = r.policies.get(ev.system)
+    prop: PolicyProposal | None = None
     if old is not None:
         why = _role_problem(old.policy, ev.actor, policy_roles(old.policy), "changing the policy")
         if why is not None:
             return _no(ev, "policy_role", why)
+        if sha != old.sha256 and second_approver_needed(old.policy, new):
+            pseq = ev.payload.get("proposal_seq")
+            prop = r.proposals.get(pseq) if isinstance(pseq, int) and not isinstance(pseq, bool) else None
+            if prop is None or prop.seq >= ev.seq:
+                return _no(
+                    ev,
+                    "second_approver",
+                    f"a change to the high-risk policy of {ev.system} needs a proposal and a second approver "
+                    "(policy.proposed, then policy.registered citing it by proposal_seq)",
+                )
+            if prop.sha256 != sha or prop.system != ev.system:
+                return _no(ev, "second_approver", f"the proposal in event {prop.seq} is for another policy text")
+            why = proposal_problem(r, prop, ev.actor.id)
+            if why is not None:
+                return _no(ev, "second_approver", why)
+    if prop is not None:
+        prop.approved_in = ev.seq
     pif = PolicyInForce(sha, ev.seq, new)
     r.policies[ev.system] = pif
     r.trail_policy = pif
-    return _yes(ev)
+    return _yes(ev, proposal_seq=prop.seq if prop is not None else None)
 
 
 def _registered(r: Replay, ev: Event) -> Verdict:
@@ -434,6 +520,8 @@ def _rejected(r: Replay, ev: Event) -> Verdict:
     spec = pif.policy.gate(stage).approvals if pif is not None and stage else None
     if spec is not None and (why := _role_problem(pif.policy if pif else None, ev.actor, spec.roles, "rejecting")):
         return _no(ev, "role", why)
+    if (bad := _person_signature(pif, spec, ev, "rejection")) is not None:
+        return _no(ev, "signature", bad)
     v.rejected = True
     for d in r.active_deployments(v.model, v.version, None, "suspended"):
         d.state = "ended"
@@ -485,6 +573,9 @@ def _deployed(r: Replay, ev: Event) -> Verdict:
         ok = any((bv := r.verdicts.get(s)) is not None and bv.type == "model.break_glass" and bv.admitted for s in bg)
         if not ok:
             return _no(ev, "break_glass", f"a forced deployment of {ev.subject} cites no admitted model.break_glass")
+    spec = policy.gates[stage].approvals if policy is not None and stage in policy.gates else None
+    if (bad := _person_signature(pif, spec, ev, "deployment")) is not None:
+        return _no(ev, "signature", bad)
     for d in r.active_deployments(v.model, v.version, env, "live"):
         d.state = "ended"
     if float(traffic) >= 1.0 and ev.payload.get("mode") != "shadow":
@@ -497,6 +588,21 @@ def _deployed(r: Replay, ev: Event) -> Verdict:
                 d.state = "ended"
     r.deployments[ev.seq] = _Deployment(ev.seq, v.model, v.version, env, float(traffic), stage, "live", forced)
     return _yes(ev, break_glass=forced and bool(problems))
+
+
+def _person_signature(pif: PolicyInForce | None, spec: Any, ev: Event, what: str) -> str | None:
+    """Why a person's signature on ``ev`` makes it not count, where the stage says ``signed: required``
+    (or a signature is present). Services and the system sign nothing: the rule is about people."""
+    from .signing import SIGNATURE_FIELD, signature_problem, signed_body_of
+
+    signature = ev.payload.get(SIGNATURE_FIELD)
+    if ev.actor.kind != "human" and signature is None:
+        return None
+    body = signed_body_of(ev)
+    if body is None:
+        return None
+    policy = pif.policy if pif is not None else None
+    return signature_problem(policy, spec, ev.actor.id, body, signature, what)
 
 
 def _kill_switch(r: Replay, ev: Event) -> Verdict:
@@ -556,6 +662,11 @@ def _reviewed(r: Replay, ev: Event) -> Verdict:
         return _no(ev, "human", f"{ev.actor.id} is a {ev.actor.kind} actor; only a human may review")
     if did in r.reviewed:
         return _no(ev, "duplicate", f"decision {did} was already reviewed in event {r.reviewed[did]}")
+    if ev.type == "oversight.overridden":
+        pif = r.policy_at(ev)
+        spec = pif.policy.oversight if pif is not None else None
+        if (bad := _person_signature(pif, spec, ev, "override")) is not None:
+            return _no(ev, "signature", bad)
     if r._execute is not None:
         row = r._execute(
             "SELECT seq FROM events WHERE subject = ? AND type = 'inference.decision' AND seq < ? ORDER BY seq LIMIT 1",
@@ -586,6 +697,7 @@ _HANDLERS: dict[str, Callable[[Replay, Event], Verdict]] = {
     "token.created": _token,
     "token.revoked": _token,
     "policy.registered": _policy_registered,
+    "policy.proposed": _policy_proposed,
     "model.registered": _registered,
     "model.imported": _registered,
     "gate.evaluated": _gate,
@@ -674,13 +786,17 @@ def admitted_in_fold(db: Db, ev: Event) -> Verdict | None:
 __all__ = [
     "CURRENT_TRAIL",
     "DEFAULT_POLICY_ROLE",
+    "HIGH_RISK",
     "WATCHED",
     "PolicyInForce",
+    "PolicyProposal",
     "Replay",
     "Verdict",
     "admitted_in_fold",
     "fresh_replay",
     "policy_loader",
     "policy_roles",
+    "proposal_problem",
     "replay_for",
+    "second_approver_needed",
 ]

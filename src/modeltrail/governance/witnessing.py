@@ -7,7 +7,7 @@ The witness protocol itself (the cosignature format, the witness's own state and
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from ..ledger.witness import Witness, WitnessConflict, WitnessKey, build_request
 
 if TYPE_CHECKING:
     from ..trail import Trail
+    from .rules import PolicyInForce
 
 
 def cosign_with(trail: Trail, witness: Witness) -> str:
@@ -63,16 +64,35 @@ def cosigned_notes(trail: Trail) -> list[str]:
 def check_witnesses(trail: Trail, witnesses: Sequence[WitnessKey], required: int) -> list[str]:
     """Problems with the witness cosignatures: fewer than ``required`` of ``witnesses`` cosigned a checkpoint
     that is consistent with the log (the note itself is checked against the log by ``verify``)."""
-    best = 0
+    # Each witness's cosigned note is kept apart (one file per witness), and may be of another size: a
+    # witness counts once it has cosigned any checkpoint of this log (verify checks each note against it).
+    cosigned: set[int] = set()
     for note in cosigned_notes(trail):
         try:
             verify_checkpoint(note, trail.verifier_keys())
         except (SignatureError, ModeltrailError):
             continue
-        best = max(best, count_cosignatures(note, witnesses))
-    if best < required:
-        return [f"{best} of the required {required} witness cosignature(s) found on a checkpoint of this log"]
+        cosigned.update(i for i, w in enumerate(witnesses) if count_cosignatures(note, [w]))
+    if len(cosigned) < required:
+        return [f"{len(cosigned)} of the required {required} witness cosignature(s) found on a checkpoint of this log"]
     return []
 
 
-__all__ = ["check_witnesses", "cosign_with", "cosigned_notes", "store_cosigned"]
+def policy_witness_problems(trail: Trail, policies: Iterable[PolicyInForce]) -> list[tuple[int | None, str]]:
+    """(seq of the policy, problem) for each policy in force whose ``witnesses`` requirement the log misses.
+
+    A policy that says ``witnesses: {keys: [...], min: N}`` makes N cosignatures part of what a clean log
+    is: ``verify`` and ``audit check`` both report their absence, with no ``--witness`` flag needed.
+    """
+    out: list[tuple[int | None, str]] = []
+    for pif in policies:
+        spec = pif.policy.witnesses
+        if spec is None:
+            continue
+        keys = [WitnessKey.parse(k) for k in spec.keys]
+        for message in check_witnesses(trail, keys, spec.min):
+            out.append((pif.seq, f"the policy of {pif.policy.system} requires witnesses: {message}"))
+    return out
+
+
+__all__ = ["check_witnesses", "cosign_with", "cosigned_notes", "policy_witness_problems", "store_cosigned"]

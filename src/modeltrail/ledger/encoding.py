@@ -18,6 +18,7 @@ when it fails, so valid documents pay for no string formatting.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -233,6 +234,77 @@ def canonical_slow(value: Any) -> str:
     """RFC 8785 via the reference library (for values the fast path cannot encode exactly)."""
     out: bytes = rfc8785.dumps(value)
     return out.decode("utf-8")
+
+
+class _Strict(Exception):
+    """Internal: the strict parse met a duplicate key, an unsafe integer or a non-JSON constant."""
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """An object as its key/value pairs in document order (to locate what the strict parse refused)."""
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Strict
+    return out
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return value
+    raise _Strict
+
+
+def _no_constant(text: str) -> Any:
+    raise _Strict
+
+
+def _locate(value: Any, path: str) -> tuple[str, str] | None:
+    """The path and reason of the first duplicate key or unsafe integer in a pairs tree."""
+    if isinstance(value, _Pairs):
+        seen: set[str] = set()
+        for k, v in value:
+            sub = f"{path}.{k}" if path else k
+            if k in seen:
+                return sub, f"duplicate key {k!r} (JSON objects must not repeat a key)"
+            seen.add(k)
+            found = _locate(v, sub)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _locate(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+        return path, f"integer {value} is outside ±(2^53-1); send it as a string"
+    elif isinstance(value, str) and value.endswith("\0") and value[:-1] in ("NaN", "Infinity", "-Infinity"):
+        return path, f"{value[:-1]} is not allowed in JSON"
+    return None
+
+
+def loads_strict(raw: bytes | str, field: str = "body") -> Any:
+    """Parse JSON text as the ledger can store it, or raise :class:`ValidationError` naming the field.
+
+    Refused where a lenient parser would change the data silently: a repeated key (``{"a":1,"a":2}``
+    would keep only ``2``), an integer beyond ±(2^53-1) (``2**64`` would become a float) and the
+    non-standard ``NaN``/``Infinity``. The field path (``events[0].payload.a``) is found by a second
+    parse only when the first one refused.
+    """
+    try:
+        return json.loads(raw, object_pairs_hook=_unique_object, parse_int=_safe_int, parse_constant=_no_constant)
+    except _Strict:
+        tree = json.loads(raw, object_pairs_hook=_Pairs, parse_constant=lambda c: c + "\0")
+        found = _locate(tree, "")
+        where, why = found if found is not None else ("", "not valid JSON")
+        raise ValidationError(why, field=where or field) from None
+    except RecursionError:
+        raise ValidationError("JSON nested too deeply", field=field) from None
+    except ValueError as exc:  # json.JSONDecodeError, and bytes that are not UTF-8
+        raise ValidationError(f"expected JSON: {exc}", field=field) from None
 
 
 def json_string(s: str) -> bytes:

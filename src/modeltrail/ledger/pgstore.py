@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
@@ -146,7 +146,16 @@ class PostgresStore:
                     if stmt.strip():
                         conn.execute(stmt)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot open the PostgreSQL ledger ({self._redacted()}): {exc}") from exc
+            raise StoreError(f"cannot open the PostgreSQL ledger ({self._redacted()}): {self._safe(exc)}") from None
+
+    def _safe(self, exc: BaseException) -> str:
+        """The text of a driver error with the password taken out (libpq may echo the connection string)."""
+        text = str(exc)
+        password = urlsplit(self.conninfo).password
+        if password:
+            for form in {password, quote(password, safe=""), unquote(password)}:
+                text = text.replace(form, "***")
+        return text
 
     def _redacted(self) -> str:
         """The URL without a password, for messages (secrets never go to logs)."""
@@ -163,7 +172,7 @@ class PostgresStore:
             try:
                 conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=self._timeout)
             except psycopg.Error as exc:
-                raise StoreError(f"cannot connect to PostgreSQL ({self._redacted()}): {exc}") from exc
+                raise StoreError(f"cannot connect to PostgreSQL ({self._redacted()}): {self._safe(exc)}") from None
             conn.execute(f'SET search_path TO "{self.schema}"')
             self._local.conn = conn
             with self._all_lock:
@@ -179,7 +188,7 @@ class PostgresStore:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._key,))
                 yield _PgTxn(conn)
         except psycopg.Error as exc:
-            raise StoreError(f"ledger write failed, nothing was recorded: {exc}") from exc
+            raise StoreError(f"ledger write failed, nothing was recorded: {self._safe(exc)}") from exc
 
     def size(self) -> int:
         """Number of events in the log."""
@@ -190,7 +199,7 @@ class PostgresStore:
         try:
             return self._conn().execute(sql, args).fetchall()
         except psycopg.Error as exc:
-            raise StoreError(f"ledger database error: {exc}") from exc
+            raise StoreError(f"ledger database error: {self._safe(exc)}") from exc
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of ``[start, end)``; raises StoreError when rows are missing."""
@@ -271,7 +280,7 @@ class PostgresStore:
             cur = self._conn().execute(_translate(sql), args)
             rows = cur.fetchall() if cur.description is not None else []
         except psycopg.Error as exc:
-            raise StoreError(f"ledger database error: {exc}") from exc
+            raise StoreError(f"ledger database error: {self._safe(exc)}") from exc
         return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows]
 
     def purge(self, seqs: Sequence[int]) -> int:
@@ -316,7 +325,7 @@ class PostgresStore:
         try:
             conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
         except psycopg.Error as exc:
-            raise StoreError(f"cannot drop schema {self.schema}: {exc}") from exc
+            raise StoreError(f"cannot drop schema {self.schema}: {self._safe(exc)}") from exc
 
     def close(self) -> None:
         """Close every connection this store opened."""

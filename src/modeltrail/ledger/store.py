@@ -11,6 +11,7 @@ proof still reads O(log n) rows.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sqlite3
@@ -325,6 +326,10 @@ def _multi_insert(rows: int) -> str:
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    if not path.exists():
+        # Owner-only from the first byte: SQLite gives the -wal and -shm files the database file's mode.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     # Only takes effect while the file is still empty, i.e. for a new ledger (an existing one keeps its
     # size). A decision event is about 1 KB: with bigger pages an append writes fewer B-tree pages and

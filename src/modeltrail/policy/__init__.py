@@ -24,6 +24,7 @@ from modeltrail.policy.model import (
     Segment,
     Threshold,
     User,
+    Witnesses,
     load_policy,
     parse_policy,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "Segment",
     "Threshold",
     "User",
+    "Witnesses",
     "default_policy",
     "evaluate_gate",
     "load_policy",

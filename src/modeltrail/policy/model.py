@@ -52,7 +52,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from modeltrail.errors import NotFoundError, PolicyError
+from modeltrail.errors import NotFoundError, PolicyError, ValidationError
 from modeltrail.policy._yaml import MarkedDict, MarkedList, load_marked
 from modeltrail.policy.duration import Duration, parse_duration
 from modeltrail.policy.retention_law import violations as retention_violations
@@ -247,6 +247,8 @@ class Oversight:
 
     review_when: ReviewWhen = field(default_factory=ReviewWhen)
     fallback: str = "human_review"
+    signed: bool = False
+    """``signed: required``: a reviewer's override counts only with their valid SSH signature."""
 
     @property
     def fallback_kind(self) -> str:
@@ -255,7 +257,10 @@ class Oversight:
 
     def to_dict(self) -> dict[str, Any]:
         """Dictionary form as written in a policy file."""
-        return {"review_when": self.review_when.to_dict(), "fallback": self.fallback}
+        out: dict[str, Any] = {"review_when": self.review_when.to_dict(), "fallback": self.fallback}
+        if self.signed:
+            out["signed"] = "required"
+        return out
 
 
 @dataclass(frozen=True)
@@ -316,6 +321,20 @@ class User:
     roles: tuple[str, ...]
     ssh_key: str | None = None
     """The person's SSH public key (``ssh-ed25519 AAAA…``): their approvals are checked against it."""
+
+
+@dataclass(frozen=True)
+class Witnesses:
+    """``witnesses``: the witnesses whose cosignatures ``verify`` and ``audit check`` require, and how many."""
+
+    keys: tuple[str, ...]
+    """Witness verifier keys (``name+keyid+base64``, as ``modeltrail witness init`` prints)."""
+    min: int
+    """How many of them must have cosigned a checkpoint of the log."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Dictionary form as written in a policy file."""
+        return {"keys": list(self.keys), "min": self.min}
 
 
 @dataclass(frozen=True)
@@ -462,6 +481,11 @@ class Policy:
     fairness_warnings: str = "warn"
     """``warn``: a fairness warning (four-fifths violations) shows in a gate's output without failing it;
     ``fail``: it fails the gate."""
+    witnesses: Witnesses | None = None
+    """Witness cosignatures the log must carry (checked by ``verify`` and ``audit check``)."""
+    allowed_signers: str | None = None
+    """Approvers' SSH keys in the ``allowed_signers`` format of ``ssh-keygen -Y verify`` (an alternative
+    to ``users.*.ssh_key``; kept as text so the policy blob alone decides whose signature counts)."""
     source: str = field(default="<policy>", compare=False)
     """Where the policy came from (file path or a label), for messages; not part of equality."""
 
@@ -523,7 +547,22 @@ class Policy:
             out["favourable_outcome"] = self.favourable_outcome
         if self.fairness_warnings != "warn":
             out["fairness_warnings"] = self.fairness_warnings
+        if self.witnesses is not None:
+            out["witnesses"] = self.witnesses.to_dict()
+        if self.allowed_signers is not None:
+            out["allowed_signers"] = self.allowed_signers
         return out
+
+    def signer_keys(self, user_id: str) -> list[str]:
+        """The SSH public keys whose signature counts as ``user_id``'s: ``users.*.ssh_key`` and the
+        ``allowed_signers`` lines naming them for the ``modeltrail`` namespace."""
+        from ..crypto import sshsig
+
+        user = self.users.get(user_id)
+        keys = [user.ssh_key] if user is not None and user.ssh_key else []
+        if self.allowed_signers:
+            keys += [a.key_line for a in sshsig.parse_allowed_signers(self.allowed_signers) if a.allows(user_id)]
+        return keys
 
     def to_yaml(self) -> str:
         """The policy as YAML text (key order as in :meth:`to_dict`)."""
@@ -710,6 +749,8 @@ _TOP_KEYS = (
     "checkpoint",
     "favourable_outcome",
     "fairness_warnings",
+    "witnesses",
+    "allowed_signers",
 )
 FAVOURABLE_OUTCOMES = ("positive", "negative")
 FAIRNESS_WARNINGS = ("warn", "fail")
@@ -821,7 +862,12 @@ def _count(r: _Reader, value: Any, path: str, line: int) -> int:
 
 
 def _oversight(r: _Reader, raw: Any, line: int) -> Oversight:
-    node = r.mapping(raw, "oversight", line, allowed=("review_when", "fallback"))
+    node = r.mapping(raw, "oversight", line, allowed=("review_when", "fallback", "signed"))
+    signed = False
+    if "signed" in node:
+        if node["signed"] not in ("required", "optional"):
+            r.fail(node.value_lines["signed"], "oversight.signed", "expected 'required' or 'optional'")
+        signed = node["signed"] == "required"
     review = ReviewWhen()
     if "review_when" in node:
         path = "oversight.review_when"
@@ -878,7 +924,7 @@ def _oversight(r: _Reader, raw: Any, line: int) -> Oversight:
                 f"expected {expected}, got {value!r}{_suggest(value, FALLBACKS)}",
             )
         fallback = value
-    return Oversight(review, fallback)
+    return Oversight(review, fallback, signed)
 
 
 def _rule_window(r: _Reader, node: MarkedDict, path: str, default: str) -> str:
@@ -1122,6 +1168,16 @@ def _build(r: _Reader, doc: Any) -> Policy:
         if has("fairness_warnings")
         else "warn"
     )
+    witnesses = _witnesses(r, root["witnesses"], lines["witnesses"]) if has("witnesses") else None
+    allowed_signers = None
+    if has("allowed_signers"):
+        allowed_signers = r.text(root["allowed_signers"], "allowed_signers", lines["allowed_signers"])
+        from ..crypto import sshsig
+
+        try:
+            sshsig.parse_allowed_signers(allowed_signers)
+        except ValidationError as exc:
+            r.fail(lines["allowed_signers"], "allowed_signers", exc.reason)
     return Policy(
         system=system,
         risk_tier=tier,
@@ -1137,8 +1193,36 @@ def _build(r: _Reader, doc: Any) -> Policy:
         checkpoint=checkpoint,
         favourable_outcome=favourable,
         fairness_warnings=fairness_warnings,
+        witnesses=witnesses,
+        allowed_signers=allowed_signers,
         source=r.source,
     )
+
+
+def _witnesses(r: _Reader, raw: Any, line: int) -> Witnesses:
+    from ..ledger.witness import WitnessKey
+
+    node = r.mapping(raw, "witnesses", line, allowed=("keys", "min"), required=("keys",))
+    kline = node.value_lines["keys"]
+    keys = node["keys"]
+    if not isinstance(keys, MarkedList) or not keys:
+        r.fail(kline, "witnesses.keys", f"expected a non-empty list of witness keys, got {_describe(keys)}")
+    out: list[str] = []
+    for i, (key, key_line) in enumerate(zip(keys, keys.item_lines, strict=True)):
+        text = r.text(key, f"witnesses.keys[{i}]", key_line, what="a witness key name+keyid+base64")
+        try:
+            WitnessKey.parse(text)
+        except ValidationError as exc:
+            r.fail(key_line, f"witnesses.keys[{i}]", exc.reason)
+        if text in out:
+            r.fail(key_line, f"witnesses.keys[{i}]", "listed twice")
+        out.append(text)
+    need = len(out)
+    if "min" in node:
+        need = r.integer(node["min"], "witnesses.min", node.value_lines["min"], lo=1)
+        if need > len(out):
+            r.fail(node.value_lines["min"], "witnesses.min", f"expected at most {len(out)} (the keys listed)")
+    return Witnesses(tuple(out), need)
 
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:

@@ -45,7 +45,13 @@ from ..errors import (
 )
 from ..events import Actor, Receipt, format_ts, parse_ts
 from ..governance.namespace import record_governed
-from ..governance.signing import SIGNATURE_FIELD, approval_body, signature_problem
+from ..governance.signing import (
+    SIGNATURE_FIELD,
+    approval_body,
+    deployment_body,
+    rejection_body,
+    signature_problem,
+)
 from ..identity import Identity, acting_actor, identity_from_actor
 from ..policy import Approvals, Gate, GateResult, Policy, evaluate_gate
 from ..projections import CURSOR_DDL, catch_up, loads
@@ -848,10 +854,13 @@ def reject(
     actor: Actor | Identity,
     rationale: str,
     policy: Policy | None = None,
+    signature: str | None = None,
 ) -> Receipt:
     """Reject a version for good (``model.rejected``): by an approver role of ``stage``.
 
-    A version serving traffic cannot be rejected: suspend or retire its deployments first.
+    A version serving traffic cannot be rejected: suspend or retire its deployments first. Where the
+    stage says ``signed: required`` a person's rejection carries their SSH signature over
+    :func:`rejection_body_for` (else :class:`SignatureError`, nothing recorded).
     """
     if not isinstance(rationale, str) or not rationale.strip():
         raise ValidationError("a rationale is required for a rejection", field="rationale")
@@ -864,14 +873,66 @@ def reject(
     spec = sp.policy.gate(stage).approvals
     ident = identity_from_actor(actor, sp.policy)
     who = ident.actor_for(spec.roles, f"reject {info.ref} for {stage}") if spec else ident.acting_as()
+    if who.kind == "human" or signature is not None:
+        body = rejection_body(
+            system=info.system, subject=info.subject, actor_id=who.id, role=who.role, stage=stage, rationale=rationale
+        )
+        bad_sig = signature_problem(sp.policy, spec, who.id, body, signature, "rejection")
+        if bad_sig is not None:
+            raise SignatureError(f"rejection of {info.ref} refused: {bad_sig}")
     return record_governed(
         trail,
         "model.rejected",
         system=info.system,
         actor=who,
         subject=info.subject,
-        payload={"stage": stage, "rationale": rationale},
+        payload={
+            "stage": stage,
+            "rationale": rationale,
+            **({SIGNATURE_FIELD: signature} if signature is not None else {}),
+        },
         refs=[info.subject],
+    )
+
+
+def rejection_body_for(
+    trail: Trail, model_ref: str | ModelRef, stage: str, *, actor: Actor | Identity, rationale: str
+) -> bytes:
+    """The bytes ``actor`` signs to reject ``model_ref`` for ``stage`` (see :mod:`..governance.signing`)."""
+    _sync(trail)
+    info = _lookup(trail, _ref(model_ref))
+    sp = _policy_for(trail, info, None)
+    spec = sp.policy.gate(stage).approvals
+    ident = identity_from_actor(actor, sp.policy)
+    who = ident.actor_for(spec.roles, f"reject {info.ref} for {stage}") if spec else ident.acting_as()
+    return rejection_body(
+        system=info.system, subject=info.subject, actor_id=who.id, role=who.role, stage=stage, rationale=rationale
+    )
+
+
+def deployment_body_for(
+    trail: Trail,
+    model_ref: str | ModelRef,
+    env: str,
+    *,
+    actor: Actor | Identity,
+    traffic: float = 1.0,
+    stage: str | None = None,
+) -> bytes:
+    """The bytes ``actor`` signs to deploy ``model_ref`` to ``env`` now (see :mod:`..governance.signing`)."""
+    _sync(trail)
+    info = _lookup(trail, _ref(model_ref))
+    sp = _policy_for(trail, info, None)
+    ident = identity_from_actor(actor, sp.policy)
+    _, gate, _ = _from_ledger(trail, info, stage or env)
+    return deployment_body(
+        system=info.system,
+        subject=info.subject,
+        actor_id=ident.user_id,
+        env=env,
+        stage=stage or env,
+        traffic=float(traffic),
+        gate_seq=gate.seq if gate is not None else None,
     )
 
 
@@ -925,8 +986,12 @@ def deploy(
     break_glass_reason: str | None = None,
     policy: Policy | None = None,
     mode: str = "live",
+    signature: str | None = None,
 ) -> Receipt:
     """Deploy a version to ``env`` with a ``traffic`` share (0 < traffic <= 1); ``stage`` defaults to ``env``.
+
+    Where the stage says ``signed: required``, a person deploying signs :func:`deployment_body_for` with
+    their SSH key (``signature``; else :class:`SignatureError`, nothing recorded). Services do not sign.
 
     Needs a passed gate for the stage (else :class:`GateFailedError`) and its complete approvals (else
     :class:`ApprovalError`), both naming what is missing. With ``break_glass_reason`` a holder of the policy's
@@ -977,6 +1042,20 @@ def deploy(
     forced = False
     who = ident.acting_as()
     refs = [info.subject]
+    # Checked before anything is recorded (a forced deployment records model.break_glass first).
+    if who.kind == "human" or signature is not None:
+        body = deployment_body(
+            system=info.system,
+            subject=info.subject,
+            actor_id=who.id,
+            env=env,
+            stage=stage,
+            traffic=float(traffic),
+            gate_seq=gate.seq if gate is not None else None,
+        )
+        bad_sig = signature_problem(sp.policy, gate_spec.approvals, who.id, body, signature, "deployment")
+        if bad_sig is not None:
+            raise SignatureError(f"deployment of {info.ref} to {env} refused: {bad_sig}")
     if gate_problem or approval_problem:
         problems = "; ".join(p for p in (gate_problem, approval_problem) if p)
         if not break_glass_reason:
@@ -1017,6 +1096,7 @@ def deploy(
             "reason": break_glass_reason.strip() if forced and break_glass_reason else None,
             # Only trials say so: a live deployment's payload is as it always was.
             **({} if mode == "live" else {"mode": mode}),
+            **({SIGNATURE_FIELD: signature} if signature is not None else {}),
         },
         refs=refs,
     )

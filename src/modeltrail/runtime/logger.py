@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
-from ..errors import BufferFullError, ModeltrailError, StoreError, ValidationError
+from ..errors import BufferFullError, ModeltrailError, StoreError, UnavailableError, ValidationError
 from ..events import EventInput, PreparedEvent, Receipt, checked_index, prepare
 from ..speed import begin_fast_switching, end_fast_switching
 from ._batches import Batch, EventParts, PreparedBatch, as_batch
@@ -330,8 +330,20 @@ class DecisionLogger:
         """Called with the lock held: refuse new events once closing, or when the writer process died."""
         if self._closing:
             raise StoreError("the decision logger is closed; nothing was logged")
-        if self._process is not None and self._process.failure is not None:
-            raise StoreError(f"decision logging is unavailable: {self._process.failure}; nothing was logged")
+        problem = self.writer_problem()
+        if problem is not None:
+            raise UnavailableError(f"decision logging is unavailable: {problem}; nothing was logged")
+
+    def writer_problem(self) -> str | None:
+        """Why the writer cannot take decisions (its process died), or None while it can."""
+        if self._process is None:
+            return None
+        if self._process.failure is not None:
+            return str(self._process.failure)
+        code = self._process.exited
+        if code is not None and not self._closing:
+            return f"the ledger writer process exited (status {code})"
+        return None
 
     def _enqueue(self, sub: _Submission, n: int) -> None:
         with self._lock:

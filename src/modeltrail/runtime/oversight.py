@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import LifecycleError, NotFoundError, PermissionDeniedError, ValidationError
+from ..errors import LifecycleError, NotFoundError, PermissionDeniedError, SignatureError, ValidationError
 from ..events import Actor, Event, EventInput, Receipt
 from ..governance.namespace import record_governed
+from ..governance.signing import SIGNATURE_FIELD, override_body, signature_problem
 from ..policy import Policy, ReviewWhen
 from ..projections import catch_up, loads
 from . import projection as _projection
@@ -436,10 +437,13 @@ def review(
     accept: bool | None = None,
     override: Any = _NO_OVERRIDE,
     reason: str,
+    signature: str | None = None,
 ) -> Receipt:
     """Record a human review of a decision: ``accept=True`` or ``override=<the reviewer's value>``.
 
-    Records ``oversight.reviewed`` or ``oversight.overridden`` with ``refs`` to the decision event.
+    Records ``oversight.reviewed`` or ``oversight.overridden`` with ``refs`` to the decision event. Where the
+    policy's ``oversight`` says ``signed: required``, an override carries the reviewer's SSH signature over
+    :func:`override_body_for` (else :class:`~modeltrail.errors.SignatureError`, nothing recorded).
     Raises :class:`PermissionDeniedError` for a non-human actor, :class:`NotFoundError` for an unknown
     decision, :class:`LifecycleError` when the decision was already reviewed, and
     :class:`ValidationError` unless exactly one of ``accept`` / ``override`` is given with a reason.
@@ -460,13 +464,22 @@ def review(
         )
     refs = [f"event:{ev.seq}", f"decision:{did}"]
     if overriding:
+        _check_override_signature(trail, ev.system, did, who, override, reason, signature)
+        payload: dict[str, Any] = {
+            "decision_id": did,
+            "original": ev.payload.get("output"),
+            "value": override,
+            "reason": reason,
+        }
+        if signature is not None:
+            payload[SIGNATURE_FIELD] = signature
         return record_governed(
             trail,
             "oversight.overridden",
             system=ev.system,
             actor=who,
             subject=f"decision:{did}",
-            payload={"decision_id": did, "original": ev.payload.get("output"), "value": override, "reason": reason},
+            payload=payload,
             refs=refs,
         )
     return record_governed(
@@ -478,6 +491,30 @@ def review(
         payload={"decision_id": did, "outcome": "accepted", "reason": reason},
         refs=refs,
     )
+
+
+def override_body_for(
+    trail: Trail, decision_id: str, *, actor: Actor | Mapping[str, str] | Identity, value: Any, reason: str
+) -> bytes:
+    """The bytes a reviewer signs to override ``decision_id`` with ``value`` (see :mod:`..governance.signing`)."""
+    who = _actor(actor)
+    ev = decision_event(trail, decision_id)
+    did = str(ev.payload.get("decision_id") or _decision_id(decision_id))
+    return override_body(system=ev.system, decision_id=did, actor_id=who.id, role=who.role, value=value, reason=reason)
+
+
+def _check_override_signature(
+    trail: Trail, system: str, did: str, who: Actor, value: Any, reason: str, signature: str | None
+) -> None:
+    """Refuse an override whose signature does not verify, or is missing where the policy requires one."""
+    from ..registry.policy_store import policy_or_none
+
+    policy = policy_or_none(trail, system)
+    spec = policy.oversight if policy is not None else None
+    body = override_body(system=system, decision_id=did, actor_id=who.id, role=who.role, value=value, reason=reason)
+    bad = signature_problem(policy, spec, who.id, body, signature, "override")
+    if bad is not None:
+        raise SignatureError(f"override of decision {did} refused: {bad}")
 
 
 def intervention_stats(trail: Trail) -> dict[str, Any]:
@@ -706,6 +743,7 @@ __all__ = [
     "intervention_stats",
     "label",
     "label_csv",
+    "override_body_for",
     "reveal",
     "review",
     "review_count",

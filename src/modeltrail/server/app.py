@@ -9,11 +9,12 @@ return only an id that is logged server-side.
 """
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import orjson
 from fastapi import FastAPI
 
+from ..errors import ModeltrailError
 from ..version import __version__
 from . import console, errors
 from .models import ErrorOut
@@ -27,8 +28,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(ModeltrailError):
+    """A streamed (chunked) body passed the limit while the app read it.
+
+    A library error with status 413, so that the app's error handler answers 413 when the route is the
+    one reading (a plain exception would become a 500 there); raised before the app, the middleware answers.
+    """
+
+    http_status: ClassVar[int] = 413
 
 
 class BodyLimit:
@@ -54,7 +61,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(f"request body over the limit of {self.limit} bytes")
             return message
 
         try:

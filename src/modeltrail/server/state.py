@@ -60,6 +60,12 @@ class AppState:
             self._policy = (sp.seq, sp.policy)
         return sp.policy
 
+    def writer_problem(self) -> str | None:
+        """Why predictions cannot be logged now (the decision writer process died), or None."""
+        with self._lock:
+            logger = self._logger
+        return logger.writer_problem() if logger is not None else None
+
     def guard(self, name: str, version: int, env: str, who: Identity) -> Guard:
         """The guard serving ``name@version`` in ``env`` for ``who`` (built once, then reused)."""
         key = (name, version, env, who.user_id)

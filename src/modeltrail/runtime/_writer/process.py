@@ -403,6 +403,11 @@ class WriterProcess:
         return self._dead
 
     @property
+    def exited(self) -> int | None:
+        """The child's exit status once it has stopped (health checks see a dead writer before a request does)."""
+        return self._proc.poll()
+
+    @property
     def pid(self) -> int:
         """The child's process id."""
         return self._proc.pid

@@ -9,7 +9,9 @@ from fastapi.responses import Response
 
 from ...errors import PermissionDeniedError, ValidationError
 from ...events import Actor, EventInput, PreparedEvent, prepare
+from ...governance.namespace import refuse_reserved
 from ...identity import Identity
+from ...ledger import encoding
 from ...ledger.gcpause import gc_paused
 from ...trail import Trail
 from ..deps import Auth, TrailDep
@@ -45,10 +47,8 @@ def claimed_actor(claimed: Any, who: Identity, i: int) -> Actor:
 def ingest_batch(t: Trail, raw: bytes, who: Identity) -> bytes:
     """Parse, validate and append a request body (a worker thread: appends from concurrent requests
     share a commit)."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"expected a JSON object: {exc}", field="body") from None
+    # Strict: a repeated key or an integer beyond ±(2^53-1) is refused with its path, not silently changed.
+    body = encoding.loads_strict(raw)
     events = body.get("events") if type(body) is dict else None
     if type(events) is not list:
         raise ValidationError("expected {'events': [ … ]}", field="events")
@@ -66,6 +66,8 @@ def ingest_batch(t: Trail, raw: bytes, who: Identity) -> bytes:
                     raise ValidationError(f"unknown keys {sorted(set(e) - _EVENT_KEYS)}", field="")
                 if "type" not in e or "system" not in e:
                     raise ValidationError("is required", field="type" if "type" not in e else "system")
+                # Governance types are written only by the operations that check their rules.
+                refuse_reserved(e["type"])
                 claimed = e.get("actor")
                 ev = EventInput(
                     e["type"],
@@ -92,8 +94,8 @@ def ingest_batch(t: Trail, raw: bytes, who: Identity) -> bytes:
 )
 async def ingest(request: Request, who: Auth, trail: TrailDep) -> Response:
     """Append a batch of events atomically (all or none); returns the receipts once durable."""
-    # The body is read raw and parsed with orjson in a worker thread: pydantic per event would cost more
-    # than the append (the schema above documents the same shape).
+    # The body is read raw and parsed (strictly, see encoding.loads_strict) in a worker thread: pydantic
+    # per event would cost more than the append (the schema above documents the same shape).
     raw = await request.body()
     return Response(await run_in_threadpool(ingest_batch, trail, raw, who), media_type="application/json")
 
