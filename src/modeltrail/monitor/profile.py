@@ -15,10 +15,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import threading
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -355,5 +357,28 @@ def load_profile(trail: Trail, model: str) -> tuple[ReferenceProfile, int]:
     digest = str(latest.payload["profile_sha256"])
     if not trail.blobs.verify(digest):  # streamed: the profile is read lazily afterwards
         raise ValidationError(f"the profile blob {digest} does not match its hash", field="profile")
-    profile = ReferenceProfile.from_file(trail.blobs.path(digest), digest)
-    return profile, latest.seq
+    return ReferenceProfile.from_file(_profile_file(trail, digest), digest), latest.seq
+
+
+def _profile_file(trail: Trail, digest: str) -> Path:
+    """A local file holding the profile blob: the blob itself in a folder store, else a cached copy.
+
+    Blobs kept in the database or S3 have no path; the copy (streamed, under ``<trail>/monitor/``) lets
+    the profile's columns still be read one at a time.
+    """
+    local = getattr(trail.blobs, "path", None)
+    if callable(local):
+        try:
+            p = Path(local(digest))
+        except (OSError, ValueError, NotImplementedError):
+            p = None
+        if p is not None and p.is_file():
+            return p
+    cache = Path(trail.path) / "monitor" / f"profile-{digest}.npz"
+    if not cache.is_file():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        with trail.blobs.open(digest) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.replace(tmp, cache)
+    return cache

@@ -1,15 +1,26 @@
-"""The monitoring projection: windows summarised as decisions are logged, bounded in memory.
+"""The monitoring projection: windows summarised as decisions are logged, bounded in memory, persisted.
 
 :class:`MonitorProjection` folds ``inference.decision`` events (after the last seq it has seen, so a
 catch-up reads only what is new) into one summary per window of one model version and environment.
-It is a projection like the others: rebuilt from the ledger by replaying from seq 0 (or from the window's
-first decision), never a source of truth.
+It is a projection like the others: derived from the ledger and rebuildable by replaying it, never a
+source of truth. ``monitor run`` keeps its open windows in a state file under the trail
+(``<trail>/monitor/``, see :func:`state_path`), so the next run reads only the decisions logged since;
+deleting the file (or a changed profile, budget or window) makes the next run replay from the last
+recorded check, which gives the same results.
 
-Memory: a window keeps its exact values while the projection holds at most ``budget_rows`` values per
-column in total (then its statistics equal the batch report's). Past the budget, the window's numeric
-columns switch to counts over ``bins`` fixed bins at reference quantiles (plus the exact minimum and
-maximum), so memory per window is ``O(columns × bins)`` whatever the number of decisions; categorical
-columns are counted exactly in both modes. From the binned summary:
+Memory: a window holds its rows column by column (8 bytes per numeric value, 4 per category code)
+while it has at most ``budget_rows`` decisions; then every statistic equals the batch report's. Past the
+budget it keeps
+
+* a uniform random sample of ``budget_rows`` rows (reservoir sampling, seeded per window so a rebuild
+  draws the same sample): the labelled performance, CBPE and fairness figures are computed on it, and
+  their intervals are those of the sample size, so they stay valid;
+* exact category counts and missing counts of every column;
+* for numeric columns, counts over ``bins`` fixed bins at reference quantiles plus the exact minimum and
+  maximum, so a window's drift summary is ``O(columns × bins)`` whatever the number of decisions;
+* all its decision ids, spilled to a file (the check's decisions blob lists them all).
+
+From the binned summary:
 
 * Wasserstein: the current values are placed at their bin midpoints; each value moves at most half its
   bin's width, so the error is at most ``Σ share_i × width_i / 2`` (reported as ``error_bound``, normed
@@ -20,34 +31,52 @@ columns are counted exactly in both modes. From the binned summary:
 * PSI / Jensen–Shannon on Sturges bins: a fixed bin straddling a Sturges edge is split in proportion to
   its width, so each share is off by at most the mass of the straddling bins (``error_bound`` is that
   largest mass).
+
+No sketch library is used: fixed bins at reference quantiles are exactly mergeable, give the per-method
+bounds above in closed form, and cost one ``searchsorted`` per value; a general quantile sketch (KLL,
+t-digest) would add a dependency for a weaker, rank-only guarantee.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import math
-from collections.abc import Iterable, Mapping
+import os
+import tempfile
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
-from ..events import Event, parse_ts
-from .drift import ColumnDrift, column_drift, fill_zeroes, js_distance, psi_value, sturges_edges
-from .profile import SCORE, FloatArray, ReferenceProfile, categorical_counts
-from .windows import DECISION, model_ref, parse_every
+from ..events import Event, format_ts, parse_ts
+from .drift import CategoryCounts, ColumnDrift, column_drift, fill_zeroes, js_distance, psi_value, sturges_edges
+from .profile import SCORE, FloatArray, ReferenceProfile
+from .windows import DECISION, Window, model_ref, parse_every
 
 if TYPE_CHECKING:
     from ..trail import Trail
 
+BUDGET_ROWS = 1_000_000
+BINS = 2048
+CHUNK = 65_536
+STATE_VERSION = 1
+_MISSING = -1
+
 
 @dataclass
 class _Numeric:
-    chunks: list[FloatArray] = field(default_factory=list)
     counts: np.ndarray[Any, np.dtype[np.int64]] | None = None  # binned mode: len(edges) + 1 bins
     lo: float = math.inf
     hi: float = -math.inf
     missing: int = 0
+    pending: array[float] = field(default_factory=lambda: array("d"))  # binned in chunks (one searchsorted)
 
     @property
     def exact(self) -> bool:
@@ -56,20 +85,32 @@ class _Numeric:
 
 @dataclass
 class WindowSummary:
-    """One window's summary: counts, seq range, per-column exact values or binned counts."""
+    """One window: its rows while within budget (a uniform sample beyond), counts, seq and time range."""
 
     start: float
     n: int = 0
     first_seq: int | None = None
     last_seq: int | None = None
+    first_ts: str | None = None
+    last_ts: str | None = None
+    ids: list[str] = field(default_factory=list)  # row-aligned with ``rows``: all rows, or the sample
+    rows: dict[str, array[Any]] = field(default_factory=dict)  # numeric: 'd' (NaN missing); else 'i' codes
     numeric: dict[str, _Numeric] = field(default_factory=dict)
     categorical: dict[str, dict[str, int]] = field(default_factory=dict)
     cat_missing: dict[str, int] = field(default_factory=dict)
+    ids_file: str | None = None  # every decision id, once beyond the budget
+    spill: list[str] = field(default_factory=list)  # ids not yet appended to ids_file
+    rng: np.random.Generator | None = None
 
     @property
     def exact(self) -> bool:
-        """Whether every numeric column still holds its exact values."""
+        """Whether the window still holds every row (its statistics equal the batch report's)."""
         return all(c.exact for c in self.numeric.values())
+
+    @property
+    def sampled(self) -> int:
+        """Rows held (every row while exact, the sample beyond the budget)."""
+        return len(self.ids)
 
 
 class MonitorProjection:
@@ -81,33 +122,66 @@ class MonitorProjection:
         model: str,
         env: str | None,
         *,
-        every: str | float,
-        budget_rows: int = 1_000_000,
-        bins: int = 2048,
+        every: str | float | None = None,
+        count: int | None = None,
+        budget_rows: int = BUDGET_ROWS,
+        bins: int = BINS,
+        keep: Sequence[str] = (),
+        seed: int = 0,
+        spill_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        """Summaries per ``every`` window; exact until ``budget_rows`` values per column are held."""
+        """Summaries per ``every`` (time) or ``count`` window (neither: one window); exact within ``budget_rows``.
+
+        ``keep`` names input columns to hold besides the profiled ones (fairness groups), as categories.
+        """
         self.profile = profile
         self.model = model_ref(model)
         self.env = env
-        self.seconds = parse_every(every)
-        self.budget_rows = budget_rows
+        self.seconds = parse_every(every) if every is not None else None
+        self.count = count
+        self.budget_rows = max(1, int(budget_rows))
+        self.bins = bins
+        self.seed = seed
+        self.spill_dir = None if spill_dir is None else os.fspath(spill_dir)
         self.last_seq = -1
+        self.index = 0  # decisions taken (count windows)
+        self.max_key = -math.inf
         self.windows: dict[float, WindowSummary] = {}
-        self.edges: dict[str, FloatArray] = {}
-        for name, col in profile.columns.items():
-            if col.kind == "numeric" and col.n:
-                q = np.quantile(col.array(), np.linspace(0, 1, bins + 1))
-                self.edges[name] = np.unique(q)
-                col.release()
+        self.kinds: dict[str, str] = {n: c.kind for n, c in profile.columns.items()}
+        for name in keep:
+            self.kinds.setdefault(name, "categorical")
+        self.codes: dict[str, dict[str, int]] = {n: {} for n, k in self.kinds.items() if k == "categorical"}
+        self.names: dict[str, list[str]] = {n: [] for n in self.codes}
+        self._edges: dict[str, FloatArray] = {}
+        self._ts_cache: tuple[str, float] = ("", 0.0)
 
-    def _held(self) -> int:
-        return sum(sum(a.size for a in c.chunks) for w in self.windows.values() for c in w.numeric.values()) // max(
-            1, len(self.edges)
-        )
+    # -- folding ---------------------------------------------------------------------------------
+
+    def edges(self, name: str) -> FloatArray:
+        """The fixed bin edges of a numeric column (reference quantiles), computed on first need."""
+        e = self._edges.get(name)
+        if e is None:
+            col = self.profile.column(name)
+            ref = col.array()
+            e = np.unique(np.quantile(ref, np.linspace(0, 1, self.bins + 1))) if ref.size else np.zeros(1)
+            col.release()
+            self._edges[name] = e
+        return e
+
+    def _key(self, ts: str) -> float:
+        if self.count is not None:
+            return float(self.index // self.count)
+        if self.seconds is None:
+            return 0.0
+        prefix = ts[:19]  # whole seconds decide the window of any length of at least a second
+        cached, key = self._ts_cache
+        if prefix != cached or self.seconds < 1:
+            key = math.floor(parse_ts(ts).timestamp() / self.seconds) * self.seconds
+            self._ts_cache = (prefix, key)
+        return key
 
     def fold(self, events: Iterable[Event]) -> int:
         """Add decision events (in seq order, those after :attr:`last_seq`); returns how many were taken."""
-        rows: dict[float, list[Event]] = {}
         taken = 0
         for ev in events:
             if ev.seq <= self.last_seq:
@@ -118,93 +192,204 @@ class MonitorProjection:
                 continue
             if self.env is not None and p.get("env") != self.env:
                 continue
-            key = math.floor(parse_ts(ev.ts).timestamp() / self.seconds) * self.seconds
-            rows.setdefault(key, []).append(ev)
+            key = self._key(ev.ts)
+            self.index += 1
+            self.max_key = max(self.max_key, key)
+            w = self.windows.get(key)
+            if w is None:
+                w = self.windows[key] = WindowSummary(key, first_seq=ev.seq, first_ts=ev.ts)
+            self._add(w, ev)
             taken += 1
-        for key, evs in rows.items():
-            self._add(key, evs)
         return taken
 
     def catch_up(self, trail: Trail) -> int:
         """Fold the decisions logged since the last fold (reads only new events)."""
         return self.fold(trail.events(DECISION, after_seq=self.last_seq if self.last_seq >= 0 else None))
 
-    def _add(self, key: float, evs: list[Event]) -> None:
-        w = self.windows.setdefault(key, WindowSummary(key))
-        w.n += len(evs)
-        w.first_seq = evs[0].seq if w.first_seq is None else w.first_seq
-        w.last_seq = evs[-1].seq
-        cols: dict[str, list[Any]] = {name: [] for name in self.profile.columns}
-        for ev in evs:
-            inp = ev.payload.get("input") or {}
-            for name in cols:
-                cols[name].append(ev.payload.get("score") if name == SCORE else inp.get(name))
-        for name, values in cols.items():
-            col = self.profile.columns[name]
-            if col.kind == "categorical":
-                counts, missing = categorical_counts(values)
-                acc = w.categorical.setdefault(name, {})
-                for k, v in counts.items():
-                    acc[k] = acc.get(k, 0) + v
-                w.cat_missing[name] = w.cat_missing.get(name, 0) + missing
+    def _add(self, w: WindowSummary, ev: Event) -> None:
+        p = ev.payload
+        inp = p.get("input") or {}
+        w.n += 1
+        w.last_seq, w.last_ts = ev.seq, ev.ts
+        did = str(p.get("decision_id"))
+        slot = -1  # where this row goes among the held rows (-1: not held)
+        if w.n <= self.budget_rows:
+            slot = len(w.ids)
+            w.ids.append(did)
+        else:
+            if w.n == self.budget_rows + 1:
+                self._go_binned(w)
+            w.spill.append(did)
+            if len(w.spill) >= CHUNK:
+                self._flush(w)
+            assert w.rng is not None
+            j = int(w.rng.integers(0, w.n))
+            if j < self.budget_rows:
+                slot = j
+                w.ids[j] = did
+        for name, kind in self.kinds.items():
+            v = p.get("score") if name == SCORE else inp.get(name)
+            if kind == "numeric":
+                s = w.numeric.get(name)
+                if s is None:
+                    s = w.numeric[name] = _Numeric()
+                x = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
+                if math.isfinite(x):
+                    if x < s.lo:
+                        s.lo = x
+                    if x > s.hi:
+                        s.hi = x
+                    if s.counts is not None:
+                        s.pending.append(x)
+                        if len(s.pending) >= CHUNK:
+                            self._bin_pending(name, s)
+                else:
+                    s.missing += 1
+                col = w.rows.get(name)
+                if col is None:
+                    col = w.rows[name] = array("d")
+                if slot == len(col):
+                    col.append(x)
+                elif slot >= 0:
+                    col[slot] = x
                 continue
-            arr = np.array([np.nan if v is None or isinstance(v, str) else v for v in values], dtype=np.float64)
-            finite = arr[np.isfinite(arr)]
-            s = w.numeric.setdefault(name, _Numeric())
-            s.missing += int(arr.size - finite.size)
-            if finite.size:
-                s.lo, s.hi = min(s.lo, float(finite.min())), max(s.hi, float(finite.max()))
-            if s.exact:
-                s.chunks.append(finite)
+            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+                code = _MISSING
+                w.cat_missing[name] = w.cat_missing.get(name, 0) + 1
             else:
-                self._bin_into(name, s, finite)
-        if self._held() > self.budget_rows:
-            # Over budget: the largest exact windows switch to bins until the projection fits again.
-            for win in sorted(self.windows.values(), key=lambda x: -x.n):
-                if self._held() <= self.budget_rows:
-                    break
-                for name, s in win.numeric.items():
-                    if s.exact and name in self.edges:
-                        held: FloatArray = np.concatenate(s.chunks) if s.chunks else np.empty(0)
-                        s.counts = np.zeros(self.edges[name].size + 1, dtype=np.int64)
-                        s.chunks = []
-                        self._bin_into(name, s, held)
+                text = str(v)
+                codes = self.codes[name]
+                code = codes.get(text, _MISSING)
+                if code == _MISSING:
+                    code = codes[text] = len(codes)
+                    self.names[name].append(text)
+                cats = w.categorical.setdefault(name, {})
+                cats[text] = cats.get(text, 0) + 1
+            col = w.rows.get(name)
+            if col is None:
+                col = w.rows[name] = array("i")
+            if slot == len(col):
+                col.append(code)
+            elif slot >= 0:
+                col[slot] = code
 
-    def _bin_into(self, name: str, s: _Numeric, values: FloatArray) -> None:
-        assert s.counts is not None
-        idx = np.searchsorted(self.edges[name], values, side="right")
-        s.counts += np.bincount(idx, minlength=s.counts.size)
+    def _go_binned(self, w: WindowSummary) -> None:
+        """Past the budget: numeric columns to bins (from the rows held so far, all of them), ids to a file."""
+        for name, s in w.numeric.items():
+            held = np.frombuffer(w.rows[name], dtype=np.float64) if name in w.rows else np.empty(0)
+            finite = held[np.isfinite(held)]
+            edges = self.edges(name)
+            s.counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=edges.size + 1).astype(
+                np.int64
+            )
+        fd, path = tempfile.mkstemp(prefix="window-", suffix=".ids", dir=self.spill_dir)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write("".join(d + "\n" for d in w.ids))
+        w.ids_file = path
+        seed = int.from_bytes(hashlib.sha256(f"{self.seed}|{self.model}|{w.start}".encode()).digest()[:8], "big")
+        w.rng = np.random.default_rng(seed)
+
+    def _bin_pending(self, name: str, s: _Numeric) -> None:
+        if s.counts is not None and len(s.pending):
+            idx = np.searchsorted(self.edges(name), np.frombuffer(s.pending, dtype=np.float64), side="right")
+            s.counts += np.bincount(idx, minlength=s.counts.size)
+            s.pending = array("d")
+
+    def _flush(self, w: WindowSummary) -> None:
+        """Bin pending values and append spilled ids: before any statistic, save or check."""
+        for name, s in w.numeric.items():
+            self._bin_pending(name, s)
+        if w.spill and w.ids_file is not None:
+            with open(w.ids_file, "a", encoding="ascii") as f:
+                f.write("".join(d + "\n" for d in w.spill))
+            w.spill = []
+
+    # -- windows ---------------------------------------------------------------------------------
+
+    def closed(self) -> list[float]:
+        """Keys of windows no later decision can join: earlier time windows than the newest, full count ones."""
+        if self.count is not None:
+            return sorted(k for k, w in self.windows.items() if w.n >= self.count)
+        if self.seconds is None:
+            return []
+        return sorted(k for k in self.windows if k < self.max_key)
+
+    def bounds(self, key: float) -> tuple[str, str]:
+        """A window's start and end (time windows: aligned bounds; others: first and last decision ts)."""
+        w = self.windows[key]
+        if self.seconds is not None:
+            from datetime import UTC, datetime
+
+            return (
+                format_ts(datetime.fromtimestamp(key, UTC)),
+                format_ts(datetime.fromtimestamp(key + self.seconds, UTC)),
+            )
+        return w.first_ts or "", w.last_ts or ""
+
+    def frame(self, key: float) -> pd.DataFrame:
+        """The held rows of a window as a DataFrame (all rows while exact; the sample beyond)."""
+        w = self.windows[key]
+        data: dict[str, Any] = {}
+        for name, kind in self.kinds.items():
+            col = w.rows.get(name)
+            if col is None:
+                continue
+            if kind == "numeric":
+                data[name] = np.frombuffer(col, dtype=np.float64)
+            else:
+                lookup = np.array([*self.names[name], None], dtype=object)
+                data[name] = lookup[np.frombuffer(col, dtype=np.int32)]  # code -1 → the trailing None
+        return pd.DataFrame(data) if data else pd.DataFrame({SCORE: np.empty(0)})
+
+    def window(self, key: float) -> Window:
+        """A :class:`Window` of ``key`` for :func:`~.run.check_window` (its drift from the summary when binned)."""
+        w = self.windows[key]
+        self._flush(w)
+        start, end = self.bounds(key)
+        out = Window(self.model, self.env, start, end, self.frame(key), list(w.ids), [], w.first_seq, w.last_seq)
+        out.total = w.n
+        out.ids_file = w.ids_file
+        if not w.exact:
+            out.drift_of = lambda column, method=None: self.drift(key, column, method)
+        return out
+
+    def pop(self, key: float) -> None:
+        """Forget a checked window (and its spilled ids)."""
+        w = self.windows.pop(key)
+        if w.ids_file is not None and os.path.exists(w.ids_file):
+            os.unlink(w.ids_file)
 
     # -- statistics ------------------------------------------------------------------------------
 
     def drift(self, key: float, column: str, method: str | None = None) -> ColumnDrift:
         """Drift of one column of window ``key``: exact while exact, else with ``error_bound`` set."""
         w = self.windows[key]
+        self._flush(w)
         ref = self.profile.column(column)
         if ref.kind == "categorical":
-            counts = w.categorical.get(column, {})
-            values = [k for k, v in counts.items() for _ in range(v)] + [None] * w.cat_missing.get(column, 0)
-            return column_drift(ref, values, method=method)
-        s = w.numeric[column]
-        if s.exact:
-            vals = np.concatenate(s.chunks) if s.chunks else np.empty(0)
-            r = column_drift(ref, np.concatenate([vals, np.full(s.missing, np.nan)]), method=method)
-            ref.release()
-            r.error_bound = 0.0
-            return r
+            return column_drift(
+                ref, CategoryCounts(w.categorical.get(column, {}), w.cat_missing.get(column, 0)), method=method
+            )
+        s = w.numeric.get(column) or _Numeric()
         try:
+            if s.exact:
+                vals = np.frombuffer(w.rows[column], dtype=np.float64) if column in w.rows else np.empty(0)
+                r = column_drift(ref, vals, method=method)
+                r.error_bound = 0.0
+                return r
             return self._binned(ref.array(), ref, s, column, method)
         finally:
             ref.release()
 
     def _binned(self, ref_sorted: FloatArray, ref: Any, s: _Numeric, column: str, method: str | None) -> ColumnDrift:
         assert s.counts is not None
-        edges = self.edges[column]
+        edges = self.edges(column)
         n_cur = int(s.counts.sum())
         outer = np.concatenate([[min(s.lo, edges[0])], edges, [max(s.hi, edges[-1])]])
         left, right = outer[:-1], outer[1:]
         shares = s.counts / n_cur
         chosen = method or ("wasserstein" if ref.n > 1000 else "ks")
+        chosen = {"js": "jensenshannon"}.get(chosen, chosen)
         out = ColumnDrift(
             column,
             "numeric",
@@ -217,6 +402,7 @@ class MonitorProjection:
         )
         out.missing_reference = ref.missing_rate
         out.missing_current = s.missing / (n_cur + s.missing) if n_cur + s.missing else 0.0
+        out.note = "beyond the memory budget: binned summary, within error_bound of the exact value"
         if chosen == "wasserstein":
             mids = (left + right) / 2
             raw = float(stats.wasserstein_distance(ref_sorted, mids, v_weights=s.counts.astype(np.float64) + 1e-300))
@@ -255,6 +441,121 @@ class MonitorProjection:
             {"start": k, "n": w.n, "first_seq": w.first_seq, "last_seq": w.last_seq, "exact": w.exact}
             for k, w in sorted(self.windows.items())
         ]
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def params(self) -> dict[str, Any]:
+        """What a saved state must match to be reused (else it is rebuilt from the ledger)."""
+        return {
+            "version": STATE_VERSION,
+            "model": self.model,
+            "env": self.env,
+            "seconds": self.seconds,
+            "count": self.count,
+            "budget_rows": self.budget_rows,
+            "bins": self.bins,
+            "seed": self.seed,
+            "profile": self.profile.digest,
+            "kinds": self.kinds,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the state (atomically: a crash leaves the previous state, or none)."""
+        arrays: dict[str, np.ndarray[Any, Any]] = {}
+        wins = []
+        for i, (key, w) in enumerate(sorted(self.windows.items())):
+            self._flush(w)
+            for j, col in enumerate(w.rows.values()):
+                arrays[f"w{i}r{j}"] = np.frombuffer(col, dtype=np.float64 if col.typecode == "d" else np.int32)
+            for j, s in enumerate(w.numeric.values()):
+                if s.counts is not None:
+                    arrays[f"w{i}b{j}"] = s.counts
+            wins.append(
+                {
+                    "key": key,
+                    "n": w.n,
+                    "first_seq": w.first_seq,
+                    "last_seq": w.last_seq,
+                    "first_ts": w.first_ts,
+                    "last_ts": w.last_ts,
+                    "ids": w.ids,
+                    "rows": list(w.rows),
+                    "numeric": {n: _numeric_header(s) for n, s in w.numeric.items()},
+                    "categorical": w.categorical,
+                    "cat_missing": w.cat_missing,
+                    "ids_file": w.ids_file,
+                    "rng_state": None if w.rng is None else w.rng.bit_generator.state,
+                }
+            )
+        header = {
+            "params": self.params(),
+            "last_seq": self.last_seq,
+            "index": self.index,
+            "max_key": self.max_key if math.isfinite(self.max_key) else None,
+            "names": self.names,
+            "windows": wins,
+        }
+        arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, target)
+
+    def load(self, path: str | os.PathLike[str]) -> bool:
+        """Take the state saved at ``path`` if it matches this projection's parameters; False otherwise."""
+        try:
+            z = np.load(os.fspath(path), allow_pickle=False)
+            header = json.loads(bytes(z["header"]).decode("utf-8"))
+        except (OSError, ValueError, KeyError):
+            return False
+        if header.get("params") != json.loads(json.dumps(self.params())):
+            return False
+        self.last_seq = int(header["last_seq"])
+        self.index = int(header["index"])
+        self.max_key = -math.inf if header["max_key"] is None else float(header["max_key"])
+        self.names = {k: list(v) for k, v in header["names"].items()}
+        self.codes = {k: {t: i for i, t in enumerate(v)} for k, v in self.names.items()}
+        self.windows = {}
+        for i, h in enumerate(header["windows"]):
+            w = WindowSummary(float(h["key"]), int(h["n"]), h["first_seq"], h["last_seq"], h["first_ts"], h["last_ts"])
+            w.ids = list(h["ids"])
+            for j, name in enumerate(h["rows"]):
+                a = z[f"w{i}r{j}"]
+                col = array("d" if a.dtype == np.float64 else "i")
+                col.frombytes(a.tobytes())
+                w.rows[name] = col
+            for j, (name, (lo, hi, missing, binned)) in enumerate(h["numeric"].items()):
+                w.numeric[name] = _Numeric(
+                    np.asarray(z[f"w{i}b{j}"], dtype=np.int64) if binned else None,
+                    math.inf if lo is None else lo,
+                    -math.inf if hi is None else hi,
+                    int(missing),
+                )
+            w.categorical = {k: dict(v) for k, v in h["categorical"].items()}
+            w.cat_missing = dict(h["cat_missing"])
+            w.ids_file = h["ids_file"]
+            if h["rng_state"] is not None:
+                w.rng = np.random.default_rng()
+                w.rng.bit_generator.state = h["rng_state"]
+            if w.ids_file is not None and not os.path.exists(w.ids_file):
+                return False  # its spilled ids are gone: rebuild
+            self.windows[w.start] = w
+        return True
+
+
+def _numeric_header(s: _Numeric) -> list[Any]:
+    lo = s.lo if math.isfinite(s.lo) else None
+    hi = s.hi if math.isfinite(s.hi) else None
+    return [lo, hi, s.missing, s.counts is not None]
+
+
+def state_path(trail: Trail, projection: MonitorProjection) -> Path:
+    """Where ``monitor run`` keeps a projection's state: ``<trail>/monitor/<hash of its parameters>.npz``."""
+    digest = hashlib.sha256(json.dumps(projection.params(), sort_keys=True).encode("utf-8")).hexdigest()[:24]
+    return Path(trail.path) / "monitor" / f"state-{digest}.npz"
 
 
 def rebuild(trail: Trail, profile: ReferenceProfile, model: str, env: str | None, **kw: Any) -> MonitorProjection:

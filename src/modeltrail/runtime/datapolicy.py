@@ -17,7 +17,7 @@ The field-to-action plan is compiled once per guard; applying it is one dictiona
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,6 +97,9 @@ class DataPolicyPlan:
         self._sealer: Sealer | None = None
         self._needs_sealer = SEAL in actions
         self.all_kept = not self._actions and self._default == KEEP
+        self.observer: Callable[[Mapping[str, Any]], None] | None = None
+        """Called with a decision's to-be-sealed values just before sealing (the monitor's aggregates,
+        :mod:`modeltrail.monitor.sealed`); it must keep no value. Unset, sealing costs nothing more."""
 
     def action_for(self, field: str) -> str:
         """The action for ``field``."""
@@ -171,6 +174,8 @@ class DataPolicyPlan:
                     "values are encrypted under that person's key",
                     field="subject",
                 )
+            if self.observer is not None:
+                self.observer(to_seal)
             sealer = self.sealer
             for name, v in to_seal.items():
                 sealed[name] = sealer.seal_to(self.trail.blobs, subject, v, seal_context(decision_id, name))
