@@ -332,8 +332,9 @@ class MonitorProjection:
         data: dict[str, Any] = {}
         for name, kind in self.kinds.items():
             col = w.rows.get(name)
-            if col is None:
-                continue
+            missing = w.numeric[name].missing if name in w.numeric else w.cat_missing.get(name, 0)
+            if col is None or (missing == w.n and name != SCORE):
+                continue  # no decision had it (a sealed or dropped field), as a frame of the inputs would be
             if kind == "numeric":
                 data[name] = np.frombuffer(col, dtype=np.float64)
             else:

@@ -154,7 +154,7 @@ def check_window(
     findings: list[Finding] = []
     rule_values: dict[str, float] = {}
     if mon.drift is not None and window.n:
-        wanted = list(mon.drift.features) or cols
+        wanted = list(mon.drift.features) or [*cols, *(c for c in profile.columns if c in window.sealed)]
         for c in wanted:
             if (c in window.frame.columns or c in window.sealed) and c in profile.columns:
                 rule_values[c] = _rule_value(profile, window, c, mon.drift.metric)

@@ -79,7 +79,7 @@ def sealed_edges(col: ColumnProfile, bins: int = BINS) -> list[float]:
 def reference_counts(col: ColumnProfile, edges: list[float]) -> FloatArray:
     """The reference's counts in the bins of ``edges`` (same rule as :func:`sealed_edges`)."""
     ref = col.array()
-    pos = np.searchsorted(ref, np.asarray(edges, dtype=np.float64), side="right")
+    pos = np.searchsorted(ref, np.asarray(edges, dtype=np.float64), side="left")  # bin i: [e(i-1), e(i))
     out: FloatArray = np.diff(np.concatenate([[0], pos, [ref.size]])).astype(np.float64)
     return out
 
@@ -302,6 +302,8 @@ def sealed_drift(
         r = reference_counts(ref, edges)
         ref.release()
         c = np.asarray(agg["counts"], dtype=np.float64)
+        if c.shape != r.shape:
+            raise ValidationError(f"expected {r.size} bin counts for {len(edges)} edges, got {c.size}", field="counts")
         keys = [f"< {edges[0]:.6g}"] if edges else ["all"]
         keys += [f"[{a:.6g}, {b:.6g})" for a, b in itertools.pairwise(edges)]
         keys += [f">= {edges[-1]:.6g}"] if edges else []
