@@ -10,6 +10,13 @@ peak resident memory), ``profile_s`` (building the profile once, not part of a r
 /tmp/evidently-venv, or set ``EVIDENTLY_PYTHON``), ``speedup_vs_evidently`` and ``max_abs_diff_vs_evidently``
 (over every column: the methods are the same, Evidently's defaults). Without Evidently's environment the
 baseline is skipped with a message and its fields are null.
+
+``--ingest-decisions N`` (e.g. 10000000; off by default, it takes minutes) adds
+``ingest_then_monitor_10m_peak_rss_mb``: one child process logs N decisions through the guard (30 inputs:
+25 numeric, 5 integer-coded categories, the guard's columnar path, the writer in its own process) into
+a fresh trail, then runs ``monitor`` over them as one window against a stored reference profile; the
+figure is that child's peak resident memory (target < 1 GiB), with ``ingest_s``, ``monitor_s`` and the
+window's ``exact`` flag (N beyond the 1,000,000-row budget: binned summary and sample).
 """
 
 from __future__ import annotations
@@ -90,6 +97,91 @@ print(json.dumps({"load_s": t1 - t0, "drift_report_s": t2 - t1,
 """
 
 
+INGEST_CHILD = r"""
+import json, sys, time
+import numpy as np
+import pandas as pd
+
+
+def hwm_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+import modeltrail
+from modeltrail.events import Actor
+from modeltrail.monitor.profile import build_profile, record_profile
+from modeltrail.monitor.run import monitor
+from modeltrail.runtime import guard
+from modeltrail.runtime.logger import DecisionLogger
+from sklearn.linear_model import LogisticRegression
+
+folder, n, n_ref = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+N_NUM, N_CAT = 25, 5
+names = [f"n{i}" for i in range(N_NUM)] + [f"c{j}" for j in range(N_CAT)]
+
+
+def data(rows, seed, shift):
+    rng = np.random.default_rng(seed)
+    X = np.empty((rows, N_NUM + N_CAT))
+    for i in range(N_NUM):
+        X[:, i] = rng.normal(shift if i % 3 == 0 else 0.0, 1.0 + i % 4, rows)
+    for j in range(N_CAT):
+        X[:, N_NUM + j] = rng.integers(0, 4 + 3 * j, rows)
+    return X
+
+
+actor = Actor("bench", "ops", "service")
+trail = modeltrail.init(folder)
+Xr = data(n_ref, 1, 0.0)
+y = (Xr[:, 0] + Xr[:, 1] > 0).astype(int)
+model = LogisticRegression(max_iter=200).fit(Xr[:20000], y[:20000])
+trail.register_model(model, name="bench", system="bench", actor=actor)
+ref = pd.DataFrame(Xr, columns=names)
+for j in range(N_CAT):
+    ref[f"c{j}"] = ref[f"c{j}"].astype(np.int64)
+prof = build_profile(ref, categorical=[f"c{j}" for j in range(N_CAT)], scores=model.predict_proba(Xr)[:, 1])
+record_profile(trail, prof, model="model:bench@1", system="bench", actor=actor)
+del Xr, ref, prof, y
+logger = DecisionLogger(trail, writer="process", boost_writer=True)
+g = guard(trail, "bench@1", env="production", feature_names=names, logger=logger)
+chunk = 10_000
+X = data(200_000, 2, 0.2)  # served in rotation: ingest memory does not grow with n
+t0 = time.perf_counter()
+done, last = 0, None
+while done < n:
+    k = min(chunk, n - done)
+    s = done % X.shape[0]
+    last = g.decide_many(X[s : s + k])
+    done += k
+last[-1].durable(600)
+logger.flush(600)
+ingest_s = time.perf_counter() - t0
+logger.close()
+t1 = time.perf_counter()
+(res,) = monitor(trail, "bench@1", "production", every="3650d", actor=actor)
+monitor_s = time.perf_counter() - t1
+print(json.dumps({"ingest_s": ingest_s, "monitor_s": monitor_s, "peak_rss_mb": hwm_mb(), "window": res.window,
+                  "share_drifted": res.drift.share_drifted}))
+"""
+
+
+def ingest_then_monitor(n: int, reference_rows: int) -> dict[str, object]:
+    """Log ``n`` decisions and monitor them in one child process; its peak memory and timings."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        t0 = time.perf_counter()
+        child = subprocess.run(
+            [sys.executable, "-c", INGEST_CHILD, str(Path(tmp, "trail")), str(n), str(reference_rows)],
+            capture_output=True, text=True, check=True, env=env,
+        )  # fmt: skip
+        out: dict[str, object] = json.loads(child.stdout.strip().splitlines()[-1])
+        out["total_s"] = time.perf_counter() - t0
+        return out
+
+
 def evidently_python() -> str | None:
     """The interpreter of Evidently's environment, if it exists."""
     cand = os.environ.get("EVIDENTLY_PYTHON") or "/tmp/evidently-venv/bin/python"
@@ -104,7 +196,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="threads for the drift report")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--json", action="store_true", help="print JSON (the only output format)")
+    ap.add_argument(
+        "--ingest-decisions", type=int, default=0, help="also log and monitor this many decisions (e.g. 10000000)"
+    )
+    ap.add_argument("--only-ingest", action="store_true", help="skip the drift report and its baseline")
     args = ap.parse_args()
+    if args.only_ingest:
+        r = ingest_then_monitor(args.ingest_decisions or 10_000_000, args.reference_rows)
+        print(json.dumps(_ingest_fields(args.ingest_decisions or 10_000_000, r)))
+        return
     from modeltrail.monitor.profile import build_profile
 
     ref = make_frame(args.reference_rows, 1, 0.0)
@@ -161,7 +261,16 @@ def main() -> None:
             out["max_abs_diff_vs_evidently"] = max(diffs)
             out["evidently"] = {"share": base["share"], "peak_rss_mb_parent": None}
     out["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if args.ingest_decisions:
+        out.update(
+            _ingest_fields(args.ingest_decisions, ingest_then_monitor(args.ingest_decisions, args.reference_rows))
+        )
     print(json.dumps(out))
+
+
+def _ingest_fields(n: int, r: dict[str, object]) -> dict[str, object]:
+    key = "ingest_then_monitor_10m_peak_rss_mb" if n == 10_000_000 else f"ingest_then_monitor_{n}_peak_rss_mb"
+    return {key: r["peak_rss_mb"], "ingest_then_monitor": {"decisions": n, **r}}
 
 
 if __name__ == "__main__":

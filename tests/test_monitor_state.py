@@ -79,14 +79,14 @@ def test_open_windows_are_saved_and_only_new_decisions_read(tmp_path: Path, monk
     cur, scores = _current(350, 1)
     _log(trail, cur.iloc[:250], scores[:250], 0)
     read: list[int] = []
-    fold = pj.MonitorProjection.fold
+    fold = pj.MonitorProjection.fold_items
 
-    def counting(self: pj.MonitorProjection, events: Any) -> int:
-        events = list(events)
-        read.append(len(events))
-        return fold(self, events)
+    def counting(self: pj.MonitorProjection, items: Any) -> int:
+        items = list(items)
+        read.append(len(items))
+        return fold(self, items)
 
-    monkeypatch.setattr(pj.MonitorProjection, "fold", counting)
+    monkeypatch.setattr(pj.MonitorProjection, "fold_items", counting)
     first = monitor(trail, "credit@1", "production", count=100, complete_only=True)
     assert [r.window["n"] for r in first] == [100, 100]
     assert sum(read) == 250

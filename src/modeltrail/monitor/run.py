@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import NotFoundError, ValidationError
 from ..events import Actor
+from ..ledger.store import EventQuery
 from ..policy.model import Monitoring, Policy
 from .alerts import Finding, Outcome, level_above, raise_alert, worst
 from .drift import DriftReport, column_drift, drift_report
@@ -480,10 +481,11 @@ def monitor(
         proj.pop(key)
 
     while True:
-        page = list(trail.events(DECISION, after_seq=proj.last_seq if proj.last_seq >= 0 else None, limit=PAGE))
+        after_seq = proj.last_seq if proj.last_seq >= 0 else None
+        page = [r.leaf for r in trail.store.query_events(EventQuery(DECISION, after_seq=after_seq, limit=PAGE))]
         if not page:
             break
-        proj.fold(page)
+        proj.fold_leaves(page)
         for key in proj.closed():
             check(key)
     now = datetime.now(UTC)
