@@ -113,10 +113,16 @@ def wasserstein_sorted(ref_sorted: FloatArray, cur_sorted: FloatArray) -> float:
     """First Wasserstein distance of two samples (as ``scipy.stats.wasserstein_distance``)."""
     n1, n2 = ref_sorted.shape[0], cur_sorted.shape[0]
     merged, from_ref = _merge(ref_sorted, cur_sorted)
-    c1 = np.cumsum(from_ref)[:-1]
-    c2 = np.arange(1, merged.shape[0]) - c1
+    # |F_ref - F_cur| after the k-th merged value: c1/n1 - (k - c1)/n2 = c1 (1/n1 + 1/n2) - k/n2, computed in
+    # place (fewer passes over 2 x n values than the two ECDFs; equal to scipy's to rounding).
     # Within a run of equal values the step is 0, so partial counts there contribute nothing.
-    return float(np.sum(np.abs(c1 / n1 - c2 / n2) * np.diff(merged)))
+    c = np.cumsum(from_ref[:-1], dtype=np.float64)
+    k = np.arange(1, merged.shape[0], dtype=np.float64)
+    c *= 1.0 / n1 + 1.0 / n2
+    k *= 1.0 / n2
+    c -= k
+    np.abs(c, out=c)
+    return float(np.dot(c, np.diff(merged)))
 
 
 def sturges_edges(lo: float, hi: float, n: int) -> FloatArray:

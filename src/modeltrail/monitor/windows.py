@@ -241,6 +241,10 @@ class ParquetColumns(Mapping[str, Any]):
             return col.to_numpy()
         return col.to_pandas()
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's default reads the item to answer: that read a whole column per membership test.
+        return name in self._names
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
 
