@@ -360,7 +360,10 @@ class MonitorProjection:
         return w.first_ts or "", w.last_ts or ""
 
     def frame(self, key: float) -> pd.DataFrame:
-        """The held rows of a window as a DataFrame (all rows while exact; the sample beyond)."""
+        """The held rows of a window as a DataFrame (all rows while exact; the sample beyond).
+
+        The columns are views of the held rows: fold nothing more into the window while the frame is used.
+        """
         w = self.windows[key]
         data: dict[str, Any] = {}
         for name, kind in self.kinds.items():
@@ -373,7 +376,8 @@ class MonitorProjection:
             else:
                 lookup = np.array([*self.names[name], None], dtype=object)
                 data[name] = lookup[np.frombuffer(col, dtype=np.int32)]  # code -1 → the trailing None
-        return pd.DataFrame(data) if data else pd.DataFrame({SCORE: np.empty(0)})
+        # copy=False: the columns stay views of the held rows (a copy would double a full window's memory).
+        return pd.DataFrame(data, copy=False) if data else pd.DataFrame({SCORE: np.empty(0)})
 
     def window(self, key: float) -> Window:
         """A :class:`Window` of ``key`` for :func:`~.run.check_window` (its drift from the summary when binned)."""
