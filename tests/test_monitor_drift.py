@@ -166,3 +166,22 @@ def test_report_share_profile_roundtrip_and_errors() -> None:
         drift_report(prof, cur.drop(columns="b"), columns=["b"])
     with pytest.raises(ValidationError, match="profile"):
         ReferenceProfile.from_bytes(b"not a profile")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.sampled_from("abcde"), min_size=1001, max_size=1400),
+    st.lists(st.sampled_from("abcdef"), min_size=5, max_size=400),
+)
+def test_categorical_js_and_chi_square_equal_scipy(ref: list[str], cur: list[str]) -> None:
+    col = profile_column("k", ref, "categorical")
+    keys = sorted(set(ref) | set(cur))
+    rc = np.array([ref.count(k) for k in keys], float)
+    cc = np.array([cur.count(k) for k in keys], float)
+    js = column_drift(col, cur)  # a reference over 1000 rows: Jensen–Shannon on per-category shares
+    assert js.method == "jensenshannon"
+    assert js.value == pytest.approx(distance.jensenshannon(rc / rc.sum(), cc / cc.sum()), abs=1e-12)
+    chi = column_drift(col, cur, method="chisquare")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = stats.chisquare(cc, rc * cc.sum() / rc.sum())
+    assert chi.value == pytest.approx(want.pvalue, abs=1e-12, nan_ok=True)

@@ -132,7 +132,7 @@ def cbpe(
     point["roc_auc"] = expected_auc(p)
     ranks = stats.rankdata(s).astype(np.float64)
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(n_samples, 20_000_000 // s.size))
+    chunk = max(1, min(n_samples, 4_000_000 // s.size))  # label draws per step: about 32 MB of uniforms
     draws: dict[str, list[FloatArray]] = {m: [] for m in CBPE_METRICS}
     done = 0
     while done < n_samples:

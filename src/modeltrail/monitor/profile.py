@@ -15,10 +15,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import threading
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -355,11 +357,28 @@ def load_profile(trail: Trail, model: str) -> tuple[ReferenceProfile, int]:
     digest = str(latest.payload["profile_sha256"])
     if not trail.blobs.verify(digest):  # streamed: the profile is read lazily afterwards
         raise ValidationError(f"the profile blob {digest} does not match its hash", field="profile")
-    # A large profile lives as a file and is read lazily; a small one may sit in the database tier.
-    try:
-        path = trail.blobs.path(digest)
-    except TypeError:  # an object store keeps no files
-        path = None
-    if path is not None and path.is_file():
-        return ReferenceProfile.from_file(path, digest), latest.seq
-    return ReferenceProfile.from_bytes(trail.blobs.get_bytes(digest), digest), latest.seq
+    return ReferenceProfile.from_file(_profile_file(trail, digest), digest), latest.seq
+
+
+def _profile_file(trail: Trail, digest: str) -> Path:
+    """A local file holding the profile blob: the blob itself in a folder store, else a cached copy.
+
+    Blobs kept in the database or S3 have no path; the copy (streamed, under ``<trail>/monitor/``) lets
+    the profile's columns still be read one at a time.
+    """
+    local = getattr(trail.blobs, "path", None)
+    if callable(local):
+        try:
+            p = Path(local(digest))
+        except (OSError, ValueError, NotImplementedError):
+            p = None
+        if p is not None and p.is_file():
+            return p
+    cache = Path(trail.path) / "monitor" / f"profile-{digest}.npz"
+    if not cache.is_file():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        with trail.blobs.open(digest) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.replace(tmp, cache)
+    return cache

@@ -23,19 +23,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import NotFoundError, ValidationError
 from ..events import Actor
+from ..ledger.store import EventQuery
 from ..policy.model import Monitoring, Policy
 from .alerts import Finding, Outcome, level_above, raise_alert, worst
 from .drift import DriftReport, column_drift, drift_report
 from .fairness import fairness_figures, selection_parity
 from .performance import cbpe, labelled_figures
 from .profile import SCORE, ReferenceProfile, load_profile
-from .windows import Window, decision_windows, model_ref, parse_every
+from .projection import BUDGET_ROWS, MonitorProjection, state_path
+from .sealed import sealed_drift, window_aggregates
+from .windows import DECISION, Window, labels_for, model_ref, parse_every
 
 if TYPE_CHECKING:
     from ..trail import Trail
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
 CHECKED = "monitor.checked"
 MIN_LABELS = 30
 RULE_METHOD = {"psi": "psi", "js": "jensenshannon", "wasserstein": "wasserstein", "ks": "ks", "chi2": "chisquare"}
+PAGE = 10_000  # decisions read per page: bounds what a pass holds besides its open windows
 MONITOR_ACTOR = Actor("modeltrail-monitor", "ops", "service")
 
 
@@ -85,7 +90,14 @@ def _rule_value(profile: ReferenceProfile, window: Window, column: str, metric: 
     method = RULE_METHOD[metric]
     if ref.kind == "categorical" and method in ("ks", "wasserstein"):
         method = "jensenshannon"  # a distance on categories; documented in the guide
-    r = column_drift(ref, window.frame[column], method=method)
+    if column not in window.frame.columns and column in window.sealed:
+        if method in ("ks", "wasserstein"):
+            return math.nan  # needs values: a sealed field has only binned counts (see monitor.sealed)
+        r = sealed_drift(ref, window.sealed[column], method=method)
+    elif window.drift_of is not None:
+        r = window.drift_of(column, method)
+    else:
+        r = column_drift(ref, window.frame[column], method=method)
     if method == "ks":
         return float(r.statistic) if r.statistic is not None else math.nan
     if method == "chisquare":
@@ -94,6 +106,23 @@ def _rule_value(profile: ReferenceProfile, window: Window, column: str, metric: 
         k = max(len(ref.counts or {}) if ref.kind == "categorical" else ref.unique, 2)
         return math.sqrt(r.statistic / (r.n_current * (k - 1)))
     return r.value
+
+
+def _window_drift(profile: ReferenceProfile, window: Window, cols: list[str]) -> DriftReport | None:
+    """The Evidently-default report of a window: from its rows, its summary (beyond budget), sealed aggregates."""
+    drift = None
+    if cols and window.n:
+        if window.drift_of is None:
+            drift = drift_report(profile, window.frame, columns=cols, keep_shares=True)
+        else:
+            drift = DriftReport({c: window.drift_of(c) for c in cols}, n_current=window.n)
+    sealed = [c for c in profile.columns if c not in cols and c in window.sealed]
+    if sealed:
+        if drift is None:
+            drift = DriftReport({}, n_current=window.n)
+        for c in sealed:
+            drift.columns[c] = sealed_drift(profile.column(c), window.sealed[c], keep_shares=True)
+    return drift
 
 
 def _binary(values: Sequence[Any]) -> np.ndarray[Any, Any] | None:
@@ -122,13 +151,13 @@ def check_window(
     """Check one window against the profile and the policy's rules; record the check (and an alert)."""
     mon = monitoring or Monitoring()
     cols = [c for c in profile.columns if c in window.frame.columns]
-    drift = drift_report(profile, window.frame, columns=cols, keep_shares=True) if cols and window.n else None
+    drift = _window_drift(profile, window, cols)
     findings: list[Finding] = []
     rule_values: dict[str, float] = {}
     if mon.drift is not None and window.n:
-        wanted = list(mon.drift.features) or cols
+        wanted = list(mon.drift.features) or [*cols, *(c for c in profile.columns if c in window.sealed)]
         for c in wanted:
-            if c in window.frame.columns and c in profile.columns:
+            if (c in window.frame.columns or c in window.sealed) and c in profile.columns:
                 rule_values[c] = _rule_value(profile, window, c, mon.drift.metric)
         finite = {k: v for k, v in rule_values.items() if math.isfinite(v)}
         top = max(finite.values(), default=0.0)
@@ -250,7 +279,10 @@ def _record(
     if res.drift is not None:
         full["distributions"] = {n: c.shares for n, c in res.drift.columns.items() if c.shares is not None}
     results_blob = trail.blobs.put_bytes(json.dumps(full, sort_keys=True, default=_json).encode("utf-8"))
-    decisions_blob = trail.blobs.put_bytes("\n".join(window.decision_ids).encode("utf-8"))
+    if window.ids_file is not None:  # beyond the budget: every id, streamed from the spill file
+        decisions_blob = _ids_blob(trail, window.ids_file)
+    else:
+        decisions_blob = trail.blobs.put_bytes("\n".join(window.decision_ids).encode("utf-8"))
     compact = {}
     if res.drift is not None:
         compact = {
@@ -305,6 +337,25 @@ def _record(
         res.alert_seq, res.outcomes = alert.seq, outcomes
 
 
+def _ids_blob(trail: Trail, path: str) -> str:
+    """The decisions blob (ids joined by newlines, as for a window in memory) from a spill file."""
+
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(suffix=".ids")
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as f:
+            pending = b""
+            while block := f.read(1 << 20):
+                out.write(pending)
+                pending = block
+            out.write(pending.removesuffix(b"\n"))
+        return trail.blobs.put_file(tmp)
+    finally:
+        os.unlink(tmp)
+
+
 def _finite(v: float) -> float | None:
     return v if isinstance(v, float) and math.isfinite(v) else None
 
@@ -355,15 +406,26 @@ def monitor(
     threshold: float = 0.5,
     retries: int = 3,
     backoff: float = 0.5,
+    budget_rows: int = BUDGET_ROWS,
+    keep_state: bool = True,
 ) -> list[WindowResult]:
     """Check the windows of ``model`` (``name@version``) in ``env`` not checked yet.
 
     ``every`` defaults to the policy's drift window. With ``complete_only`` a time window is checked
     only once it has ended (and a count window once full), so a watcher never checks a partial one.
+
+    Decisions are read once, in pages, into the monitoring projection (:mod:`.projection`): a window is
+    checked as soon as it is complete and then dropped, so a pass holds one open window at a time, each
+    exact up to ``budget_rows`` decisions and bounded beyond. With ``keep_state`` the open windows are
+    saved under the trail and the next pass starts after the last decision read, not the last checked.
     """
     ref = model_ref(model)
     if "@" not in ref:
         raise ValidationError(f"expected a model version such as credit@2, got {model!r}", field="model")
+    if every is not None and count is not None:
+        raise ValidationError("give a time window or a count, not both", field="window")
+    if count is not None and count < 1:
+        raise ValidationError("must be at least 1", field="count")
     system = _system_of(trail, ref)
     pol = policy if policy is not None else _policy(trail, system)
     mon = pol.monitoring if pol is not None else None
@@ -371,17 +433,37 @@ def monitor(
         every = mon.drift.window if mon is not None and mon.drift is not None else "1d"
     profile, profile_seq = load_profile(trail, ref)
     after = last_checked_seq(trail, ref, env) if resume else None
-    windows = decision_windows(trail, ref, env, every=every, count=count, after_seq=after)
-    if complete_only and windows:
-        now = datetime.now(UTC)
-        last = windows[-1]
-        partial = (count is not None and last.n < count) or (
-            count is None and datetime.fromisoformat(last.end.replace("Z", "+00:00")) > now
+    groups = list(mon.fairness.groups) if mon is not None and mon.fairness is not None else []
+    state_dir = Path(trail.path) / "monitor"
+    state_dir.mkdir(exist_ok=True)
+    proj = MonitorProjection(
+        profile, ref, env, every=every, count=count, budget_rows=budget_rows, keep=groups, spill_dir=state_dir
+    )
+    path = state_path(trail, proj) if keep_state and resume else None
+    start = -1 if after is None else after
+    if path is not None and path.exists():
+        saved = MonitorProjection(
+            profile, ref, env, every=every, count=count, budget_rows=budget_rows, keep=groups, spill_dir=state_dir
         )
-        if partial:
-            windows = windows[:-1]
-    out = []
-    for w in windows:
+        # A state is reused only when it starts where the checks stopped (no window checked since it was saved).
+        if (
+            saved.load(path)
+            and saved.last_seq >= start
+            and all((w.first_seq or 0) > start for w in saved.windows.values())
+        ):
+            proj = saved
+    if proj.last_seq < start:
+        proj.last_seq = start
+
+    out: list[WindowResult] = []
+
+    def check(key: float) -> None:
+        w = proj.window(key)
+        if w.decision_ids:
+            labels = labels_for(trail, w.decision_ids, after_seq=(w.first_seq or 1) - 1)
+            w.labels = {d: labels[d] for d in w.decision_ids if d in labels}
+        if proj.seconds is not None:
+            w.sealed = window_aggregates(trail, ref, env, w.start, w.end, profile.digest)
         out.append(
             check_window(
                 trail,
@@ -396,6 +478,26 @@ def monitor(
                 backoff=backoff,
             )
         )
+        proj.pop(key)
+
+    while True:
+        after_seq = proj.last_seq if proj.last_seq >= 0 else None
+        page = [r.leaf for r in trail.store.query_events(EventQuery(DECISION, after_seq=after_seq, limit=PAGE))]
+        if not page:
+            break
+        proj.fold_leaves(page)
+        for key in proj.closed():
+            check(key)
+    now = datetime.now(UTC)
+    for key in sorted(proj.windows):
+        if complete_only:
+            if proj.count is not None:
+                continue  # not full (full ones were checked above)
+            if proj.seconds is not None and key + proj.seconds > now.timestamp():
+                continue
+        check(key)
+    if path is not None:
+        proj.save(path)
     return out
 
 

@@ -2,14 +2,15 @@
 
 A window is read from the ledger (``inference.decision`` events, their ``input`` fields and ``score``;
 labels from ``inference.label`` events) or given as a DataFrame / Parquet file. Sealed fields have no
-clear value in the ledger, so they are absent from ledger windows (see the monitoring guide).
+clear value in the ledger: they are monitored from aggregates the guard takes before sealing
+(:mod:`.sealed`), attached to a window as :attr:`Window.sealed`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -42,11 +43,19 @@ class Window:
     first_seq: int | None = None
     last_seq: int | None = None
     labels: dict[str, Any] = field(default_factory=dict)
+    total: int | None = None
+    """Decisions in the window when ``frame`` holds a sample of them (a window beyond the memory budget)."""
+    ids_file: str | None = None
+    """A file listing every decision id, when ``decision_ids`` holds only the sample's."""
+    drift_of: Callable[..., Any] | None = None
+    """``drift_of(column, method=None)``: the column's drift from the window's summary (beyond the budget)."""
+    sealed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Aggregates of sealed fields taken before sealing (:func:`~.sealed.window_aggregates`)."""
 
     @property
     def n(self) -> int:
         """Number of decisions in the window."""
-        return int(self.frame.shape[0])
+        return int(self.frame.shape[0]) if self.total is None else self.total
 
     @property
     def key(self) -> str:
@@ -64,6 +73,9 @@ class Window:
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
             "labelled": len(self.labels),
+            "sampled": int(self.frame.shape[0]) if self.total is not None else None,
+            "exact": self.drift_of is None,
+            "sealed_fields": sorted(k for k in self.sealed if not k.startswith("(")),
         }
 
 
@@ -228,6 +240,10 @@ class ParquetColumns(Mapping[str, Any]):
         if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
             return col.to_numpy()
         return col.to_pandas()
+
+    def __contains__(self, name: object) -> bool:
+        # Mapping's default reads the item to answer: that read a whole column per membership test.
+        return name in self._names
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)

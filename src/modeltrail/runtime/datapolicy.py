@@ -126,6 +126,9 @@ class DataPolicyPlan:
         self._sealer: Sealer | None = None
         self._needs_sealer = SEAL in actions
         self.all_kept = not self._actions and self._default == KEEP
+        self.observer: Callable[[Mapping[str, Any]], None] | None = None
+        """Called with a decision's to-be-sealed values just before sealing (the monitor's aggregates,
+        :mod:`modeltrail.monitor.sealed`); it must keep no value. Unset, sealing costs nothing more."""
 
     def action_for(self, field: str) -> str:
         """The action for ``field``."""
@@ -239,12 +242,15 @@ class DataPolicyPlan:
                 if to_seal is None:
                     to_seal = {}
                 to_seal[name] = v
-        if to_seal and not subject:
-            raise ValidationError(
-                f"the data policy seals {', '.join(sorted(to_seal))}; pass subject=<data subject id> so the "
-                "values are encrypted under that person's key",
-                field="subject",
-            )
+        if to_seal:
+            if not subject:
+                raise ValidationError(
+                    f"the data policy seals {', '.join(sorted(to_seal))}; pass subject=<data subject id> so the "
+                    "values are encrypted under that person's key",
+                    field="subject",
+                )
+            if self.observer is not None:
+                self.observer(to_seal)  # the monitor counts values before they are encrypted (aggregates only)
         return AppliedInput(kept, pseudonyms, sealed, fast, tuple(missing) if missing else (), to_seal)
 
 
