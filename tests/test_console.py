@@ -376,3 +376,32 @@ def test_an_audit_bundle_downloads_and_verifies_offline(console: dict[str, Any],
     path = tmp_path / "bundle.zip"
     path.write_bytes(r.content)
     assert verify_bundle(path).ok
+
+
+def test_every_page_works_on_the_demo_trail(tmp_path: Path) -> None:
+    """The full demo story (lineage, gates, approvals, serving, review, monitoring, documents, retention)."""
+    from _audit_support import demo_copy
+    from modeltrail.cli.demo import DEMO_CONSOLE_PASSWORD, _console_accounts
+
+    folder = demo_copy(tmp_path)
+    _console_accounts(folder)
+    with modeltrail.open(folder) as t:
+        name, _, version = next(t.events("model.deployed")).subject.removeprefix("model:").rpartition("@")
+        decision = next(e for e in t.events("inference.decision", descending=True) if e.payload)
+        doc = next(e for e in t.events("doc.generated", descending=True) if "html" in e.payload.get("formats", {}))
+        report = next(e for e in t.events("report.generated") if e.payload.get("html_sha256"))
+    c = TestClient(create_app(str(folder)), base_url="http://127.0.0.1", raise_server_exceptions=False)
+    assert sign_in(c, "carol", DEMO_CONSOLE_PASSWORD).status_code == 303
+    pages = [
+        "/", f"/models/{name}/v/{version}", "/deployments", "/review", "/review?status=accepted", "/monitoring",
+        "/incidents", "/audit", "/audit?type=retention.*", f"/audit/events/{decision.seq}",
+        f"/audit/reconstruct?decision={decision.payload['decision_id']}", "/audit/check", "/documents",
+        "/compliance",
+    ]  # fmt: skip
+    for page in pages:
+        r = c.get(page)
+        assert r.status_code == 200, (page, r.text[:500])
+        assert "<main" in r.text
+    for page in (f"/documents/{doc.seq}/html", f"/reports/{report.seq}"):  # sandboxed, as stored
+        r = c.get(page)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), page
