@@ -180,7 +180,7 @@ def svg_roc(fpr: Sequence[float], tpr: Sequence[float], auc: float | None, title
 
 def svg_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str = "Confusion matrix") -> str:
     """2x2 confusion matrix as shaded cells (rows: true class, columns: decision) with counts."""
-    cell, pad, left = 90, 30, 110
+    cell, pad, left = 110, 30, 110  # a cell is as wide as its "decided negative" header
     total = max(sum(sum(r) for r in matrix), 1)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{left + 2 * cell + pad}" '
