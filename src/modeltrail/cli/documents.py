@@ -28,7 +28,7 @@ from ..documents import (
     review_risk,
     risk_register,
 )
-from ..documents.signing import verify_document
+from ..documents.signing import personal_body, personal_signatures, sign_personally, verify_document
 from ..documents.staleness import check_documents, latest_documents
 from ..documents.status import ComplianceStatus, compliance_status, render_status_html
 from ..errors import NotFoundError, ValidationError
@@ -212,6 +212,34 @@ def verify_cmd(tc: TrailContext, file: Path, sig: Path | None) -> None:
     note = (sig or file.with_suffix(file.suffix + ".sig")).read_text(encoding="utf-8")
     text = verify_document(tc.trail(), file.read_bytes(), note)
     console.print("[green]signature OK[/green]\n" + escape(text), highlight=False)
+
+
+@docs_group.command("sign")
+@click.argument("document_seq", type=int)
+@click.option(
+    "--signature",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your armored SSH signature (ssh-keygen -Y sign -n modeltrail) over the --print-body text.",
+)
+@click.option("--print-body", is_flag=True, help="Print the exact text to sign and stop.")
+@_AS
+@pass_ctx
+@handle_errors
+def sign_cmd(
+    tc: TrailContext, document_seq: int, signature: Path | None, print_body: bool, as_user: str | None
+) -> None:
+    """Add your own SSH signature to generated document DOCUMENT_SEQ (e.g. the declaration of conformity)."""
+    trail = tc.trail()
+    doc = trail.get_event(document_seq)
+    if print_body:
+        click.echo(personal_body(doc).decode("utf-8"), nl=False)
+        return
+    if signature is None:
+        raise ValidationError("give --signature FILE (or --print-body to see what to sign)", field="signature")
+    who = _person(trail, doc.system, as_user)
+    r = sign_personally(trail, document_seq, signature.read_text(encoding="utf-8"), actor=who)
+    n = len(personal_signatures(trail, document_seq))
+    console.print(f"signed by {escape(who.id)}: event {r.seq} ({n} personal signature(s) on event {document_seq})")
 
 
 @docs_group.group("risk")

@@ -11,8 +11,9 @@ The note text binds the file to the trail state it describes::
 and is signed in the C2SP signed-note format with the trail's current Ed25519 checkpoint key (the key
 ``modeltrail verify`` already trusts), so anyone with the trail's verifier key checks a document offline.
 The declaration of conformity names the people with authority: the approvers whose ``model.approved``
-events it cites. Per-person approver keys do not exist in this trail yet, so their signature is the trail
-key over a note that names them (``authority`` line); when approver signatures land, the note gains theirs.
+events it cites. The trail key signs a note that names them (``authority`` line); each of them can add
+their own SSH signature over the document (:func:`sign_personally`, ``modeltrail docs sign``), recorded
+as ``doc.signed`` and checked against their key in the policy.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..errors import SignatureError
+from ..errors import SignatureError, ValidationError
+from ..events import Actor, Event, Receipt
+from ..identity import Identity
 from ..ledger.note import open_note, sign_note
 
 if TYPE_CHECKING:
@@ -92,3 +95,74 @@ def verify_document(trail: Trail, data: bytes, note: str) -> str:
     if digest != hashlib.sha256(data).hexdigest():
         raise SignatureError("the file's sha256 does not match its signature")
     return text
+
+
+# -- a person's own signature (the approver signatures of the governance rules) ---------------------------
+
+PERSONAL_SIGNATURE_EVENT = "doc.signed"
+
+
+def personal_body(doc: Event) -> bytes:
+    """The exact bytes a person signs for the generated document ``doc`` (``ssh-keygen -Y sign -n modeltrail``).
+
+    It names the trail, the document's kind, subject, event and the sha256 of every rendered file, so the
+    signature stands for those files as the ledger recorded them.
+    """
+    p = doc.payload
+    raw = p.get("formats")
+    formats: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    lines = [
+        "modeltrail document signature v1",
+        f"system {doc.system}",
+        f"{p.get('kind')} {doc.subject}",
+        f"event {doc.seq}",
+        *(f"{fmt} sha256:{entry.get('sha256')}" for fmt, entry in sorted(formats.items()) if isinstance(entry, dict)),
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def sign_personally(trail: Trail, doc_seq: int, signature: str, *, actor: Actor | Identity) -> Receipt:
+    """Record a person's SSH signature over generated document ``doc_seq`` as ``doc.signed``.
+
+    The signer must be one of the people with authority the document names (for the declaration of
+    conformity: the approvers it cites), or, when it names none, any user of the policy; the signature must
+    verify against that person's key in the policy (``users.*.ssh_key`` or ``allowed_signers``). Raises
+    :class:`SignatureError` otherwise, and nothing is recorded.
+    """
+    from ..governance.namespace import record_governed
+    from ..governance.signing import signature_problem
+    from ..identity import acting_actor
+    from ..registry.policy_store import policy_or_none
+
+    doc = trail.get_event(doc_seq)
+    if doc.type != "doc.generated":
+        raise ValidationError(f"event {doc_seq} is a {doc.type}, not a generated document", field="document")
+    who = acting_actor(actor)
+    authority = [str(a) for a in doc.payload.get("authority") or []]
+    if authority and who.id not in authority:
+        raise SignatureError(
+            f"{who.id} is not among the people with authority this document names ({', '.join(authority)})"
+        )
+    policy = policy_or_none(trail, doc.system)
+    problem = signature_problem(policy, None, who.id, personal_body(doc), signature, what="document")
+    if problem is not None:
+        raise SignatureError(problem)
+    return record_governed(
+        trail,
+        PERSONAL_SIGNATURE_EVENT,
+        system=doc.system,
+        actor=who,
+        subject=doc.subject,
+        payload={"document_seq": doc.seq, "kind": doc.payload.get("kind"), "signature": signature},
+        refs=[f"event:{doc.seq}"],
+    )
+
+
+def personal_signatures(trail: Trail, doc_seq: int) -> list[Event]:
+    """The ``doc.signed`` events of document ``doc_seq``, oldest first."""
+    doc = trail.get_event(doc_seq)
+    return [
+        e
+        for e in trail.events(PERSONAL_SIGNATURE_EVENT, subject=doc.subject)
+        if e.payload.get("document_seq") == doc_seq
+    ]
