@@ -186,7 +186,8 @@ def test_demo_ends_with_a_tabletop_and_a_verified_bundle(demo) -> None:
 
 def test_demo_forgets_lawfully_and_stays_verified(demo) -> None:
     f = demo.forgetting
-    assert f["purged"] == 300 and f["purged_leaves"] == 300  # the first serving batch, six months on
+    first_batch = -(-demo.decisions // 4)  # the demo serves in at least four batches
+    assert f["purged"] == first_batch and f["purged_leaves"] == first_batch  # the first one, six months on
     assert f["access_decisions"] >= 1 and f["erased_decisions"] >= 1 and f["keys_shredded"] == 1
     assert f["verify_ok"]
     c = demo.counts
