@@ -362,12 +362,15 @@ def _check_actor(value: Actor | Mapping[str, str], field_name: str) -> tuple[str
         key = (value["id"], value["role"], value.get("kind", "human"))
     else:
         raise ValidationError(f"expected an Actor or a mapping, got {type(value).__name__}", field=field_name)
+    try:
+        hit = _actor_cache.get(key)  # only validated keys are cached, so a hit is a valid actor
+    except TypeError:  # a list or object in a field: bad input, reported below
+        hit = None
+    if hit is not None:
+        return hit
     for part, name in zip(key, ("id", "role", "kind"), strict=True):
         if not isinstance(part, str):  # a list or object here is bad input, not an unhashable cache key
             raise ValidationError(f"expected a string, got {type(part).__name__}", field=f"{field_name}.{name}")
-    hit = _actor_cache.get(key)
-    if hit is not None:
-        return hit
     aid, role, kind = key
     if not isinstance(aid, str) or not aid.strip() or len(aid) > 200:
         raise ValidationError("expected a non-empty string of at most 200 characters", field=f"{field_name}.id")

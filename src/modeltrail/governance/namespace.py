@@ -59,15 +59,22 @@ RESERVED_PREFIXES: Mapping[str, str] = {
 }
 
 
+_answers: dict[str, str | None] = {}
+_ANSWERS_BOUND = 10_000  # event types repeat; a flood of distinct ones must not grow memory without end
+
+
 def reserved_command(type_: str) -> str | None:
     """The command that writes the reserved type ``type_``, or None when anyone may record it."""
+    try:
+        return _answers[type_]  # every generic append asks: one dict lookup, not a scan of the prefixes
+    except KeyError:
+        pass
     cmd = RESERVED.get(type_)
-    if cmd is not None:
-        return cmd
-    for prefix, what in RESERVED_PREFIXES.items():
-        if type_.startswith(prefix):
-            return what
-    return None
+    if cmd is None:
+        cmd = next((what for prefix, what in RESERVED_PREFIXES.items() if type_.startswith(prefix)), None)
+    if len(_answers) < _ANSWERS_BOUND:
+        _answers[type_] = cmd
+    return cmd
 
 
 def is_reserved(type_: str) -> bool:

@@ -225,6 +225,13 @@ class PostgresStore:
         rows = self._q(f"SELECT {_EVENT_COLS} FROM events WHERE seq = %s", (seq,))
         return _row(rows[0]) if rows else None
 
+    def leaves_containing(self, needle: bytes, end: int) -> list[tuple[int, bytes]]:
+        """See ``LedgerStore.leaves_containing`` (``position`` searches the bytea)."""
+        rows = self.execute(
+            "SELECT seq, leaf FROM events WHERE seq < ? AND position(? IN leaf) > 0 ORDER BY seq", (end, needle)
+        )
+        return [(int(seq), bytes(leaf)) for seq, leaf in rows]
+
     def iter_events(self, start: int = 0, end: int | None = None, batch: int = 10_000) -> Iterator[EventRow]:
         """Event rows in seq order (keyset pagination)."""
         pos = start

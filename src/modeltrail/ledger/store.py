@@ -226,6 +226,12 @@ class LedgerStore(Protocol):
     def iter_events(self, start: int = 0, end: int | None = None, batch: int = 10_000) -> Iterator[EventRow]:
         """Event rows in seq order from ``start`` to ``end`` (exclusive)."""
 
+    def leaves_containing(self, needle: bytes, end: int) -> list[tuple[int, bytes]]:
+        """``(seq, leaf)`` of the events before ``end`` whose leaf bytes contain ``needle``, in seq order.
+
+        The database does the search, so a check that concerns few events does not read the whole ledger.
+        """
+
     def query_events(self, q: EventQuery) -> Iterator[EventRow]:
         """Event rows matching the filters, in seq order (or descending)."""
 
@@ -516,6 +522,13 @@ class SqliteStore:
         """One event row or None."""
         r = self._conn().execute(f"SELECT {_EVENT_COLS} FROM events WHERE seq = ?", (seq,)).fetchone()
         return None if r is None else _row(r)
+
+    def leaves_containing(self, needle: bytes, end: int) -> list[tuple[int, bytes]]:
+        """See :meth:`LedgerStore.leaves_containing` (SQLite's ``instr`` searches the blob's bytes)."""
+        rows = self.execute(
+            "SELECT seq, leaf FROM events WHERE seq < ? AND instr(leaf, ?) > 0 ORDER BY seq", (end, needle)
+        )
+        return [(int(seq), bytes(leaf)) for seq, leaf in rows]
 
     def iter_events(self, start: int = 0, end: int | None = None, batch: int = 10_000) -> Iterator[EventRow]:
         """Event rows in seq order, read in pages (keyset pagination keeps memory flat)."""
