@@ -305,10 +305,13 @@ class Trail:
         """Append a batch atomically: either every event is recorded, or (on any invalid event) none."""
         prepared = []
         limit = self.config.max_payload_bytes
+        allowed: object = None  # the last type found allowed: a batch mostly repeats one type
         with gc_paused():
             for i, e in enumerate(events):
                 ev = e if isinstance(e, EventInput) else _event_input_from_mapping(e, f"events[{i}].")
-                refuse_reserved(ev.type, f"events[{i}].type")
+                if ev.type is not allowed:
+                    refuse_reserved(ev.type, f"events[{i}].type")
+                    allowed = ev.type
                 try:
                     prepared.append(prepare(ev, max_payload_bytes=limit))
                 except ValidationError as exc:
