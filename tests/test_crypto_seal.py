@@ -12,7 +12,7 @@ import stat
 import struct
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -107,16 +107,23 @@ def test_pseudonym_rejects_bad_input() -> None:
 
 
 def test_pseudonym_speed() -> None:
+    # Against a same-run baseline (a bare HMAC-SHA256 of the same values), so a busy machine slows both.
     ps = Pseudonymiser(KEY)
     values = [f"customer-{i}" for i in range(20_000)]
     ps.pseudonym("warm", "customer_id")
-    best = float("inf")
-    for _ in range(3):  # best of three, to tolerate a busy CI machine
-        t0 = time.perf_counter()
-        for v in values:
-            ps.pseudonym(v, "customer_id")
-        best = min(best, (time.perf_counter() - t0) / len(values))
-    assert best < 5e-6, f"{best * 1e6:.2f} µs per pseudonym"
+    key = hashlib.sha256(b"baseline").digest()
+
+    def best(run: Callable[[], object]) -> float:
+        out = float("inf")
+        for _ in range(3):  # best of three, to tolerate a busy CI machine
+            t0 = time.perf_counter()
+            run()
+            out = min(out, (time.perf_counter() - t0) / len(values))
+        return out
+
+    ours = best(lambda: [ps.pseudonym(v, "customer_id") for v in values])
+    bare = best(lambda: [hmac.new(key, v.encode(), hashlib.sha256).digest() for v in values])
+    assert ours < 4 * bare, f"{ours * 1e6:.2f} µs per pseudonym against {bare * 1e6:.2f} µs for a bare HMAC"
 
 
 # -- key store and sealing -----------------------------------------------------------------------
